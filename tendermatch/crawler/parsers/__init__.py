@@ -1,0 +1,152 @@
+"""Pure parsers: bytes in, notice records out. No Scrapy and no store here.
+
+``parse_document`` detects the format from the content and dispatches:
+
+| format     | what                                              | module     |
+|------------|---------------------------------------------------|------------|
+| eforms     | eForms UBL notices (every notice family)          | eforms     |
+| ted-xml    | TED R2.0.8 / R2.0.9 ``TED_EXPORT``                | ted_xml    |
+| ted-api    | TED search API JSON (v3 search pages, v2 records) | ted_api    |
+| ocds       | OCDS releases, records, packages, JSON lines      | ocds       |
+| feed       | RSS 2.0 / Atom feeds of notices                   | feed       |
+| html       | a listing page, with selectors from the source    | html       |
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .common import MAX_DOCUMENT_BYTES, ParsedNotice, ParseError
+from .xmlsafe import check_size
+
+__all__ = ["ParseError", "ParsedNotice", "detect_format", "parse_document", "FORMATS"]
+
+FORMATS = ("eforms", "ted-xml", "ted-api", "ocds", "feed", "html")
+
+_EFORMS_ROOTS = {"ContractNotice", "PriorInformationNotice", "ContractAwardNotice", "BusinessRegistrationInformationNotice"}
+_FIRST_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)")
+
+
+def _first_element_name(content: bytes) -> str | None:
+    """Local name of the first element, skipping the XML declaration, comments and PIs."""
+    position = 0
+    head = content[:65536]
+    while True:
+        start = head.find(b"<", position)
+        if start < 0:
+            return None
+        if head.startswith(b"<?", start):
+            position = head.find(b"?>", start) + 2
+        elif head.startswith(b"<!--", start):
+            end = head.find(b"-->", start)
+            if end < 0:
+                return None
+            position = end + 3
+        elif head.startswith(b"<!", start):
+            return "!DOCTYPE"
+        else:
+            match = _FIRST_TAG.match(head, start + 1 - 1)
+            return match.group(2).decode("ascii", "replace") if match else None
+        if position <= 1:
+            return None
+
+
+def detect_format(content: bytes) -> str:
+    """Name the format of ``content`` (one of FORMATS) or raise ParseError."""
+    check_size(content, max_bytes=max(len(content), 1))
+    text_start = content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if text_start in (b"{", b"["):
+        return _detect_json(content)
+    if text_start != b"<":
+        raise ParseError("not XML, JSON or HTML (unrecognised content)")
+    name = _first_element_name(content)
+    if name is None:
+        raise ParseError("malformed XML: no root element")
+    if name in _EFORMS_ROOTS:
+        return "eforms"
+    if name == "TED_EXPORT":
+        return "ted-xml"
+    if name in ("rss", "feed", "RDF"):
+        return "feed"
+    if name.lower() in ("html", "!doctype") and re.search(rb"<html", content[:4096], re.IGNORECASE):
+        return "html"
+    if name == "!DOCTYPE":
+        return "eforms"  # let the XML parser refuse the DTD with its own message
+    raise ParseError(f"unknown root element <{name}> (expected an eForms notice, TED_EXPORT, RSS/Atom or HTML)")
+
+
+def _load_json(content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except UnicodeDecodeError:
+        raise ParseError("JSON is not UTF-8") from None
+    except json.JSONDecodeError as error:
+        if error.msg == "Extra data":
+            return [_json_line(line, number) for number, line in enumerate(content.splitlines(), 1) if line.strip()]
+        raise ParseError(f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+
+
+def _json_line(line: bytes, number: int) -> Any:
+    try:
+        return json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ParseError(f"malformed JSON lines: line {number}: {error}") from None
+
+
+def _detect_json(content: bytes) -> str:
+    data = _load_json(content)
+    sample = data[0] if isinstance(data, list) and data else data
+    if not isinstance(sample, dict):
+        raise ParseError("JSON is not an object or a list of objects")
+    if "notices" in sample or "publication-number" in sample or ("ND" in sample and "content" in sample):
+        return "ted-api"
+    if any(key in sample for key in ("releases", "records", "ocid")):
+        return "ocds"
+    raise ParseError("JSON is neither a TED search API response nor OCDS (no 'notices', 'releases', 'records' or 'ocid')")
+
+
+def parse_document(
+    content: bytes,
+    *,
+    url: str | None = None,
+    format: str | None = None,
+    html_selectors: dict[str, str] | None = None,
+    notice_kind: str = "tender",
+    max_bytes: int = MAX_DOCUMENT_BYTES,
+) -> list[ParsedNotice]:
+    """Parse one document of any supported format into notices.
+
+    ``format`` skips detection; ``html_selectors`` and ``notice_kind`` are needed for
+    HTML listing pages (from the source's config). Raises ParseError.
+    """
+    check_size(content, max_bytes=max_bytes)
+    format = format or detect_format(content)
+    if format == "eforms":
+        from .eforms import parse_eforms
+
+        return parse_eforms(content, url=url)
+    if format == "ted-xml":
+        from .ted_xml import parse_ted_xml
+
+        return parse_ted_xml(content, url=url)
+    if format == "ted-api":
+        from .ted_api import parse_ted_api
+
+        return parse_ted_api(content, url=url)
+    if format == "ocds":
+        from .ocds import parse_ocds
+
+        return parse_ocds(content, url=url)
+    if format == "feed":
+        from .feed import parse_feed
+
+        return parse_feed(content, url=url, notice_kind=notice_kind)
+    if format == "html":
+        if not html_selectors:
+            raise ParseError("an HTML page can only be read with the selectors of an html source")
+        from .html import parse_listing
+
+        return parse_listing(content, url=url, selectors=html_selectors, notice_kind=notice_kind)
+    raise ParseError(f"unknown format {format!r}")

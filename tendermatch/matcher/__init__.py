@@ -1,0 +1,1 @@
+"""Matches stored notices to enterprise profiles (a later issue)."""

@@ -1,0 +1,1 @@
+"""Renders and sends the weekly digests (a later issue)."""
