@@ -1,0 +1,5 @@
+"""`python -m tendermatch` is the `tendermatch` command."""
+
+from .worker.cli import main
+
+main()

@@ -1,0 +1,424 @@
+"""From fetched document to stored notice: keep raw -> parse -> normalise -> de-duplicate
+and version -> store. Used by every spider (through ``StorePipeline``) and by ``ingest``
+and ``reparse`` (through ``NoticeIngester`` directly), so all paths store alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from rapidfuzz import fuzz
+
+from ..store import Store, StoreError, utc_now
+from .items import FetchFailure, Refusal
+from .parsers import ParsedNotice, ParseError, detect_format, parse_document
+from .parsers.common import MAX_DOCUMENT_BYTES
+
+logger = logging.getLogger(__name__)
+
+# Richer formats win when the same notice comes from several sources.
+FORMAT_RANK = {"eforms": 5, "ted-xml": 5, "ted-api": 3, "ocds": 3, "feed": 1, "html": 1}
+
+# Cross-source de-duplication thresholds (rapidfuzz scores 0-100) on normalised text.
+TITLE_THRESHOLD = 88
+BUYER_THRESHOLD = 80
+
+_MERGE_FIELDS = ("title", "titles", "description", "language", "buyer", "supplier", "cpv", "nuts", "value",
+                 "deadline", "published", "valid_from", "valid_until", "url", "reserved", "social",
+                 "framework_agreement", "procedure_id", "notice_version", "lots", "kind", "stage")
+
+
+@dataclass
+class Document:
+    """One fetched document on its way to the store.
+
+    ``details`` are the detail pages of an HTML listing page ({url: bytes}), kept with it.
+    """
+
+    source: str
+    url: str
+    content: bytes
+    fetched_at: str = field(default_factory=utc_now)
+    format: str | None = None
+    notice_kind: str = "tender"
+    selectors: dict[str, str] | None = None
+    details: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class RunStats:
+    """Counts of one crawl, ingest or reparse run."""
+
+    fetched: int = 0
+    skipped: int = 0  # documents already kept with the same bytes
+    notices: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    errors: int = 0
+    warnings: list[str] = field(default_factory=list)
+    rejections: list[str] = field(default_factory=list)
+    extra: dict[str, int] = field(default_factory=dict)  # spider counters (known_skipped, ...)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"fetched": self.fetched, "skipped": self.skipped, "notices": self.notices, "new": self.new,
+                "updated": self.updated, "unchanged": self.unchanged, "rejected": self.rejected,
+                "errors": self.errors, "warnings": self.warnings, **self.extra}
+
+    def summary(self) -> str:
+        return (f"fetched {self.fetched}, new {self.new}, updated {self.updated}, unchanged {self.unchanged},"
+                f" rejected {self.rejected}, errors {self.errors}")
+
+
+_PUNCT = re.compile(r"[^\w]+")
+
+
+def normalise_text(text: str | None) -> str:
+    """Lower case, NFKC, punctuation to spaces: for fuzzy comparison only."""
+    if not text:
+        return ""
+    return _PUNCT.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def same_real_notice(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """True when two records from different sources describe one notice: titles alike
+    (in any language either carries), buyers alike when both are known, deadlines within
+    a day (the caller's candidate query already ensured that)."""
+    titles_a = {normalise_text(t) for t in [a.get("title"), *(a.get("titles") or {}).values()] if t}
+    titles_b = {normalise_text(t) for t in [b.get("title"), *(b.get("titles") or {}).values()] if t}
+    best = max((fuzz.token_sort_ratio(x, y) for x in titles_a for y in titles_b), default=0)
+    if best < TITLE_THRESHOLD:
+        return False
+    buyer_a = normalise_text((a.get("buyer") or {}).get("name"))
+    buyer_b = normalise_text((b.get("buyer") or {}).get("name"))
+    if buyer_a and buyer_b:
+        return fuzz.token_set_ratio(buyer_a, buyer_b) >= BUYER_THRESHOLD
+    return best >= 95
+
+
+def normalise_record(record: dict[str, Any], *, url: str | None) -> dict[str, Any]:
+    """Make a parsed record ready to store: defaults, cleaned codes, a url, lot ids as text."""
+    record = dict(record)
+    record.pop("sources", None)
+    record["url"] = record.get("url") or url
+    record["title"] = (record.get("title") or "").strip()
+    record["titles"] = {lang: text for lang, text in sorted((record.get("titles") or {}).items()) if text}
+    for lot in record["lots"]:
+        lot["lot_id"] = str(lot.get("lot_id") or "1")
+        lot.setdefault("nuts", [])
+        lot.setdefault("value", None)
+    return record
+
+
+def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return [name for name in _MERGE_FIELDS + ("status",) if old.get(name) != new.get(name)]
+
+
+def _empty(value: Any) -> bool:
+    return value in (None, "", [], {}, False)
+
+
+def fill_missing(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with its empty fields filled from ``new``."""
+    merged = dict(old)
+    for name in _MERGE_FIELDS:
+        if _empty(merged.get(name)) and not _empty(new.get(name)):
+            merged[name] = new[name]
+    if new.get("titles"):
+        merged["titles"] = {**new["titles"], **(old.get("titles") or {})}
+    return merged
+
+
+def override(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``new`` over ``old``: ``new``'s non-empty fields win, the id stays."""
+    merged = dict(old)
+    for name in _MERGE_FIELDS:
+        if not _empty(new.get(name)):
+            merged[name] = new[name]
+    merged["titles"] = {**(old.get("titles") or {}), **(new.get("titles") or {})}
+    if new.get("status") == "cancelled":
+        merged["status"] = "cancelled"
+    merged["id"] = old["id"]
+    return merged
+
+
+class NoticeIngester:
+    """Stores documents from one source into a store and counts what happened.
+
+    Not tied to Scrapy: spiders reach it through ``StorePipeline``; ``ingest`` and
+    ``reparse`` call it directly.
+    """
+
+    def __init__(self, store: Store, *, source: str, run_id: int | None = None,
+                 max_bytes: int = MAX_DOCUMENT_BYTES, keep_raw: bool = True):
+        self.store = store
+        self.source = source
+        self.run_id = run_id
+        self.max_bytes = max_bytes
+        self.keep_raw = keep_raw
+        self.stats = RunStats()
+
+    # -- documents -----------------------------------------------------------------------
+
+    def reject(self, url: str, reason: str) -> None:
+        """Count and record a document that could not be used."""
+        self.stats.rejected += 1
+        line = f"{url}: {reason}"
+        self.stats.rejections.append(line)
+        logger.warning("rejected %s", line)
+        self.store.add_rejection(run_id=self.run_id, source=self.source, url=url, reason=reason)
+
+    def process(self, document: Document, *, raw_id: int | None = None) -> list[str]:
+        """Keep, parse and store one document; return the ids of the notices it touched.
+
+        ``raw_id`` is given by ``reparse`` (the document is already kept). A document the
+        store already holds with the same bytes is skipped (nothing changed).
+        """
+        self.stats.fetched += 1
+        with self.store.transaction():
+            if raw_id is None and self.keep_raw:
+                raw_id, is_new = self.store.save_raw(
+                    source=document.source, url=document.url, content=document.content,
+                    fetched_at=document.fetched_at, format=document.format, run_id=self.run_id)
+                if not is_new and self.store.raw_status(raw_id) == "parsed":
+                    self.stats.skipped += 1
+                    return []
+                for detail_url, detail in document.details.items():
+                    self.store.save_raw(source=document.source, url=detail_url, content=detail,
+                                        fetched_at=document.fetched_at, format="html-detail",
+                                        parent_id=raw_id, run_id=self.run_id)
+            try:
+                format = document.format or detect_format(document.content)
+                notices = self._parse(document, format)
+            except ParseError as error:
+                self.reject(document.url, str(error))
+                if raw_id is not None:
+                    self.store.mark_raw(raw_id, "rejected", str(error))
+                return []
+            except Exception as error:  # a parser bug must not lose the rest of the batch
+                self.stats.errors += 1
+                reason = f"parser error: {type(error).__name__}: {error}"
+                self.stats.rejections.append(f"{document.url}: {reason}")
+                logger.exception("parser error on %s", document.url)
+                self.store.add_rejection(run_id=self.run_id, source=self.source, url=document.url, reason=reason)
+                if raw_id is not None:
+                    self.store.mark_raw(raw_id, "rejected", reason)
+                return []
+            touched = [self.store_notice(notice, format=format, raw_id=raw_id, url=document.url) for notice in notices]
+            if raw_id is not None:
+                self.store.mark_raw(raw_id, "parsed", format=format)
+        return touched
+
+    def _parse(self, document: Document, format: str) -> list[ParsedNotice]:
+        if format == "html" and document.selectors:
+            from .parsers.html import merge_detail, parse_detail, parse_listing, detail_url
+
+            notices = parse_listing(document.content, url=document.url, selectors=document.selectors,
+                                    notice_kind=document.notice_kind)
+            for notice in notices:
+                link = detail_url(notice)
+                if link and link in document.details:
+                    try:
+                        merge_detail(notice, parse_detail(document.details[link], url=link,
+                                                          selectors=document.selectors))
+                    except ParseError as error:
+                        self.stats.warnings.append(f"{link}: detail page ignored: {error}")
+            return notices
+        return parse_document(document.content, url=document.url, format=format,
+                              html_selectors=document.selectors, notice_kind=document.notice_kind,
+                              max_bytes=self.max_bytes)
+
+    # -- notices -------------------------------------------------------------------------
+
+    def store_notice(self, notice: ParsedNotice, *, format: str, raw_id: int | None, url: str | None) -> str:
+        """De-duplicate, version and store one parsed notice; return its stored id."""
+        self.stats.notices += 1
+        record = normalise_record(notice.record, url=url)
+        keys = [key for key in notice.keys if key]
+        if record["id"] and f"id:{record['id']}" not in keys:
+            keys.append(f"id:{record['id']}")
+        rank = FORMAT_RANK.get(format, 1)
+
+        # 1. A change notice or cancellation updates the notice it refers to.
+        if notice.changes:
+            target = self.store.notice_id_for_keys([notice.changes])
+            if target:
+                old = self.store.get_notice(target)
+                new = override(old, record)
+                change = "cancelled" if record.get("status") == "cancelled" else "changed"
+                return self._write(new, old, keys, raw_id, change, format=self.store.notice_format(target))
+            keys.append(notice.changes)  # the original may arrive later: it will find this one
+
+        # 2. The same notice again (same publication number, notice uuid, ocid or url).
+        existing = self.store.notice_id_for_keys(keys)
+        # 3. The same notice of the same procedure and stage from another source.
+        if not existing and record.get("procedure_id"):
+            existing = next((nid for nid, stage in self.store.notice_ids_for_procedure(record["procedure_id"])
+                             if stage == record["stage"]), None)
+        # 4. Fuzzy: title + buyer + deadline (e.g. a TED notice and a municipality's page).
+        if not existing and record.get("deadline"):
+            existing = self._fuzzy_match(record)
+
+        if not existing:
+            self._close_procedure(record)
+            return self._write(record, None, keys, raw_id, "new", format=format)
+
+        old = self.store.get_notice(existing)
+        old_rank = FORMAT_RANK.get(self.store.notice_format(existing) or "", 1)
+        # A richer format wins; among equals the newer publication wins (an original that
+        # arrives after its change notice only fills gaps).
+        if rank > old_rank or (rank == old_rank and not _is_older(record, old)):
+            new = override(old, record)
+        else:
+            new = fill_missing(old, record)
+        best_format = format if rank > old_rank else self.store.notice_format(existing)
+        return self._write(new, old, keys, raw_id, "updated", format=best_format)
+
+    def _fuzzy_match(self, record: dict[str, Any]) -> str | None:
+        day = record["deadline"][:10]
+        try:
+            start = date.fromisoformat(day) - timedelta(days=1)
+        except ValueError:
+            return None
+        candidates = self.store.fuzzy_candidates(kind=record["kind"], deadline_from=start.isoformat(),
+                                                 deadline_to=(start + timedelta(days=3)).isoformat())
+        for candidate in candidates:
+            if candidate["id"] != record["id"] and same_real_notice(candidate, record):
+                return candidate["id"]
+        return None
+
+    def _close_procedure(self, record: dict[str, Any]) -> None:
+        """A result notice closes the earlier notices of its procedure."""
+        if record["stage"] == "result" and record.get("procedure_id"):
+            earlier = [nid for nid, stage in self.store.notice_ids_for_procedure(record["procedure_id"])
+                       if stage in ("planning", "competition") and nid != record["id"]]
+            active = [nid for nid in earlier if (self.store.get_notice(nid) or {}).get("status") == "active"]
+            if active:
+                self.store.set_status(active, "closed")
+
+    def _write(self, new: dict[str, Any], old: dict[str, Any] | None, keys: list[str], raw_id: int | None,
+               change: str, *, format: str | None) -> str:
+        if old is None:
+            self.stats.new += 1
+            fields: list[str] = []
+        else:
+            fields = _changed_fields(old, new)
+            if not fields:
+                self.stats.unchanged += 1
+                self.store.add_keys(old["id"], keys)
+                self.store.add_source(old["id"], self.source, new.get("url"))
+                return old["id"]
+            self.stats.updated += 1
+        self.store.put_notice(new, keys=keys, source=self.source, source_url=new.get("url"), raw_id=raw_id,
+                              change=change, fields=fields, format=format)
+        return new["id"]
+
+    def finish(self, *, extra_warnings: list[str] | None = None) -> RunStats:
+        self.stats.warnings.extend(extra_warnings or [])
+        return self.stats
+
+
+def _is_older(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    """True when ``new`` was published before ``old`` (both dates known)."""
+    return bool(new.get("published") and old.get("published") and new["published"] < old["published"])
+
+
+class StorePipeline:
+    """Scrapy item pipeline: stores ``Document`` items, counts ``FetchFailure`` and
+    ``Refusal`` items, and on close records the run's outcome and stats in the store.
+
+    Settings: ``TENDERMATCH_STORE`` (path), ``TENDERMATCH_MAX_BYTES``. The spider supplies
+    ``source_name`` and ``run_id``.
+    """
+
+    def __init__(self, crawler: Any):
+        self.crawler = crawler
+        settings = crawler.settings
+        self.store_path = settings.get("TENDERMATCH_STORE")
+        self.max_bytes = settings.getint("TENDERMATCH_MAX_BYTES", MAX_DOCUMENT_BYTES)
+        self.store: Store | None = None
+        self.ingester: NoticeIngester | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> StorePipeline:
+        return cls(crawler)
+
+    def open_spider(self, spider: Any = None) -> None:
+        spider = spider or self.crawler.spider
+        self.store = Store.open(self.store_path)
+        self.ingester = NoticeIngester(self.store, source=spider.source_name, run_id=spider.run_id,
+                                       max_bytes=self.max_bytes)
+
+    def process_item(self, item: Any, spider: Any = None) -> Any:
+        assert self.ingester is not None
+        ingester = self.ingester
+        try:
+            if isinstance(item, Document):
+                ingester.process(item)
+            elif isinstance(item, Refusal):
+                ingester.stats.fetched += 1
+                ingester.reject(item.url, item.reason)
+            elif isinstance(item, FetchFailure):
+                ingester.stats.errors += 1
+                ingester.stats.rejections.append(f"{item.url}: {item.reason}")
+                ingester.store.add_rejection(run_id=ingester.run_id, source=item.source, url=item.url,
+                                             reason=item.reason)
+                logger.warning("failed %s: %s", item.url, item.reason)
+        except StoreError as error:
+            ingester.stats.errors += 1
+            ingester.stats.rejections.append(f"{getattr(item, 'url', '?')}: store error: {error}")
+            logger.error("store error on %s: %s", getattr(item, "url", "?"), error)
+        progress.report(ingester.source, ingester.stats)
+        return item
+
+    def close_spider(self, spider: Any = None) -> None:
+        if self.ingester is None or self.store is None:
+            return
+        spider = spider or self.crawler.spider
+        stats = self.ingester.finish(extra_warnings=self.crawler.stats.get_value("tendermatch/warnings", []))
+        for name in ("known_skipped", "retry_after_waits", "refused_urls"):
+            value = self.crawler.stats.get_value(f"tendermatch/{name}")
+            if value:
+                stats.extra[name] = value
+        if spider.run_id:
+            self.store.finish_run(spider.run_id, outcome=run_outcome(stats), stats=stats.as_dict(),
+                                  error="; ".join(stats.rejections[:20]) or None)
+        self.crawler.stats.set_value("tendermatch/result", stats)
+        progress.report(self.ingester.source, stats, final=True)
+        self.store.close()
+
+
+def run_outcome(stats: RunStats) -> str:
+    """ok: every fetch worked (bad documents may have been rejected); partial: some fetches
+    failed; failed: nothing could be fetched."""
+    if stats.errors and stats.fetched == 0:
+        return "failed"
+    return "partial" if stats.errors else "ok"
+
+
+class _Progress:
+    """A progress line on stderr at most every 2 seconds (and a last one at the end)."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+        self.enabled = False
+
+    def report(self, source: str, stats: RunStats, *, final: bool = False) -> None:
+        import sys
+        import time
+
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if final or now - self.last >= 2:
+            self.last = now
+            print(f"  {source}: {stats.summary()}", file=sys.stderr, flush=True)
+
+
+progress = _Progress()

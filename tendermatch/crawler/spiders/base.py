@@ -1,0 +1,56 @@
+"""The base of every tendermatch spider."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import scrapy
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from ..items import FetchFailure
+from ..pipelines import Document
+
+
+class NoticeSpider(scrapy.Spider):
+    """Base spider: one instance crawls one configured source.
+
+    Constructor arguments (the runner passes them):
+      ``source``: the source's config as a dict (see worker.config.SOURCE_SETTINGS);
+      ``run_id``: the store's run row for this crawl;
+      ``known_urls``: URLs of documents the store already keeps for this source (never refetched);
+      ``since``: ISO date; an incremental source asks only for notices published since then.
+
+    Attributes a subclass may set:
+      ``kind``: the source kind it crawls (``ted``, ``files``, ``html``, ``feed``, ``ocds``);
+      ``allow_file_urls``: True if it may read file:// URLs (only ``files``);
+      ``custom_settings``: Scrapy settings that differ for this kind (e.g. robots.txt off for an API).
+    """
+
+    kind: str = ""
+    allow_file_urls = False
+
+    def __init__(self, source: dict[str, Any], run_id: int | None = None, known_urls: set[str] | None = None,
+                 since: str | None = None, **kwargs: Any):
+        super().__init__(name=source["name"], **kwargs)
+        self.source = source
+        self.source_name = source["name"]
+        self.run_id = run_id
+        self.known_urls = known_urls or set()
+        self.since = since
+
+    def document(self, response: Response, **fields: Any) -> Document:
+        """A Document for the pipeline from a response."""
+        return Document(source=self.source_name, url=response.url, content=response.body,
+                        notice_kind=self.source.get("notice_kind", "tender"), **fields)
+
+    def failed(self, failure: Failure) -> FetchFailure:
+        """Errback: a request that failed for good (after retries) becomes a counted error."""
+        request = getattr(failure, "request", None)
+        url = request.url if request is not None else "?"
+        response = getattr(failure.value, "response", None)
+        if response is not None:
+            reason = f"HTTP {response.status}"
+        else:
+            reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+        return FetchFailure(source=self.source_name, url=url, reason=reason)

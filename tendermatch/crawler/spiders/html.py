@@ -1,0 +1,58 @@
+"""``html``: a municipality's tender page or supplier-agreement page, read with the CSS
+selectors in the source's config, optionally with each row's detail page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import scrapy
+from scrapy.http import Response
+
+from ..parsers import ParseError
+from ..parsers.html import detail_url, parse_listing
+from .base import NoticeSpider
+
+
+class HtmlListingSpider(NoticeSpider):
+    """Fetches each listing page; with ``detail = true`` it then fetches the rows' detail
+    pages one after another and hands the listing and its details to the pipeline together
+    (so ``reparse`` can rebuild the notices from the kept pages)."""
+
+    kind = "html"
+
+    async def start(self) -> AsyncIterator[Any]:
+        for url in [self.source["url"], *self.source.get("urls", [])]:
+            yield scrapy.Request(url, callback=self.parse, errback=self.failed, dont_filter=True)
+
+    def parse(self, response: Response) -> Any:
+        listing = self.document(response, format="html", selectors=self.source["selectors"])
+        if not self.source.get("detail"):
+            yield listing
+            return
+        try:
+            rows = parse_listing(response.body, url=response.url, selectors=self.source["selectors"],
+                                 notice_kind=self.source.get("notice_kind", "tender"))
+        except ParseError:
+            yield listing  # the pipeline records why the page was rejected
+            return
+        pending = [link for link in dict.fromkeys(detail_url(row) for row in rows) if link]
+        yield from self._next_detail(listing, pending)
+
+    def _next_detail(self, listing: Any, pending: list[str]) -> Any:
+        if not pending:
+            yield listing
+            return
+        url, rest = pending[0], pending[1:]
+        yield scrapy.Request(url, callback=self.parse_detail, errback=self.detail_failed, dont_filter=True,
+                             cb_kwargs={"listing": listing, "pending": rest})
+
+    def parse_detail(self, response: Response, listing: Any, pending: list[str]) -> Any:
+        listing.details[response.request.url] = response.body
+        yield from self._next_detail(listing, pending)
+
+    def detail_failed(self, failure: Any) -> Any:
+        # A missing detail page costs its extra fields, not the listing's notices.
+        yield self.failed(failure)
+        kwargs = failure.request.cb_kwargs
+        yield from self._next_detail(kwargs["listing"], kwargs["pending"])

@@ -1,0 +1,42 @@
+"""``ocds``: an OCDS release or record package endpoint, following ``links.next``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import scrapy
+from scrapy.http import Response
+
+from .base import NoticeSpider
+
+
+class OcdsSpider(NoticeSpider):
+    """Fetches the package at ``url`` and follows ``links.next`` up to ``max_pages`` pages."""
+
+    kind = "ocds"
+
+    async def start(self) -> AsyncIterator[Any]:
+        for url in [self.source["url"], *self.source.get("urls", [])]:
+            yield scrapy.Request(url, callback=self.parse, errback=self.failed, cb_kwargs={"page": 1})
+
+    def parse(self, response: Response, page: int) -> Any:
+        yield self.document(response, format="ocds")
+        next_url = _next_link(response.body)
+        if next_url and page < self.source.get("max_pages", 50):
+            yield response.follow(next_url, callback=self.parse, errback=self.failed, cb_kwargs={"page": page + 1})
+        elif next_url:
+            self.crawler.stats.set_value("tendermatch/warnings", [
+                *self.crawler.stats.get_value("tendermatch/warnings", []),
+                f"stopped after max_pages={page} pages; more remain at {next_url}"])
+
+
+def _next_link(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None  # the pipeline rejects the page itself with the reason
+    links = data.get("links") if isinstance(data, dict) else None
+    next_url = links.get("next") if isinstance(links, dict) else None
+    return next_url if isinstance(next_url, str) and next_url else None

@@ -1,0 +1,105 @@
+"""``ted``: the TED Search API v3 (expert query, iteration mode), then each notice's XML."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+import scrapy
+from scrapy.http import Response
+
+from ..items import FetchFailure
+from ..parsers import ParseError
+from ..parsers.ted_api import read_search_page
+from .base import NoticeSpider
+
+MAX_PAGE_SIZE = 250  # the API's limit
+
+
+class TedSpider(NoticeSpider):
+    """POSTs ``{url}/v3/notices/search`` with the source's query, follows
+    ``iterationNextToken`` page by page, and fetches every notice's XML from
+    ``links.xml.MUL`` unless the store already keeps that URL.
+
+    Incremental: with ``since`` (the last good run's date less ``overlap_days``) it adds
+    ``publication-date>=YYYYMMDD`` to the query. A shortfall against ``totalNoticeCount``
+    is recorded as a warning in the run's stats.
+    """
+
+    kind = "ted"
+    # An API endpoint, not pages: robots.txt is for crawlers of pages.
+    custom_settings = {"ROBOTSTXT_OBEY": False}
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.total: int | None = None
+        self.received = 0
+        self.pages = 0
+
+    @property
+    def search_url(self) -> str:
+        return self.source["url"].rstrip("/") + "/v3/notices/search"
+
+    def query(self) -> str:
+        query = self.source["query"]
+        if self.since:
+            query = f"({query}) AND publication-date>={date.fromisoformat(self.since[:10]):%Y%m%d}"
+        return query
+
+    def search_request(self, token: str | None) -> scrapy.Request:
+        body: dict[str, Any] = {
+            "query": self.query(),
+            "fields": self.source.get("fields") or ["publication-number", "links"],
+            "limit": min(self.source.get("limit", 100), MAX_PAGE_SIZE),
+            "paginationMode": "ITERATION",
+        }
+        if token:
+            body["iterationNextToken"] = token
+        return scrapy.Request(self.search_url, method="POST", body=json.dumps(body),
+                              headers={"Content-Type": "application/json", "Accept": "application/json"},
+                              callback=self.parse_search, errback=self.failed, dont_filter=True)
+
+    async def start(self) -> AsyncIterator[Any]:
+        yield self.search_request(None)
+
+    def parse_search(self, response: Response) -> Any:
+        self.pages += 1
+        try:
+            notices, total, token = read_search_page(response.body)
+        except ParseError as error:
+            yield FetchFailure(self.source_name, response.url, f"search page {self.pages}: {error}")
+            self.warn_shortfall(incomplete=True)
+            return
+        if total is not None:
+            self.total = total
+        self.received += len(notices)
+        for notice in notices:
+            xml_url = ((notice.get("links") or {}).get("xml") or {}).get("MUL")
+            number = notice.get("publication-number")
+            if not xml_url and number:
+                xml_url = f"https://ted.europa.eu/en/notice/{number}/xml"
+            if not xml_url:
+                self.crawler.stats.inc_value("tendermatch/no_xml_link")
+                continue
+            if xml_url in self.known_urls:
+                self.crawler.stats.inc_value("tendermatch/known_skipped")
+                continue
+            self.known_urls.add(xml_url)
+            yield scrapy.Request(xml_url, callback=self.parse_notice, errback=self.failed,
+                                 headers={"Accept": "application/xml"})
+        if token and notices and self.pages < self.source.get("max_pages", 50):
+            yield self.search_request(token)
+        else:
+            self.warn_shortfall(incomplete=bool(token and notices))
+
+    def warn_shortfall(self, *, incomplete: bool) -> None:
+        if self.total is not None and self.received < self.total:
+            why = " (stopped early)" if incomplete else ""
+            warnings = self.crawler.stats.get_value("tendermatch/warnings", [])
+            self.crawler.stats.set_value("tendermatch/warnings", [
+                *warnings, f"TED reported {self.total} notices, received {self.received}{why}"])
+
+    def parse_notice(self, response: Response) -> Any:
+        yield self.document(response)

@@ -1,0 +1,153 @@
+"""The store's schema as an ordered list of migrations, applied idempotently at start-up.
+
+Each migration runs once, inside a transaction, and is recorded in ``_migrations``; a
+store opened by a newer tendermatch gains the new tables, an up-to-date store is untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _m001_initial(db: sqlite_utils.Database) -> None:
+    # Every fetched document, compressed, so `reparse` can rebuild notices without crawling.
+    db["raw_documents"].create(
+        {
+            "id": int,
+            "sha256": str,
+            "source": str,
+            "url": str,
+            "parent_id": int,  # a detail page points at its listing page
+            "format": str,
+            "fetched_at": str,
+            "size": int,
+            "content": bytes,  # zlib-compressed
+            "status": str,  # parsed | rejected | stored
+            "error": str,
+            "run_id": int,
+        },
+        pk="id",
+    )
+    db["raw_documents"].create_index(["source", "sha256"], unique=True)
+    db["raw_documents"].create_index(["url"])
+    db["raw_documents"].create_index(["parent_id"])
+
+    # One row per real-world notice; `record` is the schema JSON without `sources`.
+    db["notices"].create(
+        {
+            "id": str,
+            "kind": str,
+            "stage": str,
+            "status": str,
+            "format": str,  # the richest format seen for it (eforms > ted-xml > ... > html)
+            "title": str,
+            "buyer_name": str,
+            "procedure_id": str,
+            "deadline": str,
+            "published": str,
+            "valid_until": str,
+            "version": int,
+            "first_seen": str,
+            "updated_at": str,
+            "record": str,
+        },
+        pk="id",
+    )
+    db["notices"].create_index(["deadline"])
+    db["notices"].create_index(["published"])
+    db["notices"].create_index(["procedure_id"])
+    db["notices"].create_index(["updated_at"])
+
+    db["lots"].create(
+        {
+            "notice_id": str,
+            "lot_id": str,
+            "title": str,
+            "description": str,
+            "cpv": str,
+            "nuts": str,
+            "value_amount": float,
+            "value_currency": str,
+            "reserved": str,
+            "social": str,
+        },
+        pk=("notice_id", "lot_id"),
+        foreign_keys=[("notice_id", "notices", "id")],
+    )
+
+    # Identifiers that lead to a notice: pub:, uuid:, ocid:, url: (see parsers.common).
+    db["notice_keys"].create({"key": str, "notice_id": str}, pk="key", foreign_keys=[("notice_id", "notices", "id")])
+    db["notice_keys"].create_index(["notice_id"])
+
+    db["notice_sources"].create(
+        {"notice_id": str, "source": str, "url": str, "first_seen": str, "last_seen": str},
+        pk=("notice_id", "source"),
+        foreign_keys=[("notice_id", "notices", "id")],
+    )
+
+    # What changed, when, from which document: the notice's history.
+    db["notice_versions"].create(
+        {
+            "id": int,
+            "notice_id": str,
+            "version": int,
+            "at": str,
+            "source": str,
+            "raw_id": int,
+            "change": str,  # new | updated | changed | cancelled | merged
+            "fields": str,  # JSON list of the fields that changed
+        },
+        pk="id",
+    )
+    db["notice_versions"].create_index(["notice_id"])
+
+    # Every run of a job (crawl, ingest, reparse; later match and digest).
+    db["runs"].create(
+        {
+            "id": int,
+            "job": str,
+            "source": str,
+            "started": str,
+            "finished": str,
+            "outcome": str,  # running | ok (rejections allowed) | partial (some fetches failed) | failed | interrupted
+            "stats": str,
+            "error": str,
+        },
+        pk="id",
+    )
+    db["runs"].create_index(["job", "started"])
+    db["runs"].create_index(["source", "outcome"])
+
+    db["rejections"].create(
+        {"id": int, "run_id": int, "source": str, "url": str, "reason": str, "at": str},
+        pk="id",
+    )
+    db["rejections"].create_index(["run_id"])
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("001_initial", _m001_initial),
+]
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply the migrations this store lacks; return their names."""
+    applied: list[str] = []
+    # BEGIN IMMEDIATE takes the write lock first, so two processes opening a new store at
+    # once apply each migration once: the second waits (busy timeout), then finds it done.
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+        for name, apply in MIGRATIONS:
+            if name not in done:
+                apply(db)
+                db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))", [name])
+                applied.append(name)
+        db.conn.commit()
+    except BaseException:
+        db.conn.rollback()
+        raise
+    return applied

@@ -1,0 +1,398 @@
+"""The SQLite store: the only code in tendermatch that writes SQL.
+
+Stages talk to each other only through this module. A store is a file opened in WAL mode
+with a busy timeout, so a crawl, a match and a reader can use it at the same time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .schema import migrate
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreError(RuntimeError):
+    """Raised when the store file cannot be opened, created or written (bad path,
+    not a SQLite database, disk full); the message names the file."""
+
+
+def utc_now() -> str:
+    """Now as ISO 8601 UTC with seconds, the store's timestamp format."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class RawDocument:
+    """A fetched document as kept in the store."""
+
+    id: int
+    source: str
+    url: str
+    format: str | None
+    fetched_at: str
+    content: bytes
+    parent_id: int | None = None
+
+
+_NOTICE_COLUMNS = ("kind", "stage", "status", "title", "procedure_id", "deadline", "published", "valid_until")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+class Store:
+    """Open with ``Store.open(path)`` (or ``Store.memory()`` in tests)."""
+
+    def __init__(self, db: sqlite_utils.Database, path: str):
+        self.db = db
+        self.path = path
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """Open (creating if needed) the store at ``path`` and bring its schema up to date."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+            db = sqlite_utils.Database(conn)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode = wal")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            migrate(db)
+        except (sqlite3.Error, OSError) as error:
+            raise StoreError(f"{path}: cannot open the store: {error}") from None
+        return cls(db, str(path))
+
+    @classmethod
+    def memory(cls) -> Store:
+        """A fresh in-memory store (tests)."""
+        db = sqlite_utils.Database(memory=True)
+        db.execute("PRAGMA foreign_keys = ON")
+        migrate(db)
+        return cls(db, ":memory:")
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside happen together or not at all."""
+        try:
+            with self.db.atomic():
+                yield
+        except sqlite3.OperationalError as error:
+            raise StoreError(f"{self.path}: {error}") from error
+
+    # -- raw documents -------------------------------------------------------------------
+
+    def save_raw(
+        self,
+        *,
+        source: str,
+        url: str,
+        content: bytes,
+        fetched_at: str,
+        format: str | None,
+        parent_id: int | None = None,
+        run_id: int | None = None,
+    ) -> tuple[int, bool]:
+        """Keep a fetched document (compressed); return (id, is_new). The same bytes from
+        the same source are kept once."""
+        digest = hashlib.sha256(content).hexdigest()
+        row = self.db.execute(
+            "SELECT id FROM raw_documents WHERE source = ? AND sha256 = ?", [source, digest]
+        ).fetchone()
+        if row:
+            return row[0], False
+        cursor = self.db.execute(
+            "INSERT INTO raw_documents (sha256, source, url, parent_id, format, fetched_at, size, content, status, run_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'stored', ?)",
+            [digest, source, url, parent_id, format, fetched_at, len(content), zlib.compress(content, 6), run_id],
+        )
+        return cursor.lastrowid, True
+
+    def raw_status(self, raw_id: int) -> str | None:
+        row = self.db.execute("SELECT status FROM raw_documents WHERE id = ?", [raw_id]).fetchone()
+        return row[0] if row else None
+
+    def mark_raw(self, raw_id: int, status: str, error: str | None = None, *, format: str | None = None) -> None:
+        self.db.execute(
+            "UPDATE raw_documents SET status = ?, error = ?, format = coalesce(?, format) WHERE id = ?",
+            [status, error, format, raw_id],
+        )
+
+    def known_urls(self, source: str) -> set[str]:
+        """URLs of documents from ``source`` already kept (so a crawl never refetches them)."""
+        return {row[0] for row in self.db.execute("SELECT url FROM raw_documents WHERE source = ?", [source])}
+
+    def iter_raw(self, *, source: str | None = None, top_level: bool = True) -> Iterator[RawDocument]:
+        """Kept documents in the order they were fetched; top-level ones only by default
+        (detail pages come with their listing page through ``raw_children``)."""
+        sql = "SELECT id, source, url, format, fetched_at, content, parent_id FROM raw_documents WHERE 1 = 1"
+        params: list[Any] = []
+        if source:
+            sql += " AND source = ?"
+            params.append(source)
+        if top_level:
+            sql += " AND parent_id IS NULL"
+        sql += " ORDER BY fetched_at, id"
+        for row in self.db.execute(sql, params):
+            yield RawDocument(row[0], row[1], row[2], row[3], row[4], zlib.decompress(row[5]), row[6])
+
+    def raw_children(self, parent_id: int) -> dict[str, bytes]:
+        """The detail pages kept with a listing page: {url: content}."""
+        rows = self.db.execute("SELECT url, content FROM raw_documents WHERE parent_id = ? ORDER BY id", [parent_id])
+        return {url: zlib.decompress(content) for url, content in rows}
+
+    # -- notices -------------------------------------------------------------------------
+
+    def notice_id_for_keys(self, keys: list[str]) -> str | None:
+        """The notice any of ``keys`` leads to."""
+        for key in keys:
+            row = self.db.execute("SELECT notice_id FROM notice_keys WHERE key = ?", [key]).fetchone()
+            if row:
+                return row[0]
+        return None
+
+    def notice_exists(self, notice_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM notices WHERE id = ?", [notice_id]).fetchone() is not None
+
+    def notice_ids_for_procedure(self, procedure_id: str) -> list[tuple[str, str]]:
+        """(id, stage) of every notice of a procedure."""
+        return [tuple(row) for row in self.db.execute(
+            "SELECT id, stage FROM notices WHERE procedure_id = ? ORDER BY id", [procedure_id])]
+
+    def fuzzy_candidates(self, *, kind: str, deadline_from: str | None, deadline_to: str | None) -> list[dict[str, Any]]:
+        """Notices of ``kind`` whose deadline falls in [deadline_from, deadline_to] (ISO
+        strings compared as text), for cross-source de-duplication."""
+        rows = self.db.execute(
+            "SELECT record FROM notices WHERE kind = ? AND deadline >= ? AND deadline < ?",
+            [kind, deadline_from, deadline_to],
+        )
+        return [json.loads(row[0]) for row in rows]
+
+    def get_notice(self, notice_id: str) -> dict[str, Any] | None:
+        """The schema record of a notice, with its sources."""
+        row = self.db.execute("SELECT record FROM notices WHERE id = ?", [notice_id]).fetchone()
+        if not row:
+            return None
+        record = json.loads(row[0])
+        record["sources"] = self._sources(notice_id)
+        return record
+
+    def notice_format(self, notice_id: str) -> str | None:
+        row = self.db.execute("SELECT format FROM notices WHERE id = ?", [notice_id]).fetchone()
+        return row[0] if row else None
+
+    def notice_version(self, notice_id: str) -> int:
+        row = self.db.execute("SELECT version FROM notices WHERE id = ?", [notice_id]).fetchone()
+        return row[0] if row else 0
+
+    def _sources(self, notice_id: str) -> list[str]:
+        return [row[0] for row in self.db.execute(
+            "SELECT source FROM notice_sources WHERE notice_id = ? ORDER BY first_seen, rowid", [notice_id])]
+
+    def put_notice(
+        self,
+        record: dict[str, Any],
+        *,
+        keys: list[str],
+        source: str,
+        source_url: str | None,
+        raw_id: int | None,
+        change: str,
+        fields: list[str],
+        format: str | None = None,
+        at: str | None = None,
+    ) -> None:
+        """Insert or replace a notice with its lots, keys and source, and log the version.
+
+        ``record`` is the full schema record (``sources`` is ignored: it comes from
+        ``notice_sources``). ``change`` says why: new, updated, changed, cancelled, merged.
+        """
+        at = at or utc_now()
+        notice_id = record["id"]
+        stored = {key: value for key, value in record.items() if key != "sources"}
+        stored["lots"] = _unique_lots(record["lots"])
+        version = self.notice_version(notice_id) + 1
+        buyer = (record.get("buyer") or {}).get("name")
+        columns = {column: record.get(column) for column in _NOTICE_COLUMNS}
+        first_seen = at
+        values = {"id": notice_id, **columns, "format": format, "buyer_name": buyer, "version": version,
+                  "first_seen": first_seen, "updated_at": at, "record": _json(stored)}
+        names = list(values)
+        self.db.execute(
+            f"INSERT INTO notices ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
+            f" ON CONFLICT (id) DO UPDATE SET {', '.join(f'{n} = excluded.{n}' for n in names if n not in ('id', 'first_seen'))}",
+            values,
+        )
+        self.db.execute("DELETE FROM lots WHERE notice_id = ?", [notice_id])
+        self.db.conn.executemany(
+            "INSERT INTO lots (notice_id, lot_id, title, description, cpv, nuts, value_amount, value_currency,"
+            " reserved, social) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (notice_id, lot["lot_id"], lot.get("title"), lot.get("description"), _json(lot.get("cpv", [])),
+                 _json(lot.get("nuts", [])), (lot.get("value") or {}).get("amount"),
+                 (lot.get("value") or {}).get("currency"), _json(lot.get("reserved", [])),
+                 _json(lot.get("social", [])))
+                for lot in stored["lots"]
+            ],
+        )
+        self.add_keys(notice_id, keys)
+        self.add_source(notice_id, source, source_url, at=at)
+        self.db.execute(
+            "INSERT INTO notice_versions (notice_id, version, at, source, raw_id, change, fields)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [notice_id, version, at, source, raw_id, change, _json(fields)],
+        )
+
+    def add_keys(self, notice_id: str, keys: list[str]) -> None:
+        """Point ``keys`` at a notice (a key already pointing elsewhere keeps its notice)."""
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO notice_keys (key, notice_id) VALUES (?, ?)", [(key, notice_id) for key in keys]
+        )
+
+    def add_source(self, notice_id: str, source: str, url: str | None, *, at: str | None = None) -> None:
+        at = at or utc_now()
+        self.db.execute(
+            "INSERT INTO notice_sources (notice_id, source, url, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (notice_id, source) DO UPDATE SET last_seen = excluded.last_seen,"
+            " url = coalesce(notice_sources.url, excluded.url)",
+            [notice_id, source, url, at, at],
+        )
+
+    def set_status(self, notice_ids: list[str], status: str) -> None:
+        """Set the status column and the record's status together."""
+        for notice_id in notice_ids:
+            self.db.execute(
+                "UPDATE notices SET status = ?, record = json_set(record, '$.status', ?), version = version + 1,"
+                " updated_at = ? WHERE id = ?",
+                [status, status, utc_now(), notice_id],
+            )
+
+    def notices(
+        self,
+        *,
+        since: str | None = None,
+        notice_id: str | None = None,
+        kind: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Stored notices as schema records (with ``sources``), newest published first.
+        ``since`` keeps notices published on or after that date (or updated since then)."""
+        sql = "SELECT id, record FROM notices WHERE 1 = 1"
+        params: list[Any] = []
+        if notice_id:
+            sql += " AND id = ?"
+            params.append(notice_id)
+        if since:
+            sql += " AND (published >= ? OR updated_at >= ?)"
+            params += [since, since]
+        if kind:
+            sql += " AND kind = ?"
+            params.append(kind)
+        sql += " ORDER BY published DESC, id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        sources: dict[str, list[str]] = {}
+        for nid, source in self.db.execute(
+            "SELECT notice_id, source FROM notice_sources ORDER BY first_seen, rowid"
+        ):
+            sources.setdefault(nid, []).append(source)
+        for nid, record in self.db.execute(sql, params).fetchall():
+            item = json.loads(record)
+            item["sources"] = sources.get(nid, [])
+            yield item
+
+    def notice_history(self, notice_id: str) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "SELECT version, at, source, raw_id, change, fields FROM notice_versions WHERE notice_id = ?"
+            " ORDER BY version", [notice_id]))
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the main tables."""
+        return {table: self.db.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0]
+                for table in ("notices", "lots", "raw_documents", "runs", "rejections")}
+
+    def clear_notices(self) -> None:
+        """Forget every parsed notice (raw documents stay): the first step of `reparse`."""
+        for table in ("lots", "notice_keys", "notice_sources", "notice_versions", "notices"):
+            self.db.execute(f"DELETE FROM [{table}]")
+        self.db.execute("UPDATE raw_documents SET status = 'stored', error = NULL")
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def start_run(self, job: str, *, source: str | None = None) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO runs (job, source, started, outcome) VALUES (?, ?, ?, 'running')", [job, source, utc_now()]
+        )
+        return cursor.lastrowid
+
+    def finish_run(self, run_id: int, *, outcome: str, stats: dict[str, Any], error: str | None = None) -> None:
+        self.db.execute(
+            "UPDATE runs SET finished = ?, outcome = ?, stats = ?, error = ? WHERE id = ?",
+            [utc_now(), outcome, _json(stats), error, run_id],
+        )
+
+    def add_rejection(self, *, run_id: int | None, source: str, url: str, reason: str) -> None:
+        self.db.execute(
+            "INSERT INTO rejections (run_id, source, url, reason, at) VALUES (?, ?, ?, ?, ?)",
+            [run_id, source, url, reason, utc_now()],
+        )
+
+    def last_successful_run(self, source: str) -> dict[str, Any] | None:
+        """The newest crawl of ``source`` in which every fetch succeeded (documents it
+        rejected as bad do not count: fetching them again would not help)."""
+        rows = list(self.db.query(
+            "SELECT * FROM runs WHERE source = ? AND job = 'crawl' AND outcome = 'ok'"
+            " ORDER BY started DESC LIMIT 1", [source]))
+        return rows[0] if rows else None
+
+    def last_run(self, source: str) -> dict[str, Any] | None:
+        rows = list(self.db.query(
+            "SELECT * FROM runs WHERE source = ? ORDER BY started DESC, id DESC LIMIT 1", [source]))
+        return rows[0] if rows else None
+
+    def source_counts(self) -> dict[str, int]:
+        """How many notices each source delivered."""
+        return {row[0]: row[1] for row in self.db.execute(
+            "SELECT source, count(*) FROM notice_sources GROUP BY source")}
+
+    def runs(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM runs ORDER BY id DESC LIMIT ?", [limit]))
+
+    def rejections(self, run_id: int) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT url, reason FROM rejections WHERE run_id = ? ORDER BY id", [run_id]))
+
+
+def _unique_lots(lots: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Lots with unique ids (a malformed notice may repeat one: later ones get a suffix)."""
+    seen: set[str] = set()
+    result = []
+    for lot in lots:
+        lot_id = str(lot.get("lot_id") or "1")
+        candidate, n = lot_id, 1
+        while candidate in seen:
+            n += 1
+            candidate = f"{lot_id}#{n}"
+        seen.add(candidate)
+        result.append({**lot, "lot_id": candidate})
+    return result

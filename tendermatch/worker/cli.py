@@ -1,0 +1,336 @@
+"""The `tendermatch` command: the only place that reads config, wires the stages and turns
+errors into messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..store import Store, StoreError
+from .config import Config, ConfigError, config_path, load_config, parse_config
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEMO_CONFIG = PROJECT_ROOT / "config" / "demo.toml"
+
+
+@dataclass
+class Context:
+    config_option: str | None
+    db_option: str | None
+    _config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        """The validated config; a missing default config file means built-in defaults."""
+        if self._config is None:
+            path = config_path(self.config_option)
+            explicit = self.config_option is not None or "TENDERMATCH_CONFIG" in os.environ
+            if not path.exists() and not explicit:
+                self._config = parse_config({}, path=None, db=self.db_option or "var/tendermatch.db")
+            else:
+                self._config = load_config(path, db=self.db_option)
+        return self._config
+
+    def open_store(self) -> Store:
+        return Store.open(self.config.store_path)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+class CliGroup(click.Group):
+    """Turns the project's own errors into one-line messages and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, StoreError) as error:
+            click.echo(f"Error: {error}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=CliGroup)
+@click.option("--config", "config_option", metavar="PATH", help="Config file [default: config/tendermatch.toml,"
+              " or $TENDERMATCH_CONFIG].")
+@click.option("--db", "db_option", metavar="PATH", help="Store (SQLite file); overrides [store] path.")
+@click.version_option(package_name="tendermatch")
+@click.pass_context
+def cli(ctx: click.Context, config_option: str | None, db_option: str | None) -> None:
+    """Collect public tenders and supplier agreements, match them to social-economy
+    enterprises, and send each a weekly digest.
+
+    Example: tendermatch demo
+    """
+    ctx.obj = Context(config_option, db_option)
+
+
+def _print_stats(name: str, stats: Any) -> None:
+    click.echo(f"{name}: {stats.summary()}")
+    for warning in stats.warnings:
+        click.echo(f"  warning: {warning}")
+    for line in stats.rejections[:50]:
+        click.echo(f"  rejected {line}", err=True)
+    if len(stats.rejections) > 50:
+        click.echo(f"  ... and {len(stats.rejections) - 50} more (see the store's rejections table)", err=True)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--source", default="ingest", show_default=True, help="Source name recorded with the notices.")
+@pass_context
+def ingest(context: Context, paths: tuple[Path, ...], source: str) -> None:
+    """Parse local notice files or folders (any supported format, detected from the
+    content) into the store through the same pipeline as a crawl.
+
+    Exits 1 if any file was rejected (after storing the rest).
+
+    Example: tendermatch ingest ../shared/corpus/eforms_sdk/examples/notices
+    """
+    from ..crawler.pipelines import Document, NoticeIngester
+    from ..crawler.spiders.files import notice_files
+    from ..store import utc_now
+
+    max_bytes = int(context.config.crawler["max_document_mb"] * 1024 * 1024)
+    store = context.open_store()
+    run_id = store.start_run("ingest", source=source)
+    ingester = NoticeIngester(store, source=source, run_id=run_id, max_bytes=max_bytes)
+    started = time.monotonic()
+    try:
+        for path in paths:
+            for file in notice_files(str(path)):
+                url = file.as_uri()
+                size = file.stat().st_size
+                if size > max_bytes:
+                    ingester.stats.fetched += 1
+                    ingester.reject(url, f"document is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit")
+                    continue
+                try:
+                    content = file.read_bytes()
+                except OSError as error:
+                    ingester.stats.fetched += 1
+                    ingester.reject(url, f"cannot read: {error.strerror}")
+                    continue
+                ingester.process(Document(source=source, url=url, content=content, fetched_at=utc_now()))
+    except KeyboardInterrupt:
+        store.finish_run(run_id, outcome="interrupted", stats=ingester.stats.as_dict())
+        raise
+    stats = ingester.finish()
+    from ..crawler.pipelines import run_outcome
+
+    store.finish_run(run_id, outcome=run_outcome(stats), stats=stats.as_dict(),
+                     error="; ".join(stats.rejections[:20]) or None)
+    store.close()
+    _print_stats(source, stats)
+    click.echo(f"{stats.fetched} files in {time.monotonic() - started:.1f} s into {context.config.store_path}")
+    if stats.rejected or stats.errors:
+        sys.exit(1)
+
+
+def _crawl(config: Config, names: tuple[str, ...], *, show_progress: bool = True) -> dict[str, Any]:
+    from ..crawler.runner import run_crawls
+
+    if names:
+        sources = [config.source(name) for name in names]
+    else:
+        sources = [source for source in config.sources if source.enabled]
+    if not sources:
+        raise ConfigError(f"{config.path}: no enabled sources to crawl")
+    return run_crawls([s.as_dict() for s in sources], store_path=str(config.store_path), crawler=config.crawler,
+                      show_progress=show_progress)
+
+
+@cli.command()
+@click.argument("sources", nargs=-1)
+@pass_context
+def crawl(context: Context, sources: tuple[str, ...]) -> None:
+    """Run the configured spiders (all enabled sources by default), with a progress line
+    and a summary per source. Exits 1 if anything was rejected or failed.
+
+    Example: tendermatch crawl ted-dk kk-udbud
+    """
+    results = _crawl(context.config, sources)
+    for name, stats in results.items():
+        _print_stats(name, stats)
+    if any(stats.rejected or stats.errors for stats in results.values()):
+        sys.exit(1)
+
+
+TABLE_COLUMNS = ("id", "kind", "stage", "status", "deadline", "title", "buyer", "sources")
+
+
+def _cell(record: dict[str, Any], column: str) -> str:
+    if column == "buyer":
+        value = (record.get("buyer") or {}).get("name") or ""
+    elif column == "sources":
+        value = ",".join(record.get("sources", []))
+    elif column == "deadline":
+        value = (record.get("deadline") or record.get("valid_until") or "")[:16]
+    else:
+        value = record.get(column) or ""
+    value = " ".join(str(value).split())  # crawled text: no newlines or tabs into the table
+    return value if len(value) <= 48 else value[:47] + "…"
+
+
+def echo_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    cells = [[_cell(row, column) for column in columns] for row in rows]
+    widths = [max([len(column)] + [len(line[i]) for line in cells]) for i, column in enumerate(columns)]
+    click.echo("  ".join(column.ljust(width) for column, width in zip(columns, widths)).rstrip())
+    click.echo("  ".join("-" * width for width in widths))
+    for line in cells:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+
+
+@cli.command()
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--since", metavar="DATE", help="Only notices published or updated on or after DATE (YYYY-MM-DD).")
+@click.option("--id", "notice_id", metavar="ID", help="Only this notice.")
+@click.option("--kind", type=click.Choice(["tender", "agreement"]), help="Only tenders or only agreements.")
+@pass_context
+def tenders(context: Context, output: str, since: str | None, notice_id: str | None, kind: str | None) -> None:
+    """List stored notices; --format json prints records of notice.schema.json.
+
+    Example: tendermatch tenders --format json --since 2026-11-01
+    """
+    if since:
+        _check_date(since, "--since")
+    store = context.open_store()
+    records = list(store.notices(since=since, notice_id=notice_id, kind=kind))
+    store.close()
+    if output == "json":
+        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+    else:
+        echo_table(records, TABLE_COLUMNS)
+        click.echo(f"{len(records)} notices")
+
+
+def _check_date(value: str, option: str) -> None:
+    from datetime import date
+
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+
+
+@cli.command()
+@pass_context
+def sources(context: Context) -> None:
+    """Each configured source with its schedule and its last run.
+
+    Example: tendermatch sources
+    """
+    config = context.config
+    store = context.open_store()
+    counts = store.source_counts()
+    rows = []
+    for source in config.sources:
+        last = store.last_run(source.name)
+        stats = json.loads(last["stats"]) if last and last.get("stats") else {}
+        rows.append({
+            "name": source.name, "kind": source.kind, "schedule": source.schedule,
+            "enabled": "yes" if source.enabled else "no",
+            "last_run": (last or {}).get("started") or "never",
+            "outcome": (last or {}).get("outcome") or "",
+            "new": str(stats.get("new", "")), "rejected": str(stats.get("rejected", "")),
+            "notices": str(counts.get(source.name, 0)),
+        })
+    store.close()
+    echo_table(rows, ("name", "kind", "schedule", "enabled", "last_run", "outcome", "new", "rejected", "notices"))
+
+
+@cli.command()
+@pass_context
+def reparse(context: Context) -> None:
+    """Rebuild every parsed notice from the kept raw documents (after a parser fix),
+    without crawling again.
+
+    Example: tendermatch reparse
+    """
+    from ..crawler.pipelines import Document, NoticeIngester, run_outcome
+
+    config = context.config
+    html_sources = {s.name: s for s in config.sources if s.kind == "html"}
+    store = context.open_store()
+    run_id = store.start_run("reparse")
+    ingesters: dict[str, NoticeIngester] = {}
+    with store.transaction():
+        store.clear_notices()
+        for raw in store.iter_raw():
+            ingester = ingesters.setdefault(raw.source, NoticeIngester(store, source=raw.source, run_id=run_id))
+            document = Document(source=raw.source, url=raw.url, content=raw.content, fetched_at=raw.fetched_at,
+                                format=raw.format if raw.format not in (None, "") else None)
+            if raw.format == "html":
+                html = html_sources.get(raw.source)
+                if html is None:
+                    ingester.stats.fetched += 1
+                    ingester.reject(raw.url, f"HTML page from source {raw.source!r}, which is no longer configured")
+                    continue
+                document.selectors = html.selectors
+                document.notice_kind = html.notice_kind
+                document.details = store.raw_children(raw.id)
+            ingester.process(document, raw_id=raw.id)
+    total_rejected = 0
+    for name, ingester in ingesters.items():
+        stats = ingester.finish()
+        total_rejected += stats.rejected + stats.errors
+        _print_stats(name, stats)
+    summary = {name: ing.stats.as_dict() for name, ing in ingesters.items()}
+    store.finish_run(run_id, outcome="ok" if not total_rejected else "partial", stats=summary)
+    click.echo(f"{store.counts()['notices']} notices rebuilt in {config.store_path}")
+    store.close()
+    if total_rejected:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--state-dir", type=click.Path(path_type=Path), help="Where the demo keeps its store"
+              " [default: the store path in config/demo.toml].")
+@click.option("--keep/--fresh", default=False, help="Keep the previous demo store (default: start fresh).")
+@click.pass_context
+def demo(ctx: click.Context, state_dir: Path | None, keep: bool) -> None:
+    """Run the main job on the embedded default: crawl the bundled sample of real notices
+    with Scrapy (files sources), no network and no setup, and print where everything went.
+
+    Example: tendermatch demo
+    """
+    context: Context = ctx.obj
+    config = load_config(DEMO_CONFIG, db=str(state_dir / "tendermatch.db") if state_dir else context.db_option)
+    store_path = config.store_path
+    if not keep:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{store_path}{suffix}").unlink(missing_ok=True)
+    click.echo(f"tendermatch demo: crawling {len(config.sources)} bundled sources ({DEMO_CONFIG})")
+    results = _crawl(config, ())
+    for name, stats in results.items():
+        _print_stats(name, stats)
+    store = Store.open(store_path)
+    counts = store.counts()
+    records = list(store.notices())
+    store.close()
+    by_stage: dict[str, int] = {}
+    for record in records:
+        by_stage[record["stage"]] = by_stage.get(record["stage"], 0) + 1
+    click.echo("")
+    click.echo(f"Stored {counts['notices']} notices ({counts['lots']} lots) from {counts['raw_documents']} documents:"
+               f" " + ", ".join(f"{n} {stage}" for stage, n in sorted(by_stage.items())))
+    reserved = sum(1 for r in records if r["reserved"])
+    social = sum(1 for r in records if r["social"])
+    click.echo(f"  {reserved} reserved for sheltered workshops / public-service missions, {social} with social considerations")
+    click.echo(f"Store:  {store_path}")
+    click.echo(f"Browse: tendermatch --db {store_path} tenders")
+    click.echo(f"JSON:   tendermatch --db {store_path} tenders --format json")
+
+
+def main() -> None:
+    cli(prog_name="tendermatch")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""Reading and validating the operator's TOML config. The only module that reads config files.
+
+Relative paths in a config file are resolved against the folder the file is in, so the
+worker behaves the same whatever directory it is started from.
+
+Every key is declared once below with its help text; an unknown key, a missing one or a
+bad value fails fast with the file, the source and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+DEFAULT_CONFIG = Path("config/tendermatch.toml")
+CONFIG_ENV = "TENDERMATCH_CONFIG"
+SOURCE_KINDS = ("ted", "files", "html", "feed", "ocds")
+
+
+class ConfigError(ValueError):
+    """Raised when a config file cannot be read or is invalid; the message is one line
+    naming the file, the source or section, the key and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One config key: its type, default and help text (the README's reference is built from these)."""
+
+    name: str
+    type: type | tuple[type, ...]
+    default: Any
+    help: str
+    kinds: tuple[str, ...] = SOURCE_KINDS  # for source keys: the kinds that take it
+    required: bool = False
+
+
+SOURCE_SETTINGS: tuple[Setting, ...] = (
+    Setting("name", str, None, "Unique name of the source; notices remember which sources delivered them.", required=True),
+    Setting("kind", str, None, "One of: ted, files, html, feed, ocds.", required=True),
+    Setting("url", str, None, "ted: API base (https://api.ted.europa.eu); html/feed/ocds: the page, feed or"
+            " package URL; files: a file:// URL (or use path).", kinds=("ted", "html", "feed", "ocds", "files")),
+    Setting("path", str, None, "files: a folder, file or glob of notice files (relative to this config file).",
+            kinds=("files",)),
+    Setting("urls", list, [], "html/feed/ocds: more pages of the same layout, fetched like url.",
+            kinds=("html", "feed", "ocds")),
+    Setting("query", str, None, "ted: an expert-search query, e.g. \"buyer-country IN (DNK)\".", kinds=("ted",)),
+    Setting("fields", list, ["publication-number", "notice-title", "buyer-name", "publication-date", "links"],
+            "ted: fields asked for in each search result.", kinds=("ted",)),
+    Setting("limit", int, 100, "ted: notices per search page (1-250).", kinds=("ted",)),
+    Setting("overlap_days", int, 1, "ted: days of overlap when asking only for notices since the last good run.",
+            kinds=("ted",)),
+    Setting("schedule", str, "0 6 * * *", "When to crawl: a cron expression (minute hour day month weekday),"
+            " in [worker] timezone."),
+    Setting("timeout", int, 1800, "Seconds a crawl of this source may take before it is stopped."),
+    Setting("enabled", bool, True, "false: keep the source in the config but never crawl it."),
+    Setting("notice_kind", str, "tender", "html/feed: 'tender' for a tender page, 'agreement' for a page of"
+            " supplier agreements.", kinds=("html", "feed")),
+    Setting("selectors", dict, {}, "html: CSS selectors: row and title (required), link, deadline, buyer, supplier,"
+            " valid_until, reference, value, cpv, description, published; detail_* for the detail page.",
+            kinds=("html",)),
+    Setting("detail", bool, False, "html: also fetch each row's linked detail page.", kinds=("html",)),
+    Setting("max_pages", int, 50, "ocds: the most links.next pages to follow; ted: the most search pages.",
+            kinds=("ocds", "ted")),
+    Setting("obey_robots", bool, True, "Obey robots.txt (the TED API is an API endpoint and ignores this)."),
+)
+
+CRAWLER_SETTINGS: tuple[Setting, ...] = (
+    Setting("user_agent", str, "tendermatch/0.1 (+https://github.com/tendermatch; udbud@kk.example)",
+            "User-Agent of every request: say who you are and how to reach you."),
+    Setting("download_delay", float, 1.0, "Seconds between requests to one site (AutoThrottle adapts from here)."),
+    Setting("concurrent_requests_per_domain", int, 2, "Parallel requests to one site."),
+    Setting("retry_times", int, 3, "Retries of a request that failed with 5xx, 408, 429 or a network error."),
+    Setting("max_document_mb", (int, float), 20, "Documents larger than this are rejected unread."),
+    Setting("retry_after_max", (int, float), 300, "The longest Retry-After (seconds) honoured before giving up."),
+)
+
+TOP_LEVEL = {"store", "crawler", "worker", "sources", "matcher", "digest", "smtp", "serve"}
+
+
+@dataclass
+class SourceConfig:
+    """One configured source (see SOURCE_SETTINGS for each field's meaning)."""
+
+    name: str
+    kind: str
+    url: str | None = None
+    path: str | None = None
+    urls: list[str] = field(default_factory=list)
+    query: str | None = None
+    fields: list[str] = field(default_factory=list)
+    limit: int = 100
+    overlap_days: int = 1
+    schedule: str = "0 6 * * *"
+    timeout: int = 1800
+    enabled: bool = True
+    notice_kind: str = "tender"
+    selectors: dict[str, str] = field(default_factory=dict)
+    detail: bool = False
+    max_pages: int = 50
+    obey_robots: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Config:
+    """A validated config."""
+
+    path: Path | None
+    store_path: Path
+    timezone: str = "Europe/Copenhagen"
+    crawler: dict[str, Any] = field(default_factory=dict)
+    sources: list[SourceConfig] = field(default_factory=list)
+    sections: dict[str, Any] = field(default_factory=dict)  # matcher, digest, smtp, serve: later stages
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none"
+        raise ConfigError(f"{self.path}: no source named {name!r} (configured: {known})")
+
+
+def config_path(option: str | None) -> Path:
+    """The config file to read: --config, else $TENDERMATCH_CONFIG, else config/tendermatch.toml."""
+    return Path(option or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_config(path: str | Path, *, db: str | None = None) -> Config:
+    """Read and validate ``path``; ``db`` overrides the store path. Raises ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (give --config PATH or set {CONFIG_ENV})") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read config: {error}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: TOML syntax error: {error}") from None
+    return parse_config(data, path=path, db=db)
+
+
+def parse_config(data: dict[str, Any], *, path: Path | None, db: str | None = None) -> Config:
+    """Validate already-parsed TOML."""
+    where = str(path) if path else "<config>"
+    base = path.parent if path else Path.cwd()
+    unknown = sorted(set(data) - TOP_LEVEL)
+    if unknown:
+        raise ConfigError(f"{where}: unknown section or key {unknown[0]!r} (known: {', '.join(sorted(TOP_LEVEL))})")
+
+    store = _table(data, "store", where)
+    _check_keys(store, {"path"}, f"{where}: [store]")
+    store_path = Path(db) if db else _resolve(base, store.get("path", "../var/tendermatch.db"))
+
+    worker = _table(data, "worker", where)
+    _check_keys(worker, {"timezone"}, f"{where}: [worker]")
+    timezone = worker.get("timezone", "Europe/Copenhagen")
+    _check_timezone(timezone, f"{where}: [worker] timezone")
+
+    crawler_table = _table(data, "crawler", where)
+    crawler = _apply_settings(crawler_table, CRAWLER_SETTINGS, f"{where}: [crawler]")
+
+    raw_sources = data.get("sources", [])
+    if not isinstance(raw_sources, list):
+        raise ConfigError(f"{where}: 'sources' must be an array of tables ([[sources]])")
+    sources: list[SourceConfig] = []
+    for index, raw in enumerate(raw_sources, 1):
+        sources.append(_parse_source(raw, index=index, where=where, base=base, timezone=timezone))
+    names = [s.name for s in sources]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"{where}: source {duplicates[0]!r}: name is used by more than one source")
+    sections = {name: data[name] for name in ("matcher", "digest", "smtp", "serve") if name in data}
+    return Config(path=path, store_path=store_path, timezone=timezone, crawler=crawler, sources=sources,
+                  sections=sections)
+
+
+def _table(data: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table")
+    return value
+
+
+def _check_keys(table: dict[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else (base / path)
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "an array",
+             dict: "a table"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _check_type(value: Any, setting: Setting, where: str) -> Any:
+    expected = setting.type if isinstance(setting.type, tuple) else (setting.type,)
+    if isinstance(value, bool) and bool not in expected:
+        ok = False
+    elif float in expected and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    else:
+        ok = isinstance(value, expected)
+    if not ok:
+        raise ConfigError(f"{where}: {setting.name} must be {_type_name(setting.type)}, not {value!r}")
+    return value
+
+
+def _apply_settings(table: dict[str, Any], settings: tuple[Setting, ...], where: str) -> dict[str, Any]:
+    _check_keys(table, {s.name for s in settings}, where)
+    return {s.name: _check_type(table[s.name], s, where) if s.name in table else s.default for s in settings}
+
+
+def _parse_source(raw: Any, *, index: int, where: str, base: Path, timezone: str) -> SourceConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: sources[{index}] must be a table")
+    name = raw.get("name")
+    label = f"{where}: source {name!r}" if isinstance(name, str) and name else f"{where}: sources[{index}]"
+    known = {s.name: s for s in SOURCE_SETTINGS}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{label}: unknown key {key!r} (known: {', '.join(known)})")
+    for setting in SOURCE_SETTINGS:
+        if setting.required and setting.name not in raw:
+            raise ConfigError(f"{label}: missing key {setting.name!r} ({setting.help})")
+    kind = raw["kind"]
+    if kind not in SOURCE_KINDS:
+        raise ConfigError(f"{label}: unknown kind {kind!r} (one of: {', '.join(SOURCE_KINDS)})")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", str(name)):
+        raise ConfigError(f"{label}: name must be letters, digits, '-', '_' or '.'")
+    values: dict[str, Any] = {}
+    for setting in SOURCE_SETTINGS:
+        if setting.name in raw:
+            if kind not in setting.kinds:
+                raise ConfigError(f"{label}: key {setting.name!r} does not apply to kind {kind!r}")
+            values[setting.name] = _check_type(raw[setting.name], setting, label)
+        else:
+            values[setting.name] = list(setting.default) if isinstance(setting.default, list) else setting.default
+    source = SourceConfig(**values)
+    if source.kind == "files":
+        if not source.path and not source.url:
+            raise ConfigError(f"{label}: missing key 'path' (a folder, file or glob of notice files)")
+        if source.path:
+            source.path = str(_resolve(base, source.path))
+        if source.url and not source.url.startswith("file://"):
+            raise ConfigError(f"{label}: url of a files source must be a file:// URL, not {source.url!r}")
+    else:
+        if not source.url:
+            raise ConfigError(f"{label}: missing key 'url'")
+        for url in [source.url, *source.urls]:
+            if urlparse(url).scheme not in ("http", "https"):
+                raise ConfigError(f"{label}: url must be http(s), not {url!r}")
+    if source.kind == "ted":
+        if not source.query:
+            raise ConfigError(f"{label}: missing key 'query' (a TED expert-search query)")
+        if not 1 <= source.limit <= 250:
+            raise ConfigError(f"{label}: limit must be between 1 and 250 (the TED API's page limit)")
+    if source.kind == "html":
+        for needed in ("row", "title"):
+            if not source.selectors.get(needed):
+                raise ConfigError(f"{label}: selectors.{needed} is missing (a CSS selector)")
+        for key, value in source.selectors.items():
+            if not isinstance(value, str):
+                raise ConfigError(f"{label}: selectors.{key} must be a string (a CSS selector)")
+    if source.notice_kind not in ("tender", "agreement"):
+        raise ConfigError(f"{label}: notice_kind must be 'tender' or 'agreement', not {source.notice_kind!r}")
+    if source.timeout <= 0:
+        raise ConfigError(f"{label}: timeout must be a positive number of seconds")
+    check_cron(source.schedule, f"{label}: schedule", timezone=timezone)
+    return source
+
+
+def check_cron(expression: str, where: str, *, timezone: str = "Europe/Copenhagen") -> None:
+    """Raise ConfigError unless ``expression`` is a valid 5-field cron expression."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    if len(expression.split()) != 5:
+        raise ConfigError(f"{where}: {expression!r} is not a cron expression (5 fields: minute hour day month weekday)")
+    try:
+        CronTrigger.from_crontab(expression, timezone=timezone)
+    except ValueError as error:
+        raise ConfigError(f"{where}: {expression!r} is not a valid cron expression: {error}") from None
+
+
+def _check_timezone(name: str, where: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: unknown time zone {name!r}") from None
+
+
+def settings_reference() -> str:
+    """The source and crawler keys as a Markdown table (kept in the README)."""
+    lines = ["| key | kinds | default | meaning |", "|---|---|---|---|"]
+    for setting in SOURCE_SETTINGS:
+        kinds = "all" if setting.kinds == SOURCE_KINDS else ", ".join(setting.kinds)
+        default = "required" if setting.required else repr(setting.default)
+        lines.append(f"| `{setting.name}` | {kinds} | `{default}` | {setting.help} |")
+    return "\n".join(lines)
