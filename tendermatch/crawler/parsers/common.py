@@ -7,6 +7,7 @@ when the document as a whole cannot be used.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -172,7 +173,7 @@ def money(amount: Any, currency: str | None) -> dict[str, Any] | None:
     except ValueError:
         return None
     currency = currency.strip().upper()
-    if not re.fullmatch(r"[A-Z]{3}", currency) or value < 0:
+    if not math.isfinite(value) or not re.fullmatch(r"[A-Z]{3}", currency) or value < 0:
         return None
     return {"amount": value, "currency": currency}
 
@@ -225,13 +226,12 @@ _SOCIAL_CLAUSE = re.compile(
     r"|disadvantaged\s+(?:people|persons|workers|groups)|long[- ]term\s+unemployed"
     r"|sheltered\s+employment|socialøkonomisk"
     r"|lærlingeklausul|lærlinger|sosiale\s+hensyn|sociala\s+hänsyn",
-    re.IGNORECASE,
-)
+)  # all lower case, searched in lower-cased text: far faster than re.IGNORECASE
 
 
 def has_social_clause(*texts: str | None) -> bool:
     """True when any text states a social clause (see ``_SOCIAL_CLAUSE``)."""
-    return any(text and _SOCIAL_CLAUSE.search(text) for text in texts)
+    return any(text and _SOCIAL_CLAUSE.search(text.lower()) for text in texts)
 
 
 def finish_record(record: dict[str, Any]) -> dict[str, Any]:
