@@ -171,7 +171,7 @@ class NoticeIngester:
         self.stats.rejected += 1
         line = f"{url}: {reason}"
         self.stats.rejections.append(line)
-        logger.warning("rejected %s", line)
+        logger.info("rejected %s", line)
         self.store.add_rejection(run_id=self.run_id, source=self.source, url=url, reason=reason)
 
     def process(self, document: Document, *, raw_id: int | None = None) -> list[str]:
@@ -390,7 +390,6 @@ class StorePipeline:
             self.store.finish_run(spider.run_id, outcome=run_outcome(stats), stats=stats.as_dict(),
                                   error="; ".join(stats.rejections[:20]) or None)
         self.crawler.stats.set_value("tendermatch/result", stats)
-        progress.report(self.ingester.source, stats, final=True)
         self.store.close()
 
 
@@ -409,14 +408,14 @@ class _Progress:
         self.last = 0.0
         self.enabled = False
 
-    def report(self, source: str, stats: RunStats, *, final: bool = False) -> None:
+    def report(self, source: str, stats: RunStats) -> None:
         import sys
         import time
 
         if not self.enabled:
             return
         now = time.monotonic()
-        if final or now - self.last >= 2:
+        if now - self.last >= 2:
             self.last = now
             print(f"  {source}: {stats.summary()}", file=sys.stderr, flush=True)
 

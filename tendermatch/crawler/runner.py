@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from importlib import import_module
 from typing import Any
 
 from scrapy.crawler import CrawlerProcess
@@ -10,13 +11,20 @@ from scrapy.crawler import CrawlerProcess
 from ..store import Store
 from .pipelines import RunStats, progress
 from .settings import crawl_settings
-from .spiders.feed import FeedSpider
-from .spiders.files import FilesSpider
-from .spiders.html import HtmlListingSpider
-from .spiders.ocds import OcdsSpider
-from .spiders.ted import TedSpider
 
-SPIDERS = {"ted": TedSpider, "files": FilesSpider, "html": HtmlListingSpider, "feed": FeedSpider, "ocds": OcdsSpider}
+# One spider module per source kind, imported only when a source of that kind is crawled.
+SPIDERS = {
+    "ted": "tendermatch.crawler.spiders.ted.TedSpider",
+    "files": "tendermatch.crawler.spiders.files.FilesSpider",
+    "html": "tendermatch.crawler.spiders.html.HtmlListingSpider",
+    "feed": "tendermatch.crawler.spiders.feed.FeedSpider",
+    "ocds": "tendermatch.crawler.spiders.ocds.OcdsSpider",
+}
+
+
+def spider_class(kind: str) -> type:
+    module, _, name = SPIDERS[kind].rpartition(".")
+    return getattr(import_module(module), name)
 
 
 def incremental_since(store: Store, source: dict[str, Any]) -> str | None:
@@ -35,20 +43,20 @@ def run_crawls(sources: list[dict[str, Any]], *, store_path: str, crawler: dict[
     """Crawl ``sources`` (config dicts) into the store at ``store_path``; return each
     source's stats. Every source gets a run row with its outcome."""
     store = Store.open(store_path)
-    process = CrawlerProcess(settings=crawl_settings(crawler, store_path=store_path), install_root_handler=True)
+    process = CrawlerProcess(settings=crawl_settings(crawler, store_path=store_path))
     crawlers: dict[str, Any] = {}
     run_ids: dict[str, int] = {}
     try:
         for source in sources:
             name = source["name"]
             # Per-source settings ride on a subclass: robots.txt and the crawl's time limit.
-            base = SPIDERS[source["kind"]]
+            base = spider_class(source["kind"])
             custom = {**(base.custom_settings or {}), "CLOSESPIDER_TIMEOUT": source.get("timeout", 1800)}
             if source["kind"] != "ted":
                 custom["ROBOTSTXT_OBEY"] = source.get("obey_robots", True)
-            spider_class = type(base.__name__, (base,), {"custom_settings": custom})
+            configured = type(base.__name__, (base,), {"custom_settings": custom})
             run_ids[name] = store.start_run("crawl", source=name)
-            crawlers[name] = process.create_crawler(spider_class)
+            crawlers[name] = process.create_crawler(configured)
             process.crawl(crawlers[name], source=source, run_id=run_ids[name],
                           known_urls=store.known_urls(name), since=incremental_since(store, source))
     finally:

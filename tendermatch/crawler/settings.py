@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 BOT_NAME = "tendermatch"
-SPIDER_MODULES = ["tendermatch.crawler.spiders"]
 
 # Default False: municipal sites ask crawlers to keep out of some paths; we listen.
 # The TED spider turns it off for itself: it calls an API endpoint, not pages.

@@ -198,7 +198,7 @@ def _check_keys(table: dict[str, Any], known: set[str], where: str) -> None:
 
 def _resolve(base: Path, value: str) -> Path:
     path = Path(os.path.expanduser(value))
-    return path if path.is_absolute() else (base / path)
+    return (path if path.is_absolute() else base / path).resolve()
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:

@@ -1,0 +1,85 @@
+"""A bad config fails fast with the file, the source and what is wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from tendermatch.worker.config import ConfigError, load_config, settings_reference
+from tests.conftest import ROOT, run_cli
+
+GOOD_SOURCE = '''
+[[sources]]
+name = "ted-dk"
+kind = "ted"
+url = "https://api.ted.europa.eu"
+query = "buyer-country IN (DNK)"
+schedule = "0 6 * * *"
+'''
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "tendermatch.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_configs_are_valid():
+    for name in ("tendermatch.toml", "demo.toml"):
+        config = load_config(ROOT / "config" / name)
+        assert config.sources, name
+    demo = load_config(ROOT / "config" / "demo.toml")
+    assert all(source.kind == "files" for source in demo.sources)  # the demo never needs the network
+
+
+def test_relative_paths_are_resolved_against_the_config_folder(tmp_path):
+    (tmp_path / "notices").mkdir()
+    config = load_config(write(tmp_path, '[store]\npath = "state/x.db"\n[[sources]]\nname = "f"\nkind = "files"\npath = "notices"\n'))
+    assert config.store_path == tmp_path / "state" / "x.db"
+    assert config.sources[0].path == str(tmp_path / "notices")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('[[sources]\nname = "x"', "TOML syntax error"),
+    ('[[sources]]\nname = "x"\nkind = "gopher"\nurl = "https://x"', "source 'x': unknown kind 'gopher'"),
+    ('[[sources]]\nname = "x"\nkind = "feed"', "source 'x': missing key 'url'"),
+    ('[[sources]]\nkind = "feed"\nurl = "https://x"', "sources[1]: missing key 'name'"),
+    (GOOD_SOURCE.replace('"0 6 * * *"', '"0 6 * *"'), "source 'ted-dk': schedule: '0 6 * *' is not a cron expression"),
+    (GOOD_SOURCE.replace('"0 6 * * *"', '"0 25 * * *"'), "source 'ted-dk': schedule: '0 25 * * *' is not a valid cron"),
+    (GOOD_SOURCE + GOOD_SOURCE, "source 'ted-dk': name is used by more than one source"),
+    (GOOD_SOURCE.replace('query = "buyer-country IN (DNK)"\n', ''), "source 'ted-dk': missing key 'query'"),
+    (GOOD_SOURCE + 'limit = 1000\n', "limit must be between 1 and 250"),
+    (GOOD_SOURCE + 'selectors = {row = "tr"}\n', "key 'selectors' does not apply to kind 'ted'"),
+    (GOOD_SOURCE + 'colour = "blue"\n', "source 'ted-dk': unknown key 'colour'"),
+    (GOOD_SOURCE + 'timeout = "long"\n', "source 'ted-dk': timeout must be an integer"),
+    ('[[sources]]\nname = "kk"\nkind = "html"\nurl = "https://kk.example"\nselectors = {row = "tr"}', "source 'kk': selectors.title is missing"),
+    ('[[sources]]\nname = "kk"\nkind = "feed"\nurl = "ftp://kk.example/feed"', "url must be http(s)"),
+    ('[[sources]]\nname = "kk"\nkind = "files"\nurl = "https://kk.example/feed"', "must be a file:// URL"),
+    ('[worker]\ntimezone = "Mars/Olympus"', "unknown time zone"),
+    ('[surprise]\nx = 1', "unknown section or key 'surprise'"),
+])
+def test_bad_config_names_file_source_and_problem(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert str(path) in message and expected in message
+    assert "\n" not in message
+
+
+def test_cli_reports_a_bad_config_in_one_line_and_exits_2(tmp_path):
+    path = write(tmp_path, GOOD_SOURCE.replace('"0 6 * * *"', '"every morning"'))
+    result = run_cli("--config", str(path), "crawl")
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(path) in lines[0] and "ted-dk" in lines[0] and "cron" in lines[0]
+
+
+def test_missing_explicit_config_is_an_error(tmp_path):
+    result = run_cli("--config", str(tmp_path / "nope.toml"), "sources")
+    assert result.returncode == 2 and "config file not found" in result.stderr
+
+
+def test_settings_reference_lists_every_source_key():
+    reference = settings_reference()
+    for key in ("name", "kind", "url", "query", "schedule", "timeout", "selectors", "notice_kind"):
+        assert f"`{key}`" in reference
