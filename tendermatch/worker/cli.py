@@ -94,6 +94,7 @@ def ingest(context: Context, paths: tuple[Path, ...], source: str) -> None:
     Example: tendermatch ingest ../shared/corpus/eforms_sdk/examples/notices
     """
     from ..crawler.pipelines import Document, NoticeIngester
+    from ..crawler.parsers.common import too_large
     from ..crawler.spiders.files import notice_files
     from ..store import utc_now
 
@@ -109,7 +110,7 @@ def ingest(context: Context, paths: tuple[Path, ...], source: str) -> None:
                 size = file.stat().st_size
                 if size > max_bytes:
                     ingester.stats.fetched += 1
-                    ingester.reject(url, f"document is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit")
+                    ingester.reject(url, too_large(size, max_bytes))
                     continue
                 try:
                     content = file.read_bytes()

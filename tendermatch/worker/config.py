@@ -9,6 +9,7 @@ bad value fails fast with the file, the source and what is wrong.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -70,7 +71,7 @@ SOURCE_SETTINGS: tuple[Setting, ...] = (
 )
 
 CRAWLER_SETTINGS: tuple[Setting, ...] = (
-    Setting("user_agent", str, "tendermatch/0.1 (+https://github.com/tendermatch; udbud@kk.example)",
+    Setting("user_agent", str, "tendermatch/0.1 (public tender alerts for social-economy enterprises)",
             "User-Agent of every request: say who you are and how to reach you."),
     Setting("download_delay", float, 1.0, "Seconds between requests to one site (AutoThrottle adapts from here)."),
     Setting("concurrent_requests_per_domain", int, 2, "Parallel requests to one site."),
@@ -306,11 +307,25 @@ def _check_timezone(name: str, where: str) -> None:
         raise ConfigError(f"{where}: unknown time zone {name!r}") from None
 
 
+def _toml_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    if isinstance(value, (list, dict, str)):
+        return f"`{json.dumps(value, ensure_ascii=False)}`"
+    return f"`{value}`"
+
+
 def settings_reference() -> str:
-    """The source and crawler keys as a Markdown table (kept in the README)."""
-    lines = ["| key | kinds | default | meaning |", "|---|---|---|---|"]
+    """The [[sources]] and [crawler] keys as Markdown tables (the README embeds them; a
+    test keeps the two the same)."""
+    lines = ["`[[sources]]` (one table per source):", "", "| key | kinds | default | meaning |", "|---|---|---|---|"]
     for setting in SOURCE_SETTINGS:
         kinds = "all" if setting.kinds == SOURCE_KINDS else ", ".join(setting.kinds)
-        default = "required" if setting.required else repr(setting.default)
-        lines.append(f"| `{setting.name}` | {kinds} | `{default}` | {setting.help} |")
+        default = "required" if setting.required else _toml_value(setting.default)
+        lines.append(f"| `{setting.name}` | {kinds} | {default} | {setting.help} |")
+    lines += ["", "`[crawler]` (every source):", "", "| key | default | meaning |", "|---|---|---|"]
+    for setting in CRAWLER_SETTINGS:
+        lines.append(f"| `{setting.name}` | {_toml_value(setting.default)} | {setting.help} |")
     return "\n".join(lines)

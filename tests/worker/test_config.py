@@ -83,3 +83,7 @@ def test_settings_reference_lists_every_source_key():
     reference = settings_reference()
     for key in ("name", "kind", "url", "query", "schedule", "timeout", "selectors", "notice_kind"):
         assert f"`{key}`" in reference
+
+
+def test_readme_config_reference_is_current():
+    assert settings_reference() in (ROOT / "README.md").read_text(encoding="utf-8")

@@ -22,6 +22,11 @@ RESERVED_CODES = ("res-ws", "res-pub-ser")
 SOCIAL_OBJECTIVE_CODES = ("opp", "work-cond", "acc-all", "gen-eq", "et-eq", "hum-right", "other")
 
 
+def too_large(size: int, max_bytes: int) -> str:
+    """The one-line reason for refusing a document of ``size`` bytes."""
+    return f"document is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit"
+
+
 class ParseError(ValueError):
     """Raised by a parser when a document cannot be used at all: not well-formed, empty,
     binary, too large, forbidden DTD/entities, wrong root element, or no notice in it.

@@ -10,7 +10,7 @@ import re
 
 from lxml import etree
 
-from .common import MAX_DOCUMENT_BYTES, ParseError
+from .common import MAX_DOCUMENT_BYTES, ParseError, too_large
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 
@@ -20,7 +20,7 @@ def check_size(content: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> None:
     if not content or not content.strip():
         raise ParseError("empty document")
     if len(content) > max_bytes:
-        raise ParseError(f"document is {len(content) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit")
+        raise ParseError(too_large(len(content), max_bytes))
     head = content[:4096]
     if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ParseError("binary content, not a text document")

@@ -13,6 +13,7 @@ import scrapy
 from scrapy.http import Response
 
 from ..items import Refusal
+from ..parsers.common import too_large
 from .base import NoticeSpider
 
 NOTICE_SUFFIXES = {".xml", ".json", ".jsonl", ".ndjson", ".rss", ".atom", ".html", ".htm"}
@@ -44,8 +45,7 @@ class FilesSpider(NoticeSpider):
             size = path.stat().st_size
             if size > max_bytes:
                 # Refused unread: a 100 MB "notice" is not worth the memory.
-                yield Refusal(self.source_name, url, f"document is {size / 1e6:.1f} MB, over the"
-                                                    f" {max_bytes / 1e6:.0f} MB limit")
+                yield Refusal(self.source_name, url, too_large(size, max_bytes))
                 continue
             yield scrapy.Request(url, callback=self.parse, errback=self.failed, dont_filter=True)
 
