@@ -221,15 +221,17 @@ class NoticeIngester:
 
             notices = parse_listing(document.content, url=document.url, selectors=document.selectors,
                                     notice_kind=document.notice_kind)
+            merged = []
             for notice in notices:
                 link = detail_url(notice)
                 if link and link in document.details:
                     try:
-                        merge_detail(notice, parse_detail(document.details[link], url=link,
-                                                          selectors=document.selectors))
+                        notice = merge_detail(notice, parse_detail(document.details[link], url=link,
+                                                                   selectors=document.selectors))
                     except ParseError as error:
                         self.stats.warnings.append(f"{link}: detail page ignored: {error}")
-            return notices
+                merged.append(notice)
+            return merged
         return parse_document(document.content, url=document.url, format=format,
                               html_selectors=document.selectors, notice_kind=document.notice_kind,
                               max_bytes=self.max_bytes)

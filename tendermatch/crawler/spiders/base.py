@@ -51,6 +51,9 @@ class NoticeSpider(scrapy.Spider):
         response = getattr(failure.value, "response", None)
         if response is not None:
             reason = f"HTTP {response.status}"
+            location = response.headers.get("Location")
+            if 300 <= response.status < 400 and location:
+                reason += f" (redirect to {location.decode('latin-1')[:200]!r} not followed)"
         else:
             reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"
         return FetchFailure(source=self.source_name, url=url, reason=reason)

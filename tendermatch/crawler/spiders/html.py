@@ -52,7 +52,10 @@ class HtmlListingSpider(NoticeSpider):
         yield from self._next_detail(listing, pending)
 
     def detail_failed(self, failure: Any) -> Any:
-        # A missing detail page costs its extra fields, not the listing's notices.
-        yield self.failed(failure)
+        # A missing detail page costs its extra fields, not the listing's notices: a warning.
+        problem = self.failed(failure)
+        warnings = self.crawler.stats.get_value("tendermatch/warnings", [])
+        self.crawler.stats.set_value("tendermatch/warnings", [
+            *warnings, f"{problem.url}: detail page not fetched ({problem.reason}); stored from the listing"])
         kwargs = failure.request.cb_kwargs
         yield from self._next_detail(kwargs["listing"], kwargs["pending"])
