@@ -297,15 +297,15 @@ class Store:
         limit: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Stored notices as schema records (with ``sources``), newest published first.
-        ``since`` keeps notices published on or after that date (or updated since then)."""
+        ``since`` keeps notices published on or after that date."""
         sql = "SELECT id, record FROM notices WHERE 1 = 1"
         params: list[Any] = []
         if notice_id:
             sql += " AND id = ?"
             params.append(notice_id)
-        if since:
-            sql += " AND (published >= ? OR updated_at >= ?)"
-            params += [since, since]
+        if since:  # by publication date; a notice without one counts from when it was first seen
+            sql += " AND coalesce(published, substr(first_seen, 1, 10)) >= ?"
+            params.append(since)
         if kind:
             sql += " AND kind = ?"
             params.append(kind)

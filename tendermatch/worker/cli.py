@@ -190,7 +190,7 @@ def echo_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
 
 @cli.command()
 @click.option("--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--since", metavar="DATE", help="Only notices published or updated on or after DATE (YYYY-MM-DD).")
+@click.option("--since", metavar="DATE", help="Only notices published on or after DATE (YYYY-MM-DD).")
 @click.option("--id", "notice_id", metavar="ID", help="Only this notice.")
 @click.option("--kind", type=click.Choice(["tender", "agreement"]), help="Only tenders or only agreements.")
 @pass_context
