@@ -17,7 +17,7 @@ from rapidfuzz import fuzz
 from ..store import Store, StoreError, utc_now
 from .items import FetchFailure, Refusal
 from .parsers import ParsedNotice, ParseError, detect_format, parse_document
-from .parsers.common import MAX_DOCUMENT_BYTES
+from .parsers.common import MAX_DOCUMENT_BYTES, country_code
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,8 @@ def normalise_record(record: dict[str, Any], *, url: str | None) -> dict[str, An
     record["url"] = record.get("url") or url
     record["title"] = (record.get("title") or "").strip()
     record["titles"] = {lang: text for lang, text in sorted((record.get("titles") or {}).items()) if text}
+    if record.get("buyer"):
+        record["buyer"] = {**record["buyer"], "country": country_code(record["buyer"].get("country"))}
     for lot in record["lots"]:
         lot["lot_id"] = str(lot.get("lot_id") or "1")
         lot.setdefault("nuts", [])

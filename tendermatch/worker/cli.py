@@ -254,7 +254,7 @@ def reparse(context: Context) -> None:
 
     Example: tendermatch reparse
     """
-    from ..crawler.pipelines import Document, NoticeIngester, run_outcome
+    from ..crawler.pipelines import Document, NoticeIngester
 
     config = context.config
     html_sources = {s.name: s for s in config.sources if s.kind == "html"}

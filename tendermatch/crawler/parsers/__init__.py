@@ -100,7 +100,8 @@ def _detect_json(content: bytes) -> str:
     sample = data[0] if isinstance(data, list) and data else data
     if not isinstance(sample, dict):
         raise ParseError("JSON is not an object or a list of objects")
-    if ("notices" in sample or "publication-number" in sample or ("ND" in sample and "content" in sample)
+    if ("notices" in sample or "publication-number" in sample or "ND" in sample
+            or "xml_manifestation" in sample or "ted_id" in sample
             or ("results" in sample and "total" in sample)):
         return "ted-api"
     if any(key in sample for key in ("releases", "records", "ocid")):

@@ -113,8 +113,9 @@ def clean_text(text: str | None) -> str | None:
     """Collapse white space (including newlines) and strip control characters; None if empty."""
     if text is None:
         return None
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n\r ")
     text = _SPACE.sub(" ", text).strip()
+    if not text.isprintable():  # rare: only then look at each character
+        text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
     return text or None
 
 
@@ -210,9 +211,9 @@ def iso_datetime(day: str | None, time: str | None = None) -> str | None:
             offset = match.group(1)
     clock = "00:00:00"
     if time:
-        match = re.match(r"\s*([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?\s*(Z|[+-][0-9]{2}:[0-9]{2})?", time)
+        match = re.match(r"\s*([0-9]{1,2})[:.]([0-9]{2})(?::([0-9]{2}))?\s*(Z|[+-][0-9]{2}:[0-9]{2})?", time)
         if match:
-            clock = f"{match.group(1)}:{match.group(2)}:{match.group(3) or '00'}"
+            clock = f"{int(match.group(1)):02d}:{match.group(2)}:{match.group(3) or '00'}"
             offset = match.group(4) or offset
     value = f"{plain_day}T{clock}{'+00:00' if offset == 'Z' else offset}"
     try:
@@ -220,6 +221,28 @@ def iso_datetime(day: str | None, time: str | None = None) -> str | None:
     except ValueError:
         return None
     return value
+
+
+# ISO 3166 alpha-3 (how v3 and eForms name countries) -> alpha-2 (what TED XML uses).
+ALPHA3_COUNTRIES = {
+    "AUT": "AT", "BEL": "BE", "BGR": "BG", "HRV": "HR", "CYP": "CY", "CZE": "CZ", "DNK": "DK",
+    "EST": "EE", "FIN": "FI", "FRA": "FR", "DEU": "DE", "GRC": "GR", "HUN": "HU", "IRL": "IE",
+    "ITA": "IT", "LVA": "LV", "LTU": "LT", "LUX": "LU", "MLT": "MT", "NLD": "NL", "POL": "PL",
+    "PRT": "PT", "ROU": "RO", "SVK": "SK", "SVN": "SI", "ESP": "ES", "SWE": "SE", "ISL": "IS",
+    "LIE": "LI", "NOR": "NO", "CHE": "CH", "GBR": "GB", "MKD": "MK", "SRB": "RS", "MNE": "ME",
+    "ALB": "AL", "TUR": "TR", "UKR": "UA", "MDA": "MD", "BIH": "BA", "XKX": "XK", "GRL": "GL",
+    "FRO": "FO", "USA": "US", "CAN": "CA",
+}
+
+
+def country_code(code: str | None) -> str | None:
+    """ISO 3166 alpha-2 for a country as notices write it: 'DNK' / 'DK' / 'UK' / 'EL' -> 'DK', 'GB', 'GR'."""
+    if not code or not code.strip():
+        return None
+    code = code.strip().upper()
+    if len(code) == 3:
+        return ALPHA3_COUNTRIES.get(code, code)
+    return {"UK": "GB", "EL": "GR"}.get(code, code)
 
 
 # Phrases that state a social clause (Danish, English, Norwegian and Swedish): apprentices,
