@@ -2,11 +2,12 @@
 
 Reads every notice file of the corpus into memory, then times (median of --repeat runs):
   * bare: lxml parsing alone (json.loads for JSON files) of the same bytes;
-  * ingest: detect + parse + normalise + de-duplicate + store (raw kept compressed) into a
-    fresh SQLite store on disk, through the same NoticeIngester a crawl uses.
-Prints documents/s for both, notices/s for ingest, and their ratio (target >= 0.25 and
->= 1,000 notices/s). Memory: the peak RSS of a fresh process ingesting a quarter, half and
-all of the corpus (flat = it does not grow with the batch).
+  * ingest: read + detect + parse + normalise + de-duplicate + store (raw kept compressed)
+    into a fresh SQLite store on disk, exactly as `tendermatch ingest` does, with one
+    process and with parser worker processes (one per core, at most 4).
+Prints documents/s, notices/s and the ratio to the bare rate (target >= 0.25 and >= 1,000
+notices/s). Memory: the peak RSS of a fresh process ingesting a quarter, half and all of
+the corpus (flat = it does not grow with the batch).
 
 Usage: python benchmarks/ingest.py [--corpus ../shared/corpus] [--repeat 3]
 """
@@ -21,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 from lxml import etree  # noqa: E402
 
 from tendermatch.crawler.parsers.xmlsafe import make_parser  # noqa: E402
-from tendermatch.crawler.pipelines import Document, NoticeIngester  # noqa: E402
+from tendermatch.crawler.parsers.common import MAX_DOCUMENT_BYTES  # noqa: E402
+from tendermatch.crawler.pipelines import NoticeIngester, prepare_file, prepare_in_parallel  # noqa: E402
 from tendermatch.crawler.spiders.files import notice_files  # noqa: E402
 from tendermatch.store import Store  # noqa: E402
 
@@ -62,18 +63,19 @@ def bare_parse(documents: list[tuple[str, bytes]]) -> float:
     return time.perf_counter() - start
 
 
-def ingest(documents: Iterable[tuple[str, bytes]], store_path: Path) -> tuple[float, int]:
+def ingest(files: list[Path], store_path: Path, *, workers: int) -> tuple[float, int]:
+    """What `tendermatch ingest` does: worker processes read and parse, this one stores."""
     store = Store.open(store_path)
     ingester = NoticeIngester(store, source="bench")
     start = time.perf_counter()
-    for name, content in documents:
-        ingester.process(Document(source="bench", url=Path(name).as_uri(), content=content))
+    tasks = ((str(f), "bench", MAX_DOCUMENT_BYTES) for f in files)
+    ingester.store_all(prepare_in_parallel(prepare_file, tasks, workers=workers))
     elapsed = time.perf_counter() - start
     store.close()
     return elapsed, ingester.stats.notices
 
 
-def peak_rss_child(corpus: Path, fraction: float) -> float:
+def peak_rss_child(corpus: Path, fraction: float, workers: int) -> float:
     """Peak RSS (MB) of a fresh process ingesting ``fraction`` of the corpus, reading one
     file at a time as a crawl does."""
     code = (
@@ -81,10 +83,10 @@ def peak_rss_child(corpus: Path, fraction: float) -> float:
         "from benchmarks.ingest import corpus_files, ingest;"
         "files = corpus_files(Path(sys.argv[2])); files = files[: int(len(files) * float(sys.argv[3]))];"
         "d = tempfile.mkdtemp();"
-        "ingest(((str(f), f.read_bytes()) for f in files), Path(d) / 's.db');"
+        "ingest(files, Path(d) / 's.db', workers=int(sys.argv[4]));"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(ROOT), str(corpus), str(fraction)],
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT), str(corpus), str(fraction), str(workers)],
                          capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -99,21 +101,28 @@ def main() -> None:
     megabytes = sum(len(c) for _, c in documents) / 1e6
     print(f"corpus: {len(documents)} documents, {megabytes:.1f} MB ({args.corpus})")
 
-    bare_times, ingest_times, notices = [], [], 0
+    workers = min(os.cpu_count() or 1, 4)
+    bare_times: list[float] = []
+    times: dict[int, list[float]] = {1: [], workers: []}
+    notices = 0
     for _ in range(args.repeat):
         bare_times.append(bare_parse(documents))
-        with tempfile.TemporaryDirectory() as folder:
-            elapsed, notices = ingest(documents, Path(folder) / "bench.db")
-        ingest_times.append(elapsed)
-    bare, full = statistics.median(bare_times), statistics.median(ingest_times)
-    print(f"bare lxml/json parse: {len(documents) / bare:8.0f} documents/s  (median {bare:.2f} s of {args.repeat})")
-    print(f"full ingest:          {len(documents) / full:8.0f} documents/s  {notices / full:8.0f} notices/s"
-          f"  (median {full:.2f} s; {notices} notices)")
-    print(f"ratio ingest/bare:    {bare / full:.2f}  (target >= 0.25)")
-    rss = {fraction: peak_rss_child(args.corpus, fraction) for fraction in (0.25, 0.5, 1.0)}
-    print("peak RSS by batch size: " + ", ".join(f"{int(f * 100)}% {mb:.0f} MB" for f, mb in rss.items())
+        for count in times:
+            with tempfile.TemporaryDirectory() as folder:
+                elapsed, notices = ingest(files, Path(folder) / "bench.db", workers=count)
+            times[count].append(elapsed)
+    bare = statistics.median(bare_times)
+    print(f"bare lxml/json parse (1 process): {len(documents) / bare:7.0f} documents/s"
+          f"  (median {bare:.2f} s of {args.repeat})")
+    for count, samples in times.items():
+        full = statistics.median(samples)
+        print(f"full ingest, {count} parser process{'es' if count > 1 else ''}: {len(documents) / full:7.0f} documents/s"
+              f" {notices / full:7.0f} notices/s  ratio to bare {bare / full:.2f}  (median {full:.2f} s; {notices} notices)")
+    print("target: ratio >= 0.25 and >= 1,000 notices/s (`tendermatch ingest` uses the parallel path)")
+    rss = {fraction: peak_rss_child(args.corpus, fraction, workers) for fraction in (0.25, 0.5, 1.0)}
+    print("peak RSS of the storing process by batch size: "
+          + ", ".join(f"{int(f * 100)}% {mb:.0f} MB" for f, mb in rss.items())
           + f"  (growth 25%->100%: x{rss[1.0] / rss[0.25]:.2f})")
-
 
 if __name__ == "__main__":
     main()

@@ -5,9 +5,14 @@ and ``reparse`` (through ``NoticeIngester`` directly), so all paths store alike.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import unicodedata
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -17,7 +22,7 @@ from rapidfuzz import fuzz
 from ..store import Store, StoreError, utc_now
 from .items import FetchFailure, Refusal
 from .parsers import ParsedNotice, ParseError, detect_format, parse_document
-from .parsers.common import MAX_DOCUMENT_BYTES, country_code
+from .parsers.common import MAX_DOCUMENT_BYTES, country_code, too_large
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +53,19 @@ class Document:
     notice_kind: str = "tender"
     selectors: dict[str, str] | None = None
     details: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class RawContent:
+    """A document's bytes as the store keeps them: hash, size and zlib-compressed copy."""
+
+    sha256: str
+    size: int
+    compressed: bytes
+
+    @classmethod
+    def of(cls, content: bytes) -> RawContent:
+        return cls(hashlib.sha256(content).hexdigest(), len(content), zlib.compress(content, 1))
 
 
 @dataclass
@@ -90,16 +108,21 @@ def same_real_notice(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """True when two records from different sources describe one notice: titles alike
     (in any language either carries), buyers alike when both are known, deadlines within
     a day (the caller's candidate query already ensured that)."""
-    titles_a = {normalise_text(t) for t in [a.get("title"), *(a.get("titles") or {}).values()] if t}
-    titles_b = {normalise_text(t) for t in [b.get("title"), *(b.get("titles") or {}).values()] if t}
-    best = max((fuzz.token_sort_ratio(x, y) for x in titles_a for y in titles_b), default=0)
-    if best < TITLE_THRESHOLD:
-        return False
     buyer_a = normalise_text((a.get("buyer") or {}).get("name"))
     buyer_b = normalise_text((b.get("buyer") or {}).get("name"))
-    if buyer_a and buyer_b:
-        return fuzz.token_set_ratio(buyer_a, buyer_b) >= BUYER_THRESHOLD
-    return best >= 95
+    if buyer_a and buyer_b and fuzz.token_set_ratio(buyer_a, buyer_b) < BUYER_THRESHOLD:
+        return False
+    titles_a, titles_b = _comparable_titles(a), _comparable_titles(b)
+    best = max((fuzz.token_sort_ratio(x, y, score_cutoff=TITLE_THRESHOLD) for x in titles_a for y in titles_b),
+               default=0)
+    return best >= (TITLE_THRESHOLD if buyer_a and buyer_b else 95)
+
+
+def _comparable_titles(record: dict[str, Any]) -> set[str]:
+    """The original title and the Danish and English ones: what a municipal page would show.
+    (TED's titles in every EU language are machine-made from the CPV: no help here.)"""
+    titles = record.get("titles") or {}
+    return {normalise_text(t) for t in (record.get("title"), titles.get("da"), titles.get("en")) if t}
 
 
 def normalise_record(record: dict[str, Any], *, url: str | None) -> dict[str, Any]:
@@ -150,11 +173,118 @@ def override(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+@dataclass
+class PreparedDocument:
+    """A document after the CPU-heavy, store-free work: hashed, compressed, parsed. Built by
+    ``prepare_document``, which worker processes can run; stored by ``NoticeIngester``."""
+
+    document: Document
+    raw: RawContent | None  # None: already kept (reparse)
+    details: dict[str, RawContent]
+    format: str | None = None
+    notices: list[ParsedNotice] = field(default_factory=list)
+    rejected: str | None = None  # why the document cannot be used
+    parser_error: str | None = None  # a bug in a parser: counted as an error
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare_document(document: Document, *, max_bytes: int = MAX_DOCUMENT_BYTES,
+                     keep_raw: bool = True) -> PreparedDocument:
+    """Hash, compress and parse one document; pure (no store), so it can run in a worker.
+    The content itself is dropped (the compressed copy stays) to keep memory small."""
+    prepared = PreparedDocument(
+        document=document,
+        raw=RawContent.of(document.content) if keep_raw else None,
+        details={url: RawContent.of(content) for url, content in document.details.items()} if keep_raw else {},
+    )
+    try:
+        prepared.format = document.format or detect_format(document.content)
+        prepared.notices = _parse(document, prepared.format, max_bytes, prepared.warnings)
+    except ParseError as error:
+        prepared.rejected = str(error)
+    except Exception as error:  # a parser bug must not lose the rest of the batch
+        logger.exception("parser error on %s", document.url)
+        prepared.parser_error = f"parser error: {type(error).__name__}: {error}"
+    prepared.document = Document(**{**document.__dict__, "content": b"", "details": {}})
+    return prepared
+
+
+def _parse(document: Document, format: str, max_bytes: int, warnings: list[str]) -> list[ParsedNotice]:
+    if format == "html" and document.selectors:
+        from .parsers.html import detail_url, merge_detail, parse_detail, parse_listing
+
+        notices = parse_listing(document.content, url=document.url, selectors=document.selectors,
+                                notice_kind=document.notice_kind)
+        merged = []
+        for notice in notices:
+            link = detail_url(notice)
+            if link and link in document.details:
+                try:
+                    notice = merge_detail(notice, parse_detail(document.details[link], url=link,
+                                                               selectors=document.selectors))
+                except ParseError as error:
+                    warnings.append(f"{link}: detail page ignored: {error}")
+            merged.append(notice)
+        return merged
+    return parse_document(document.content, url=document.url, format=format, html_selectors=document.selectors,
+                          notice_kind=document.notice_kind, max_bytes=max_bytes)
+
+
+def prepare_file(path: str, source: str, max_bytes: int) -> PreparedDocument:
+    """Read and prepare one local file (what ``ingest``'s worker processes run)."""
+    from pathlib import Path
+
+    file = Path(path)
+    document = Document(source=source, url=file.as_uri(), content=b"")
+    size = file.stat().st_size
+    if size > max_bytes:  # refused unread
+        return PreparedDocument(document=document, raw=None, details={}, rejected=too_large(size, max_bytes))
+    try:
+        document.content = file.read_bytes()
+    except OSError as error:
+        return PreparedDocument(document=document, raw=None, details={}, rejected=f"cannot read: {error.strerror}")
+    return prepare_document(document, max_bytes=max_bytes)
+
+
+def prepare_in_parallel(function: Callable[..., PreparedDocument], tasks: Iterable[tuple[Any, ...]], *,
+                        workers: int, chunk: int = 64) -> Iterator[PreparedDocument]:
+    """``function(*task)`` for every task in worker processes, results in task order.
+    Tasks travel in chunks (less overhead per document) and at most two chunks per worker
+    are in flight, so memory does not grow with the batch."""
+    if workers <= 1:
+        for task in tasks:
+            yield function(*task)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[list[PreparedDocument]]] = deque()
+        for part in _chunks(tasks, chunk):
+            pending.append(pool.submit(_prepare_chunk, function, part))
+            if len(pending) >= workers * 2:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    part: list[Any] = []
+    for item in items:
+        part.append(item)
+        if len(part) == size:
+            yield part
+            part = []
+    if part:
+        yield part
+
+
+def _prepare_chunk(function: Callable[..., PreparedDocument], tasks: list[tuple[Any, ...]]) -> list[PreparedDocument]:
+    return [function(*task) for task in tasks]
+
+
 class NoticeIngester:
     """Stores documents from one source into a store and counts what happened.
 
     Not tied to Scrapy: spiders reach it through ``StorePipeline``; ``ingest`` and
-    ``reparse`` call it directly.
+    ``reparse`` call it directly (``store_prepared`` with documents prepared in workers).
     """
 
     def __init__(self, store: Store, *, source: str, run_id: int | None = None,
@@ -182,61 +312,60 @@ class NoticeIngester:
         ``raw_id`` is given by ``reparse`` (the document is already kept). A document the
         store already holds with the same bytes is skipped (nothing changed).
         """
+        keep = raw_id is None and self.keep_raw
+        return self.store_prepared(prepare_document(document, max_bytes=self.max_bytes, keep_raw=keep),
+                                   raw_id=raw_id)
+
+    def store_all(self, prepared: Iterable[PreparedDocument], *, commit_every: int = 200) -> RunStats:
+        """Store many prepared documents, committing every ``commit_every`` documents (each
+        document is still all-or-nothing: a savepoint of its own)."""
+        batch = 0
+        iterator = iter(prepared)
+        while True:
+            with self.store.transaction():
+                for item in iterator:
+                    self.store_prepared(item)
+                    batch += 1
+                    if batch % commit_every == 0:
+                        break
+                else:
+                    return self.stats
+
+    def store_prepared(self, prepared: PreparedDocument, *, raw_id: int | None = None) -> list[str]:
+        """Store a prepared document in one transaction (a savepoint inside a batch)."""
+        document = prepared.document
         self.stats.fetched += 1
+        self.stats.warnings.extend(prepared.warnings)
         with self.store.transaction():
-            if raw_id is None and self.keep_raw:
+            reason = prepared.rejected or prepared.parser_error
+            status = "rejected" if reason else "parsed"
+            if prepared.raw is not None:
                 raw_id, is_new = self.store.save_raw(
-                    source=document.source, url=document.url, content=document.content,
-                    fetched_at=document.fetched_at, format=document.format, run_id=self.run_id)
-                if not is_new and self.store.raw_status(raw_id) == "parsed":
-                    self.stats.skipped += 1
-                    return []
-                for detail_url, detail in document.details.items():
-                    self.store.save_raw(source=document.source, url=detail_url, content=detail,
-                                        fetched_at=document.fetched_at, format="html-detail",
-                                        parent_id=raw_id, run_id=self.run_id)
-            try:
-                format = document.format or detect_format(document.content)
-                notices = self._parse(document, format)
-            except ParseError as error:
-                self.reject(document.url, str(error))
-                if raw_id is not None:
-                    self.store.mark_raw(raw_id, "rejected", str(error))
+                    source=document.source, url=document.url, sha256=prepared.raw.sha256,
+                    compressed=prepared.raw.compressed, size=prepared.raw.size, fetched_at=document.fetched_at,
+                    format=prepared.format, run_id=self.run_id, status=status, error=reason)
+                if not is_new:
+                    if self.store.raw_status(raw_id) == "parsed":
+                        self.stats.skipped += 1
+                        return []
+                    self.store.mark_raw(raw_id, status, reason, format=prepared.format)
+                for detail_url, detail in prepared.details.items():
+                    self.store.save_raw(source=document.source, url=detail_url, sha256=detail.sha256,
+                                        compressed=detail.compressed, size=detail.size,
+                                        fetched_at=document.fetched_at, format="html-detail", parent_id=raw_id,
+                                        run_id=self.run_id)
+            elif raw_id is not None:
+                self.store.mark_raw(raw_id, status, reason, format=prepared.format)
+            if reason:
+                if prepared.rejected:
+                    self.reject(document.url, reason)
+                else:
+                    self.stats.errors += 1
+                    self.stats.rejections.append(f"{document.url}: {reason}")
+                    self.store.add_rejection(run_id=self.run_id, source=self.source, url=document.url, reason=reason)
                 return []
-            except Exception as error:  # a parser bug must not lose the rest of the batch
-                self.stats.errors += 1
-                reason = f"parser error: {type(error).__name__}: {error}"
-                self.stats.rejections.append(f"{document.url}: {reason}")
-                logger.exception("parser error on %s", document.url)
-                self.store.add_rejection(run_id=self.run_id, source=self.source, url=document.url, reason=reason)
-                if raw_id is not None:
-                    self.store.mark_raw(raw_id, "rejected", reason)
-                return []
-            touched = [self.store_notice(notice, format=format, raw_id=raw_id, url=document.url) for notice in notices]
-            if raw_id is not None:
-                self.store.mark_raw(raw_id, "parsed", format=format)
-        return touched
-
-    def _parse(self, document: Document, format: str) -> list[ParsedNotice]:
-        if format == "html" and document.selectors:
-            from .parsers.html import merge_detail, parse_detail, parse_listing, detail_url
-
-            notices = parse_listing(document.content, url=document.url, selectors=document.selectors,
-                                    notice_kind=document.notice_kind)
-            merged = []
-            for notice in notices:
-                link = detail_url(notice)
-                if link and link in document.details:
-                    try:
-                        notice = merge_detail(notice, parse_detail(document.details[link], url=link,
-                                                                   selectors=document.selectors))
-                    except ParseError as error:
-                        self.stats.warnings.append(f"{link}: detail page ignored: {error}")
-                merged.append(notice)
-            return merged
-        return parse_document(document.content, url=document.url, format=format,
-                              html_selectors=document.selectors, notice_kind=document.notice_kind,
-                              max_bytes=self.max_bytes)
+            return [self.store_notice(notice, format=prepared.format, raw_id=raw_id, url=document.url)
+                    for notice in prepared.notices]
 
     # -- notices -------------------------------------------------------------------------
 
@@ -291,7 +420,8 @@ class NoticeIngester:
         except ValueError:
             return None
         candidates = self.store.fuzzy_candidates(kind=record["kind"], deadline_from=start.isoformat(),
-                                                 deadline_to=(start + timedelta(days=3)).isoformat())
+                                                 deadline_to=(start + timedelta(days=3)).isoformat(),
+                                                 other_than_source=self.source)
         for candidate in candidates:
             if candidate["id"] != record["id"] and same_real_notice(candidate, record):
                 return candidate["id"]

@@ -30,7 +30,10 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["raw_documents"].create_index(["source", "sha256"], unique=True)
+    # The same bytes from one source are kept once; a detail page once per listing page
+    # (so each kept listing page finds its own detail pages again at reparse).
+    db.execute("CREATE UNIQUE INDEX idx_raw_documents_source_sha256 ON raw_documents"
+               " (source, sha256, coalesce(parent_id, 0))")
     db["raw_documents"].create_index(["url"])
     db["raw_documents"].create_index(["parent_id"])
 
@@ -58,7 +61,6 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     db["notices"].create_index(["deadline"])
     db["notices"].create_index(["published"])
     db["notices"].create_index(["procedure_id"])
-    db["notices"].create_index(["updated_at"])
 
     db["lots"].create(
         {

@@ -93,38 +93,24 @@ def ingest(context: Context, paths: tuple[Path, ...], source: str) -> None:
 
     Example: tendermatch ingest ../shared/corpus/eforms_sdk/examples/notices
     """
-    from ..crawler.pipelines import Document, NoticeIngester
-    from ..crawler.parsers.common import too_large
+    from ..crawler.pipelines import NoticeIngester, prepare_file, prepare_in_parallel, run_outcome
     from ..crawler.spiders.files import notice_files
-    from ..store import utc_now
 
     max_bytes = int(context.config.crawler["max_document_mb"] * 1024 * 1024)
+    files = [file for path in paths for file in notice_files(str(path))]
     store = context.open_store()
     run_id = store.start_run("ingest", source=source)
     ingester = NoticeIngester(store, source=source, run_id=run_id, max_bytes=max_bytes)
     started = time.monotonic()
+    # Parsing is CPU-bound: worker processes parse while this one stores, in file order.
+    workers = min(os.cpu_count() or 1, 4) if len(files) >= 50 else 1
+    tasks = ((str(file), source, max_bytes) for file in files)
     try:
-        for path in paths:
-            for file in notice_files(str(path)):
-                url = file.as_uri()
-                size = file.stat().st_size
-                if size > max_bytes:
-                    ingester.stats.fetched += 1
-                    ingester.reject(url, too_large(size, max_bytes))
-                    continue
-                try:
-                    content = file.read_bytes()
-                except OSError as error:
-                    ingester.stats.fetched += 1
-                    ingester.reject(url, f"cannot read: {error.strerror}")
-                    continue
-                ingester.process(Document(source=source, url=url, content=content, fetched_at=utc_now()))
+        ingester.store_all(prepare_in_parallel(prepare_file, tasks, workers=workers))
     except KeyboardInterrupt:
         store.finish_run(run_id, outcome="interrupted", stats=ingester.stats.as_dict())
         raise
     stats = ingester.finish()
-    from ..crawler.pipelines import run_outcome
-
     store.finish_run(run_id, outcome=run_outcome(stats), stats=stats.as_dict(),
                      error="; ".join(stats.rejections[:20]) or None)
     store.close()

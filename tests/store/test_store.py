@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
+import zlib
 
 import pytest
 
@@ -58,8 +60,9 @@ def test_not_a_database_is_a_clear_error(tmp_path):
 def test_raw_documents_are_kept_compressed_once():
     store = Store.memory()
     content = b"<TED_EXPORT>" + b"x" * 10_000 + b"</TED_EXPORT>"
-    raw_id, new = store.save_raw(source="s", url="file:///a.xml", content=content, fetched_at="2026-11-22T10:00:00+00:00", format=None)
-    again, new_again = store.save_raw(source="s", url="file:///a.xml", content=content, fetched_at="2026-11-23T10:00:00+00:00", format=None)
+    kept = {"sha256": hashlib.sha256(content).hexdigest(), "size": len(content), "compressed": zlib.compress(content)}
+    raw_id, new = store.save_raw(source="s", url="file:///a.xml", fetched_at="2026-11-22T10:00:00+00:00", format=None, **kept)
+    again, new_again = store.save_raw(source="s", url="file:///a.xml", fetched_at="2026-11-23T10:00:00+00:00", format=None, **kept)
     assert new and not new_again and again == raw_id
     size_on_disk = store.db.execute("SELECT length(content) FROM raw_documents").fetchone()[0]
     assert size_on_disk < len(content) / 10

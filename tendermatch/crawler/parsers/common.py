@@ -259,7 +259,8 @@ _SOCIAL_CLAUSE = re.compile(
 
 def has_social_clause(*texts: str | None) -> bool:
     """True when any text states a social clause (see ``_SOCIAL_CLAUSE``)."""
-    return any(text and _SOCIAL_CLAUSE.search(text.lower()) for text in texts)
+    joined = "\n".join(text for text in texts if text)  # one search, not one per text
+    return bool(joined) and _SOCIAL_CLAUSE.search(joined.lower()) is not None
 
 
 def finish_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -273,7 +274,10 @@ def finish_record(record: dict[str, Any]) -> dict[str, Any]:
     for lot in record["lots"]:
         if has_social_clause(lot.get("title"), lot.get("description")) and "clause" not in lot["social"]:
             lot["social"].append("clause")
-    if has_social_clause(record["title"], record["description"], *record["titles"].values()):
+    # The original text and its Danish/English versions: TED's titles in every other
+    # language are machine-made from the CPV code and never state a clause.
+    titles = record["titles"]
+    if has_social_clause(record["title"], record["description"], titles.get("da"), titles.get("en")):
         if "clause" not in record["social"]:
             record["social"].append("clause")
     record["cpv"] = unique(record["cpv"] + [c for lot in record["lots"] for c in lot["cpv"]])

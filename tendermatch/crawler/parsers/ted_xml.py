@@ -299,14 +299,13 @@ class _Coded:
     """What the coded data and translation sections say (fallbacks for the form)."""
 
     __slots__ = ("number", "published", "original_language", "country", "td_code", "cpv", "nuts",
-                 "submission", "ref_notice", "buyer_names", "towns", "titles")
+                 "submission", "ref_notice", "towns", "titles", "_translation", "_tags")
 
     def __init__(self, root: etree._Element, tags: _Tags) -> None:
         self.number = self.published = self.original_language = self.country = None
         self.td_code = self.submission = self.ref_notice = None
         self.cpv: list[str] = []
         self.nuts: list[str] = []
-        self.buyer_names: dict[str, str] = {}
         self.towns: dict[str, str] = {}
         self.titles: dict[str, str] = {}
         coded = root.find(tags.CODED_DATA_SECTION)
@@ -336,17 +335,18 @@ class _Coded:
                 self.td_code = td.get("CODE") if td is not None else None
                 self.submission = codif.findtext(tags.DT_DATE_FOR_SUBMISSION)
         translation = root.find(tags.TRANSLATION_SECTION)
+        self._translation, self._tags = translation, tags
         if translation is not None:
             self._read_translations(translation, tags)
 
     def _read_translations(self, translation: etree._Element, tags: _Tags) -> None:
-        """ML_TITLES (CPV-based title, country, town in every language) and ML_AA_NAMES,
-        in one pass (this is a third of all elements of a typical notice)."""
-        tag_doc, tag_country, tag_town, tag_p, tag_text, tag_name = (
-            tags.ML_TI_DOC, tags.TI_CY, tags.TI_TOWN, tags.P, tags.TI_TEXT, tags.AA_NAME)
+        """ML_TITLES (CPV-based title, country, town in every language) in one pass (this
+        is a third of all elements of a typical notice)."""
+        tag_doc, tag_country, tag_town, tag_p, tag_text = (
+            tags.ML_TI_DOC, tags.TI_CY, tags.TI_TOWN, tags.P, tags.TI_TEXT)
         lang = country = town = None
         parts: list[str] = []
-        for element in translation.iter(tag_doc, tag_country, tag_town, tag_p, tag_text, tag_name):
+        for element in translation.iter(tag_doc, tag_country, tag_town, tag_p, tag_text):
             tag = element.tag
             if tag == tag_p:
                 parts.append("".join(element.itertext()) if len(element) else (element.text or ""))
@@ -358,13 +358,21 @@ class _Coded:
                 lang, country, town, parts = _language(element.get("LG")), None, None, []
             elif tag == tag_country:
                 country = (element.text or "").strip()
-            elif tag == tag_town:
-                town = (element.text or "").strip()
             else:
-                value = _clean(element.text)
-                if value:
-                    self.buyer_names.setdefault(language_code(element.get("LG")) or "", value)
+                town = (element.text or "").strip()
         self._add_title(lang, country, town, parts)
+
+    def buyer_name(self, language: str | None) -> str | None:
+        """The buyer's name from ML_AA_NAMES (only needed when the form lacks it): in
+        ``language`` if given there, else the first."""
+        if self._translation is None:
+            return None
+        names: dict[str, str] = {}
+        for element in self._translation.iter(self._tags.AA_NAME):
+            value = _clean(element.text)
+            if value:
+                names.setdefault(language_code(element.get("LG")) or "", value)
+        return names.get(language or "") or next(iter(names.values()), None)
 
     def _add_title(self, lang: str | None, country: str | None, town: str | None, parts: list[str]) -> None:
         if not lang:
@@ -424,7 +432,7 @@ def parse_ted_xml(content: bytes, *, url: str | None = None) -> list[ParsedNotic
         if len(record["lots"]) == 1:
             record["lots"][0]["nuts"] = list(record["nuts"])
     if record["buyer"] is None:
-        name = coded.buyer_names.get(language or "") or next(iter(coded.buyer_names.values()), None)
+        name = coded.buyer_name(language)
         if name:
             record["buyer"] = {"name": name, "country": country_code(coded.country),
                                "city": _clean(coded.towns.get(language or ""))}
