@@ -135,3 +135,26 @@ def test_demo_runs_from_anywhere_with_no_config_and_no_network(tmp_path):
     assert len(records) > 100
     assert {"demo-ted-dk", "demo-eforms", "demo-ocds", "demo-ted-api"} <= {s for r in records for s in r["sources"]}
     assert ROOT.joinpath("config", "demo.toml").is_file()
+
+
+def test_parallel_ingest_stores_exactly_what_a_serial_ingest_stores(tmp_path, corpus):
+    """`ingest` of 50+ files parses in worker processes; the result must not depend on it."""
+    from tendermatch.crawler.pipelines import Document, NoticeIngester
+    from tendermatch.crawler.spiders.files import notice_files
+    from tendermatch.store import Store
+
+    folder = corpus / "eforms_sdk" / "examples" / "notices"
+    files = notice_files(str(folder))
+    assert len(files) >= 50  # enough for the parallel path
+    parallel_db = tmp_path / "parallel.db"
+    result = run_cli("--db", str(parallel_db), "ingest", str(folder))
+    assert result.returncode == 1  # the INVALID_* examples are rejected
+
+    serial = Store.open(tmp_path / "serial.db")
+    ingester = NoticeIngester(serial, source="ingest")
+    for file in files:
+        ingester.process(Document(source="ingest", url=file.as_uri(), content=file.read_bytes()))
+    expected = list(serial.notices())
+    serial.close()
+    assert tenders_json(parallel_db) == expected
+    assert f"rejected {ingester.stats.rejected}" in result.stdout
