@@ -40,7 +40,7 @@ def corpus() -> Path:
 
 
 @pytest.fixture(scope="session")
-def schema_validator():
+def validator():
     jsonschema = pytest.importorskip("jsonschema")
     if not SCHEMA_PATH.is_file():
         pytest.skip(f"notice schema not found at {SCHEMA_PATH} (set TENDERMATCH_SCHEMA)")

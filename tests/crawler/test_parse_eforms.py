@@ -6,8 +6,6 @@ Expected values below were read by hand from the XML of each notice.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +13,7 @@ from tendermatch.crawler.parsers import parse_document
 from tendermatch.crawler.parsers.common import ParseError
 from tendermatch.crawler.parsers.eforms import parse_eforms
 
-CORPUS = Path(os.environ.get("TENDERMATCH_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus"))
-SCHEMA_PATH = CORPUS.parent / "spec" / "notice.schema.json"
+from tests.conftest import CORPUS  # noqa: E402
 
 if not (CORPUS / "eforms_sdk").is_dir():
     pytest.skip(f"eForms corpus not found at {CORPUS} (set TENDERMATCH_CORPUS)", allow_module_level=True)
@@ -61,11 +58,6 @@ def parse(relative: str):
     return notices[0]
 
 
-@pytest.fixture(scope="module")
-def validator():
-    jsonschema = pytest.importorskip("jsonschema")
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
 # -- 1. every eForms file: a valid record or a ParseError, nothing else --------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,10 @@ from tendermatch.crawler.parsers.common import ParseError
 from tendermatch.crawler.parsers.feed import parse_feed
 
 WEB = Path(__file__).resolve().parents[1] / "fixtures" / "web"
-SCHEMA = Path(__file__).resolve().parents[3] / "shared" / "spec" / "notice.schema.json"
 RSS_URL = "https://udbud.sjaelland.example/rss/udbud.xml"
 ATOM_URL = "https://udbud.koegebugt.example/atom.xml"
 
 
-@pytest.fixture(scope="module")
-def validator():
-    jsonschema = pytest.importorskip("jsonschema")
-    if not SCHEMA.is_file():
-        pytest.skip(f"notice.schema.json not found at {SCHEMA}")
-    return jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()), format_checker=jsonschema.FormatChecker())
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ detail pages, a changed layout and hostile input."""
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,6 @@ from tendermatch.crawler.parsers.html import (
 
 WEB = Path(__file__).resolve().parents[1] / "fixtures" / "web"
 BASE = "http://127.0.0.1:8765/web/"
-SCHEMA = Path(__file__).resolve().parents[3] / "shared" / "spec" / "notice.schema.json"
 
 
 def _selectors():
@@ -44,12 +42,6 @@ def listing(name: str, selectors: dict, kind: str = "tender"):
     return parse_listing(page(name), url=BASE + name, selectors=selectors, notice_kind=kind)
 
 
-@pytest.fixture(scope="module")
-def validator():
-    jsonschema = pytest.importorskip("jsonschema")
-    if not SCHEMA.is_file():
-        pytest.skip(f"notice.schema.json not found at {SCHEMA}")
-    return jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()), format_checker=jsonschema.FormatChecker())
 
 
 def assert_valid(validator, notices):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,9 @@ import pytest
 from tendermatch.crawler.parsers.common import ParseError
 from tendermatch.crawler.parsers.ocds import parse_ocds
 
-CORPUS = Path(os.environ.get("TENDERMATCH_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus"))
+from tests.conftest import CORPUS, SCHEMA_PATH  # noqa: E402
 OCDS = CORPUS / "ocds"
-SCHEMA = CORPUS.parent / "spec" / "notice.schema.json"
+SCHEMA = SCHEMA_PATH
 UK = OCDS / "apa999_CFServer1"
 STANDARD = OCDS / "open-contracting_standard" / "docs" / "examples"
 FICTIONAL = OCDS / "open-contracting_sample-data" / "fictional-example" / "1.1"
@@ -37,14 +36,6 @@ def by_id(notices, record_id):
     return found[0]
 
 
-@pytest.fixture(scope="module")
-def validator():
-    jsonschema = pytest.importorskip("jsonschema")
-    schema_path = SCHEMA if SCHEMA.is_file() else Path(__file__).resolve().parents[3] / "shared" / "spec" / "notice.schema.json"
-    if not schema_path.is_file():
-        pytest.skip(f"notice.schema.json not found at {schema_path}")
-    schema = json.loads(schema_path.read_text())
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
 # ---------------------------------------------------------------- the whole corpus

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +17,7 @@ from tendermatch.crawler.parsers import detect_format, parse_document
 from tendermatch.crawler.parsers.common import ParseError
 from tendermatch.crawler.parsers.ted_api import parse_ted_api, read_search_page
 
-CORPUS = Path(os.environ.get("TENDERMATCH_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus"))
-SCHEMA_PATH = Path(os.environ.get("TENDERMATCH_SCHEMA", CORPUS.parent / "spec" / "notice.schema.json"))
+from tests.conftest import CORPUS  # noqa: E402
 API = CORPUS / "ted_api_json" / "op-ted_ted-rdf-conversion-pipeline"
 
 if not API.is_dir():
@@ -39,13 +36,6 @@ def parse(relative: str):
     return notices[0]
 
 
-@pytest.fixture(scope="module")
-def validator():
-    jsonschema = pytest.importorskip("jsonschema")
-    if not SCHEMA_PATH.is_file():
-        pytest.skip(f"notice schema not found at {SCHEMA_PATH}")
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
 def valid(validator, notice) -> None:

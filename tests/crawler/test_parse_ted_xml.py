@@ -6,10 +6,7 @@ form, CODED_DATA_SECTION and TRANSLATION_SECTION/ML_TITLES).
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +14,7 @@ from tendermatch.crawler.parsers import detect_format, parse_document
 from tendermatch.crawler.parsers.common import ParseError
 from tendermatch.crawler.parsers.ted_xml import parse_ted_xml, ted_id
 
-CORPUS = Path(os.environ.get("TENDERMATCH_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus"))
-SCHEMA_PATH = Path(os.environ.get("TENDERMATCH_SCHEMA", CORPUS.parent / "spec" / "notice.schema.json"))
+from tests.conftest import CORPUS  # noqa: E402
 TED = CORPUS / "ted_r209"
 
 if not TED.is_dir():
@@ -40,13 +36,6 @@ def parse(relative: str):
     return notices[0]
 
 
-@pytest.fixture(scope="module")
-def validator():
-    jsonschema = pytest.importorskip("jsonschema")
-    if not SCHEMA_PATH.is_file():
-        pytest.skip(f"notice schema not found at {SCHEMA_PATH}")
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
 def lot_summary(record) -> list[tuple]:

@@ -28,11 +28,11 @@ def sample_store(tmp_path_factory):
     return db
 
 
-def test_every_stored_notice_validates_against_the_schema(sample_store, schema_validator):
+def test_every_stored_notice_validates_against_the_schema(sample_store, validator):
     records = tenders_json(sample_store)
     assert len(records) > 100
     for record in records:
-        errors = sorted(schema_validator.iter_errors(record), key=str)
+        errors = sorted(validator.iter_errors(record), key=str)
         assert not errors, f"{record['id']}: {errors[0].message}"
     kinds = {r["stage"] for r in records}
     assert {"planning", "competition", "result"} <= kinds

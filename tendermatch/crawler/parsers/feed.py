@@ -28,7 +28,7 @@ from .common import (
     new_record,
     unique,
 )
-from .html import _slug, parse_danish_amount, parse_danish_datetime, ted_keys
+from .html import parse_danish_amount, parse_danish_datetime, slug, ted_keys
 from .xmlsafe import local_name, parse_xml
 
 __all__ = ["parse_feed"]
@@ -220,7 +220,7 @@ def _notice(fields: dict[str, Any], *, url: str | None, kind: str, language: str
     if link:
         record_id, key = f"web:{link}", f"url:{link}"
     else:
-        guid = fields.get("guid") or _slug(title)
+        guid = fields.get("guid") or slug(title)
         record_id, key = f"web:{url or ''}#{guid}", f"url:{url or ''}#{guid}"
     buyer = fields["author"] or next((c for c in fields["categories"] if _BUYER_WORDS.search(c)), None)
     record = new_record(

@@ -251,7 +251,7 @@ def _cpvs(text: str | None) -> list[str]:
     return unique([code for code in (cpv_code(m.group(1)) for m in _CPV.finditer(text or "")) if code])
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.lower().replace("æ", "ae").replace("ø", "oe").replace("å", "aa"))
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:80] or "notice"
@@ -394,7 +394,7 @@ def _row_notice(
     link = _absolute(href, url) if href else None
     page = url or ""
     notice_url = link or (page or None)
-    record_id = f"web:{link}" if link else f"web:{page}#{_slug(title)}"
+    record_id = f"web:{link}" if link else f"web:{page}#{slug(title)}"
     reference = _field_text(row, selectors, "reference")
     buyer = _field_text(row, selectors, "buyer")
     record = new_record(
@@ -414,7 +414,7 @@ def _row_notice(
         valid_until=parse_danish_date(_date_source(_field(row, selectors, "valid_until"))),
         url=notice_url,
     )
-    keys = [f"url:{link}" if link else f"url:{page}#{_slug(title)}"]
+    keys = [f"url:{link}" if link else f"url:{page}#{slug(title)}"]
     keys += ted_keys(reference) + _ojs_keys(title)
     return ParsedNotice(record=finish_record(record), keys=unique(keys))
 
