@@ -48,7 +48,8 @@ class RetryAfterMiddleware(RetryMiddleware):
             return response
         reason = response_status_message(response.status)
         delay = retry_after_seconds(response.headers.get("Retry-After")) if response.status in (429, 503) else None
-        if delay is not None:
+        retries_left = request.meta.get("retry_times", 0) < request.meta.get("max_retry_times", self.max_retry_times)
+        if delay is not None and retries_left:
             if delay > self.retry_after_max:
                 logger.warning("%s asks to retry after %.0f s, over the %.0f s limit: giving up",
                                request.url, delay, self.retry_after_max)

@@ -89,6 +89,13 @@ class RunStats:
                 "updated": self.updated, "unchanged": self.unchanged, "rejected": self.rejected,
                 "errors": self.errors, "warnings": self.warnings, **self.extra}
 
+    def counts(self) -> dict[str, int]:
+        """The counters, to put back with ``restore`` when a document is rolled back."""
+        return {name: value for name, value in self.__dict__.items() if isinstance(value, int)}
+
+    def restore(self, counts: dict[str, int]) -> None:
+        self.__dict__.update(counts)
+
     def summary(self) -> str:
         return (f"fetched {self.fetched}, new {self.new}, updated {self.updated}, unchanged {self.unchanged},"
                 f" rejected {self.rejected}, errors {self.errors}")
@@ -108,14 +115,13 @@ def same_real_notice(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """True when two records from different sources describe one notice: titles alike
     (in any language either carries), buyers alike when both are known, deadlines within
     a day (the caller's candidate query already ensured that)."""
-    buyer_a = normalise_text((a.get("buyer") or {}).get("name"))
-    buyer_b = normalise_text((b.get("buyer") or {}).get("name"))
-    if buyer_a and buyer_b and fuzz.token_set_ratio(buyer_a, buyer_b) < BUYER_THRESHOLD:
+    if not same_buyer(a, b):
         return False
+    both_buyers = bool((a.get("buyer") or {}).get("name") and (b.get("buyer") or {}).get("name"))
     titles_a, titles_b = _comparable_titles(a), _comparable_titles(b)
     best = max((fuzz.token_sort_ratio(x, y, score_cutoff=TITLE_THRESHOLD) for x in titles_a for y in titles_b),
                default=0)
-    return best >= (TITLE_THRESHOLD if buyer_a and buyer_b else 95)
+    return best >= (TITLE_THRESHOLD if both_buyers else 95)
 
 
 def _comparable_titles(record: dict[str, Any]) -> set[str]:
@@ -173,6 +179,36 @@ def override(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def apply_change(old: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """A change notice applied to the notice it changes. An eForms change notice restates
+    the whole notice: its values win. A corrigendum (stage 'change', e.g. TED F14) carries
+    only what changed: the deadline and, for a cancellation, the status."""
+    if change.get("stage") != "change":
+        merged = override(old, change)
+    else:
+        merged = dict(old)
+        if change.get("deadline"):
+            merged["deadline"] = change["deadline"]
+        if change.get("notice_version"):
+            merged["notice_version"] = change["notice_version"]
+    if change.get("status") == "cancelled":
+        merged["status"] = "cancelled"
+    merged["id"] = old["id"]
+    return merged
+
+
+def same_buyer(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """True unless both buyers are known and clearly differ."""
+    buyer_a = normalise_text((a.get("buyer") or {}).get("name"))
+    buyer_b = normalise_text((b.get("buyer") or {}).get("name"))
+    return not (buyer_a and buyer_b) or fuzz.token_set_ratio(buyer_a, buyer_b) >= BUYER_THRESHOLD
+
+
+def _before(day: str | None, other: str | None) -> bool:
+    """True when both dates are known and ``day`` is earlier."""
+    return bool(day and other and day < other)
+
+
 @dataclass
 class PreparedDocument:
     """A document after the CPU-heavy, store-free work: hashed, compressed, parsed. Built by
@@ -199,7 +235,10 @@ def prepare_document(document: Document, *, max_bytes: int = MAX_DOCUMENT_BYTES,
     )
     try:
         prepared.format = document.format or detect_format(document.content)
-        prepared.notices = _parse(document, prepared.format, max_bytes, prepared.warnings)
+        prepared.notices = parse_document(
+            document.content, url=document.url, format=prepared.format, html_selectors=document.selectors,
+            notice_kind=document.notice_kind, html_details=document.details, warnings=prepared.warnings,
+            max_bytes=max_bytes)
     except ParseError as error:
         prepared.rejected = str(error)
     except Exception as error:  # a parser bug must not lose the rest of the batch
@@ -207,27 +246,6 @@ def prepare_document(document: Document, *, max_bytes: int = MAX_DOCUMENT_BYTES,
         prepared.parser_error = f"parser error: {type(error).__name__}: {error}"
     prepared.document = Document(**{**document.__dict__, "content": b"", "details": {}})
     return prepared
-
-
-def _parse(document: Document, format: str, max_bytes: int, warnings: list[str]) -> list[ParsedNotice]:
-    if format == "html" and document.selectors:
-        from .parsers.html import detail_url, merge_detail, parse_detail, parse_listing
-
-        notices = parse_listing(document.content, url=document.url, selectors=document.selectors,
-                                notice_kind=document.notice_kind)
-        merged = []
-        for notice in notices:
-            link = detail_url(notice)
-            if link and link in document.details:
-                try:
-                    notice = merge_detail(notice, parse_detail(document.details[link], url=link,
-                                                               selectors=document.selectors))
-                except ParseError as error:
-                    warnings.append(f"{link}: detail page ignored: {error}")
-            merged.append(notice)
-        return merged
-    return parse_document(document.content, url=document.url, format=format, html_selectors=document.selectors,
-                          notice_kind=document.notice_kind, max_bytes=max_bytes)
 
 
 def prepare_file(path: str, source: str, max_bytes: int) -> PreparedDocument:
@@ -298,12 +316,16 @@ class NoticeIngester:
 
     # -- documents -----------------------------------------------------------------------
 
-    def reject(self, url: str, reason: str) -> None:
-        """Count and record a document that could not be used."""
-        self.stats.rejected += 1
+    def reject(self, url: str, reason: str, *, error: bool = False) -> None:
+        """Count and record a document that could not be used: ``error`` for a failed fetch
+        or a bug (an error), else bad content (a rejection)."""
+        if error:
+            self.stats.errors += 1
+        else:
+            self.stats.rejected += 1
         line = f"{url}: {reason}"
         self.stats.rejections.append(line)
-        logger.info("rejected %s", line)
+        logger.info("%s %s", "failed" if error else "rejected", line)
         self.store.add_rejection(run_id=self.run_id, source=self.source, url=url, reason=reason)
 
     def process(self, document: Document, *, raw_id: int | None = None) -> list[str]:
@@ -324,7 +346,12 @@ class NoticeIngester:
         while True:
             with self.store.transaction():
                 for item in iterator:
-                    self.store_prepared(item)
+                    counts = self.stats.counts()
+                    try:
+                        self.store_prepared(item)
+                    except StoreError as error:  # that document is rolled back; the batch goes on
+                        self.stats.restore(counts)
+                        self.reject(item.document.url, f"store error: {error}", error=True)
                     batch += 1
                     if batch % commit_every == 0:
                         break
@@ -344,25 +371,21 @@ class NoticeIngester:
                     source=document.source, url=document.url, sha256=prepared.raw.sha256,
                     compressed=prepared.raw.compressed, size=prepared.raw.size, fetched_at=document.fetched_at,
                     format=prepared.format, run_id=self.run_id, status=status, error=reason)
+                new_details = [self.store.save_raw(source=document.source, url=detail_url, sha256=detail.sha256,
+                                                   compressed=detail.compressed, size=detail.size,
+                                                   fetched_at=document.fetched_at, format="html-detail",
+                                                   parent_id=raw_id, run_id=self.run_id)[1]
+                               for detail_url, detail in prepared.details.items()]
                 if not is_new:
-                    if self.store.raw_status(raw_id) == "parsed":
+                    # The same bytes again, and no detail page changed: nothing to do.
+                    if self.store.raw_status(raw_id) == "parsed" and not any(new_details):
                         self.stats.skipped += 1
                         return []
                     self.store.mark_raw(raw_id, status, reason, format=prepared.format)
-                for detail_url, detail in prepared.details.items():
-                    self.store.save_raw(source=document.source, url=detail_url, sha256=detail.sha256,
-                                        compressed=detail.compressed, size=detail.size,
-                                        fetched_at=document.fetched_at, format="html-detail", parent_id=raw_id,
-                                        run_id=self.run_id)
             elif raw_id is not None:
                 self.store.mark_raw(raw_id, status, reason, format=prepared.format)
             if reason:
-                if prepared.rejected:
-                    self.reject(document.url, reason)
-                else:
-                    self.stats.errors += 1
-                    self.stats.rejections.append(f"{document.url}: {reason}")
-                    self.store.add_rejection(run_id=self.run_id, source=self.source, url=document.url, reason=reason)
+                self.reject(document.url, reason, error=not prepared.rejected)
                 return []
             return [self.store_notice(notice, format=prepared.format, raw_id=raw_id, url=document.url)
                     for notice in prepared.notices]
@@ -377,41 +400,60 @@ class NoticeIngester:
         if record["id"] and f"id:{record['id']}" not in keys:
             keys.append(f"id:{record['id']}")
         rank = FORMAT_RANK.get(format, 1)
+        write = {"keys": keys, "raw_id": raw_id, "source_url": url}
 
-        # 1. A change notice or cancellation updates the notice it refers to.
+        # 1. A change notice or cancellation updates the notice it refers to, unless a
+        #    newer change was applied already (documents arrive in any order).
         if notice.changes:
             target = self.store.notice_id_for_keys([notice.changes])
             if target:
                 old = self.store.get_notice(target)
-                new = override(old, record)
+                meta = self.store.notice_meta(target)
+                if _before(record.get("published"), meta.get("last_change")):
+                    return self._write(old, old, change="changed", format=meta["format"],
+                                       last_change=meta["last_change"], **write)
                 change = "cancelled" if record.get("status") == "cancelled" else "changed"
-                return self._write(new, old, keys, raw_id, change, format=self.store.notice_format(target))
-            keys.append(notice.changes)  # the original may arrive later: it will find this one
+                return self._write(apply_change(old, record), old, change=change, format=meta["format"],
+                                   last_change=record.get("published") or meta.get("last_change"), **write)
+            # Stored on its own until the notice it changes arrives (then it is applied to it).
+            keys.append(notice.changes)
+            if self.store.notice_id_for_keys(keys) is None:
+                self._close_if_resulted(record, raw_id)
+                return self._write(record, None, change="new", format=format, change_of=notice.changes, **write)
 
         # 2. The same notice again (same publication number, notice uuid, ocid or url).
         existing = self.store.notice_id_for_keys(keys)
         # 3. The same notice of the same procedure and stage from another source.
-        if not existing and record.get("procedure_id"):
-            existing = next((nid for nid, stage in self.store.notice_ids_for_procedure(record["procedure_id"])
-                             if stage == record["stage"]), None)
+        if not existing and record.get("procedure_id") and record["stage"] != "result":
+            existing = next((c["id"] for c in self.store.procedure_candidates(
+                record["procedure_id"], stage=record["stage"], other_than_source=self.source)
+                if same_buyer(c, record)), None)
         # 4. Fuzzy: title + buyer + deadline (e.g. a TED notice and a municipality's page).
         if not existing and record.get("deadline"):
             existing = self._fuzzy_match(record)
 
         if not existing:
-            self._close_procedure(record)
-            return self._write(record, None, keys, raw_id, "new", format=format)
+            self._close_procedure(record, raw_id)
+            self._close_if_resulted(record, raw_id)
+            return self._write(record, None, change="new", format=format, **write)
 
         old = self.store.get_notice(existing)
-        old_rank = FORMAT_RANK.get(self.store.notice_format(existing) or "", 1)
-        # A richer format wins; among equals the newer publication wins (an original that
-        # arrives after its change notice only fills gaps).
+        meta = self.store.notice_meta(existing)
+        old_rank = FORMAT_RANK.get(meta.get("format") or "", 1)
+        best_format = format if rank > old_rank else meta.get("format")
+        if meta.get("change_of") and not notice.changes and meta["change_of"] in keys:
+            # The original of a change notice stored before it: the original, changed.
+            changed = apply_change(dict(record, id=old["id"]), old)
+            return self._write(changed, old, change="updated", format=best_format,
+                               last_change=old.get("published"), **write)
+        # A richer format wins; among equals the newer publication wins (an older copy
+        # only fills gaps).
         if rank > old_rank or (rank == old_rank and not _is_older(record, old)):
             new = override(old, record)
         else:
             new = fill_missing(old, record)
-        best_format = format if rank > old_rank else self.store.notice_format(existing)
-        return self._write(new, old, keys, raw_id, "updated", format=best_format)
+        return self._write(new, old, change="updated", format=best_format, last_change=meta.get("last_change"),
+                           change_of=meta.get("change_of"), **write)
 
     def _fuzzy_match(self, record: dict[str, Any]) -> str | None:
         day = record["deadline"][:10]
@@ -427,17 +469,25 @@ class NoticeIngester:
                 return candidate["id"]
         return None
 
-    def _close_procedure(self, record: dict[str, Any]) -> None:
+    def _close_procedure(self, record: dict[str, Any], raw_id: int | None) -> None:
         """A result notice closes the earlier notices of its procedure."""
         if record["stage"] == "result" and record.get("procedure_id"):
             earlier = [nid for nid, stage in self.store.notice_ids_for_procedure(record["procedure_id"])
                        if stage in ("planning", "competition") and nid != record["id"]]
             active = [nid for nid in earlier if (self.store.get_notice(nid) or {}).get("status") == "active"]
             if active:
-                self.store.set_status(active, "closed")
+                self.store.set_status(active, "closed", source=self.source, raw_id=raw_id)
 
-    def _write(self, new: dict[str, Any], old: dict[str, Any] | None, keys: list[str], raw_id: int | None,
-               change: str, *, format: str | None) -> str:
+    def _close_if_resulted(self, record: dict[str, Any], raw_id: int | None) -> None:
+        """A planning or competition notice whose procedure already has a result arrives closed."""
+        if (record["stage"] in ("planning", "competition") and record.get("procedure_id")
+                and record.get("status") == "active"
+                and any(stage == "result" for _, stage in self.store.notice_ids_for_procedure(record["procedure_id"]))):
+            record["status"] = "closed"
+
+    def _write(self, new: dict[str, Any], old: dict[str, Any] | None, *, keys: list[str], raw_id: int | None,
+               source_url: str | None, change: str, format: str | None, last_change: str | None = None,
+               change_of: str | None = None) -> str:
         if old is None:
             self.stats.new += 1
             fields: list[str] = []
@@ -446,11 +496,12 @@ class NoticeIngester:
             if not fields:
                 self.stats.unchanged += 1
                 self.store.add_keys(old["id"], keys)
-                self.store.add_source(old["id"], self.source, new.get("url"))
+                self.store.add_source(old["id"], self.source, source_url)
                 return old["id"]
             self.stats.updated += 1
-        self.store.put_notice(new, keys=keys, source=self.source, source_url=new.get("url"), raw_id=raw_id,
-                              change=change, fields=fields, format=format)
+        self.store.put_notice(new, keys=keys, source=self.source, source_url=source_url, raw_id=raw_id,
+                              change=change, fields=fields, format=format, last_change=last_change,
+                              change_of=change_of)
         return new["id"]
 
     def finish(self, *, extra_warnings: list[str] | None = None) -> RunStats:
@@ -499,12 +550,8 @@ class StorePipeline:
                 ingester.stats.fetched += 1
                 ingester.reject(item.url, item.reason)
             elif isinstance(item, FetchFailure):
-                ingester.stats.errors += 1
-                ingester.stats.rejections.append(f"{item.url}: {item.reason}")
-                ingester.store.add_rejection(run_id=ingester.run_id, source=item.source, url=item.url,
-                                             reason=item.reason)
-                logger.warning("failed %s: %s", item.url, item.reason)
-        except StoreError as error:
+                ingester.reject(item.url, item.reason, error=True)
+        except Exception as error:  # the store failed (disk full?): count it, keep crawling
             ingester.stats.errors += 1
             ingester.stats.rejections.append(f"{getattr(item, 'url', '?')}: store error: {error}")
             logger.error("store error on %s: %s", getattr(item, "url", "?"), error)
@@ -516,7 +563,7 @@ class StorePipeline:
             return
         spider = spider or self.crawler.spider
         stats = self.ingester.finish(extra_warnings=self.crawler.stats.get_value("tendermatch/warnings", []))
-        for name in ("known_skipped", "retry_after_waits", "refused_urls"):
+        for name in ("known_skipped", "no_xml_link", "retry_after_waits", "refused_urls", "incomplete"):
             value = self.crawler.stats.get_value(f"tendermatch/{name}")
             if value:
                 stats.extra[name] = value
@@ -529,10 +576,10 @@ class StorePipeline:
 
 def run_outcome(stats: RunStats) -> str:
     """ok: every fetch worked (bad documents may have been rejected); partial: some fetches
-    failed; failed: nothing could be fetched."""
+    failed or the crawl stopped before the end; failed: nothing could be fetched."""
     if stats.errors and stats.fetched == 0:
         return "failed"
-    return "partial" if stats.errors else "ok"
+    return "partial" if stats.errors or stats.extra.get("incomplete") else "ok"
 
 
 class _Progress:

@@ -42,23 +42,21 @@ ITEM_PIPELINES = {"tendermatch.crawler.pipelines.StorePipeline": 300}
 TELNETCONSOLE_ENABLED = False
 # Default DEBUG: one line per request is noise in an operator's log.
 LOG_LEVEL = "WARNING"
-# Only the schemes a notice can come from; a redirect elsewhere is dropped.
-ALLOWED_SCHEMES = ("http", "https", "file")
 
 
-def crawl_settings(crawler: dict[str, Any], *, store_path: str, run_id: int | None = None) -> dict[str, Any]:
+def crawl_settings(crawler: dict[str, Any], *, store_path: str) -> dict[str, Any]:
     """Scrapy settings for one crawl, from this module plus the config's [crawler] values."""
     settings = {name: value for name, value in globals().items() if name.isupper()}
+    max_bytes = int(crawler["max_document_mb"] * 1024 * 1024)
     settings.update(
         USER_AGENT=crawler["user_agent"],
         DOWNLOAD_DELAY=crawler["download_delay"],
-        AUTOTHROTTLE_START_DELAY=max(crawler["download_delay"], 0.0),
+        AUTOTHROTTLE_START_DELAY=crawler["download_delay"],
         CONCURRENT_REQUESTS_PER_DOMAIN=crawler["concurrent_requests_per_domain"],
         RETRY_TIMES=crawler["retry_times"],
-        DOWNLOAD_MAXSIZE=int(crawler["max_document_mb"] * 1024 * 1024),
+        DOWNLOAD_MAXSIZE=max_bytes,
         RETRY_AFTER_MAX=crawler["retry_after_max"],
         TENDERMATCH_STORE=store_path,
-        TENDERMATCH_RUN_ID=run_id or 0,
-        TENDERMATCH_MAX_BYTES=int(crawler["max_document_mb"] * 1024 * 1024),
+        TENDERMATCH_MAX_BYTES=max_bytes,
     )
     return settings

@@ -45,6 +45,8 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
             "stage": str,
             "status": str,
             "format": str,  # the richest format seen for it (eforms > ted-xml > ... > html)
+            "last_change": str,  # publication date of the newest change notice applied
+            "change_of": str,  # a change notice stored before the notice it changes: that notice's key
             "title": str,
             "buyer_name": str,
             "procedure_id": str,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,21 @@ BUSY_TIMEOUT_MS = 30_000
 class StoreError(RuntimeError):
     """Raised when the store file cannot be opened, created or written (bad path,
     not a SQLite database, disk full); the message names the file."""
+
+
+def _enable_wal(db: sqlite_utils.Database) -> None:
+    """Switch to WAL. The switch does not wait for the busy timeout, so when another
+    process holds the brand-new file (opening it at the same moment) try again briefly."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode = wal")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def utc_now() -> str:
@@ -71,8 +87,7 @@ class Store:
             conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
             db = sqlite_utils.Database(conn)
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                db.execute("PRAGMA journal_mode = wal")
+            _enable_wal(db)
             db.execute("PRAGMA synchronous = NORMAL")
             # Checkpoint every ~16 MB of WAL instead of 4 MB: bulk ingests write each page once less often.
             db.execute("PRAGMA wal_autocheckpoint = 4000")
@@ -99,7 +114,7 @@ class Store:
         try:
             with self.db.atomic():
                 yield
-        except sqlite3.OperationalError as error:
+        except sqlite3.Error as error:
             raise StoreError(f"{self.path}: {error}") from error
 
     # -- raw documents -------------------------------------------------------------------
@@ -146,8 +161,10 @@ class Store:
         )
 
     def known_urls(self, source: str) -> set[str]:
-        """URLs of documents from ``source`` already kept (so a crawl never refetches them)."""
-        return {row[0] for row in self.db.execute("SELECT url FROM raw_documents WHERE source = ?", [source])}
+        """URLs of documents from ``source`` already kept and usable (a crawl never fetches
+        them again; a rejected one, e.g. cut off in transit, is fetched again)."""
+        return {row[0] for row in self.db.execute(
+            "SELECT url FROM raw_documents WHERE source = ? AND status != 'rejected'", [source])}
 
     def iter_raw(self, *, source: str | None = None, top_level: bool = True) -> Iterator[RawDocument]:
         """Kept documents in the order they were fetched; top-level ones only by default
@@ -164,7 +181,7 @@ class Store:
             yield RawDocument(row[0], row[1], row[2], row[3], row[4], zlib.decompress(row[5]), row[6])
 
     def raw_children(self, parent_id: int) -> dict[str, bytes]:
-        """The detail pages kept with a listing page: {url: content}."""
+        """The detail pages kept with a listing page: {url: content}, the newest of each URL."""
         rows = self.db.execute("SELECT url, content FROM raw_documents WHERE parent_id = ? ORDER BY id", [parent_id])
         return {url: zlib.decompress(content) for url, content in rows}
 
@@ -177,9 +194,6 @@ class Store:
         found = dict(self.db.conn.execute(
             f"SELECT key, notice_id FROM notice_keys WHERE key IN ({', '.join('?' * len(keys))})", keys).fetchall())
         return next((found[key] for key in keys if key in found), None)
-
-    def notice_exists(self, notice_id: str) -> bool:
-        return self.db.execute("SELECT 1 FROM notices WHERE id = ?", [notice_id]).fetchone() is not None
 
     def notice_ids_for_procedure(self, procedure_id: str) -> list[tuple[str, str]]:
         """(id, stage) of every notice of a procedure."""
@@ -207,9 +221,18 @@ class Store:
         record["sources"] = self._sources(notice_id)
         return record
 
-    def notice_format(self, notice_id: str) -> str | None:
-        row = self.db.execute("SELECT format FROM notices WHERE id = ?", [notice_id]).fetchone()
-        return row[0] if row else None
+    def notice_meta(self, notice_id: str) -> dict[str, Any]:
+        """What the pipeline keeps about a notice besides its record: format, last_change, change_of."""
+        row = self.db.execute("SELECT format, last_change, change_of FROM notices WHERE id = ?", [notice_id]).fetchone()
+        return dict(zip(("format", "last_change", "change_of"), row)) if row else {}
+
+    def procedure_candidates(self, procedure_id: str, *, stage: str, other_than_source: str) -> list[dict[str, Any]]:
+        """Notices of one procedure and stage that ``other_than_source`` has not delivered."""
+        rows = self.db.execute(
+            "SELECT record FROM notices WHERE procedure_id = ? AND stage = ? AND NOT EXISTS"
+            " (SELECT 1 FROM notice_sources WHERE notice_id = notices.id AND source = ?)",
+            [procedure_id, stage, other_than_source])
+        return [json.loads(row[0]) for row in rows]
 
     def notice_version(self, notice_id: str) -> int:
         row = self.db.execute("SELECT version FROM notices WHERE id = ?", [notice_id]).fetchone()
@@ -230,6 +253,8 @@ class Store:
         change: str,
         fields: list[str],
         format: str | None = None,
+        last_change: str | None = None,
+        change_of: str | None = None,
         at: str | None = None,
     ) -> None:
         """Insert or replace a notice with its lots, keys and source, and log the version.
@@ -243,6 +268,7 @@ class Store:
         stored["lots"] = _unique_lots(record["lots"])
         record_json = json.dumps(stored, ensure_ascii=False)
         values = {"id": notice_id, **{column: record.get(column) for column in _NOTICE_COLUMNS}, "format": format,
+                  "last_change": last_change, "change_of": change_of,
                   "buyer_name": (record.get("buyer") or {}).get("name"), "first_seen": at, "updated_at": at,
                   "record": record_json}
         names = list(values)
@@ -286,14 +312,18 @@ class Store:
             [notice_id, source, url, at, at],
         )
 
-    def set_status(self, notice_ids: list[str], status: str) -> None:
-        """Set the status column and the record's status together."""
+    def set_status(self, notice_ids: list[str], status: str, *, source: str, raw_id: int | None) -> None:
+        """Set the status column and the record's status together, with a version row."""
+        at = utc_now()
         for notice_id in notice_ids:
-            self.db.execute(
+            version = self.db.conn.execute(
                 "UPDATE notices SET status = ?, record = json_set(record, '$.status', ?), version = version + 1,"
-                " updated_at = ? WHERE id = ?",
-                [status, status, utc_now(), notice_id],
-            )
+                " updated_at = ? WHERE id = ? RETURNING version",
+                [status, status, at, notice_id],
+            ).fetchone()[0]
+            self.db.execute(
+                "INSERT INTO notice_versions (notice_id, version, at, source, raw_id, change, fields)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)", [notice_id, version, at, source, raw_id, status, '["status"]'])
 
     def notices(
         self,

@@ -28,12 +28,16 @@ class Context:
 
     @property
     def config(self) -> Config:
-        """The validated config; a missing default config file means built-in defaults."""
+        """The validated config. Without a config file, --db alone is enough for the
+        commands that need no sources (ingest, tenders, reparse of non-HTML documents)."""
         if self._config is None:
             path = config_path(self.config_option)
             explicit = self.config_option is not None or "TENDERMATCH_CONFIG" in os.environ
             if not path.exists() and not explicit:
-                self._config = parse_config({}, path=None, db=self.db_option or "var/tendermatch.db")
+                if not self.db_option:
+                    raise ConfigError(f"{path}: no config file here; give --config PATH (or set"
+                                      f" TENDERMATCH_CONFIG), or --db PATH for a store without sources")
+                self._config = parse_config({}, path=None, db=self.db_option)
             else:
                 self._config = load_config(path, db=self.db_option)
         return self._config
@@ -96,7 +100,7 @@ def ingest(context: Context, paths: tuple[Path, ...], source: str) -> None:
     from ..crawler.pipelines import NoticeIngester, prepare_file, prepare_in_parallel, run_outcome
     from ..crawler.spiders.files import notice_files
 
-    max_bytes = int(context.config.crawler["max_document_mb"] * 1024 * 1024)
+    max_bytes = context.config.max_bytes
     files = [file for path in paths for file in notice_files(str(path))]
     store = context.open_store()
     run_id = store.start_run("ingest", source=source)
@@ -109,6 +113,9 @@ def ingest(context: Context, paths: tuple[Path, ...], source: str) -> None:
         ingester.store_all(prepare_in_parallel(prepare_file, tasks, workers=workers))
     except KeyboardInterrupt:
         store.finish_run(run_id, outcome="interrupted", stats=ingester.stats.as_dict())
+        raise
+    except StoreError as error:
+        store.finish_run(run_id, outcome="failed", stats=ingester.stats.as_dict(), error=str(error))
         raise
     stats = ingester.finish()
     store.finish_run(run_id, outcome=run_outcome(stats), stats=stats.as_dict(),
@@ -128,7 +135,7 @@ def _crawl(config: Config, names: tuple[str, ...], *, show_progress: bool = True
     else:
         sources = [source for source in config.sources if source.enabled]
     if not sources:
-        raise ConfigError(f"{config.path}: no enabled sources to crawl")
+        raise ConfigError(f"{config.path or 'no config file'}: no enabled sources to crawl")
     return run_crawls([s.as_dict() for s in sources], store_path=str(config.store_path), crawler=config.crawler,
                       show_progress=show_progress)
 
@@ -243,24 +250,25 @@ def reparse(context: Context) -> None:
     from ..crawler.pipelines import Document, NoticeIngester
 
     config = context.config
-    html_sources = {s.name: s for s in config.sources if s.kind == "html"}
+    sources = {s.name: s for s in config.sources}
     store = context.open_store()
     run_id = store.start_run("reparse")
     ingesters: dict[str, NoticeIngester] = {}
-    with store.transaction():
+    with store.transaction():  # all or nothing: a failed reparse leaves the old notices
         store.clear_notices()
         for raw in store.iter_raw():
-            ingester = ingesters.setdefault(raw.source, NoticeIngester(store, source=raw.source, run_id=run_id))
+            ingester = ingesters.setdefault(raw.source, NoticeIngester(
+                store, source=raw.source, run_id=run_id, max_bytes=config.max_bytes))
+            source = sources.get(raw.source)
             document = Document(source=raw.source, url=raw.url, content=raw.content, fetched_at=raw.fetched_at,
-                                format=raw.format if raw.format not in (None, "") else None)
+                                format=raw.format or None,
+                                notice_kind=source.notice_kind if source else "tender")
             if raw.format == "html":
-                html = html_sources.get(raw.source)
-                if html is None:
+                if source is None or source.kind != "html":
                     ingester.stats.fetched += 1
                     ingester.reject(raw.url, f"HTML page from source {raw.source!r}, which is no longer configured")
                     continue
-                document.selectors = html.selectors
-                document.notice_kind = html.notice_kind
+                document.selectors = source.selectors
                 document.details = store.raw_children(raw.id)
             ingester.process(document, raw_id=raw.id)
     total_rejected = 0
@@ -280,15 +288,16 @@ def reparse(context: Context) -> None:
 @click.option("--state-dir", type=click.Path(path_type=Path), help="Where the demo keeps its store"
               " [default: the store path in config/demo.toml].")
 @click.option("--keep/--fresh", default=False, help="Keep the previous demo store (default: start fresh).")
-@click.pass_context
-def demo(ctx: click.Context, state_dir: Path | None, keep: bool) -> None:
+def demo(state_dir: Path | None, keep: bool) -> None:
     """Run the main job on the embedded default: crawl the bundled sample of real notices
     with Scrapy (files sources), no network and no setup, and print where everything went.
+    It ignores --config and --db: its store is in --state-dir (default var/demo).
 
     Example: tendermatch demo
     """
-    context: Context = ctx.obj
-    config = load_config(DEMO_CONFIG, db=str(state_dir / "tendermatch.db") if state_dir else context.db_option)
+    # The demo keeps to its own state folder (never the operator's --db), so starting it
+    # fresh can only ever delete a demo store.
+    config = load_config(DEMO_CONFIG, db=str(state_dir / "tendermatch.db") if state_dir else None)
     store_path = config.store_path
     if not keep:
         for suffix in ("", "-wal", "-shm"):

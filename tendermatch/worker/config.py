@@ -16,7 +16,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 DEFAULT_CONFIG = Path("config/tendermatch.toml")
 CONFIG_ENV = "TENDERMATCH_CONFIG"
@@ -38,6 +38,7 @@ class Setting:
     help: str
     kinds: tuple[str, ...] = SOURCE_KINDS  # for source keys: the kinds that take it
     required: bool = False
+    minimum: float | None = None  # numbers: the smallest allowed value
 
 
 SOURCE_SETTINGS: tuple[Setting, ...] = (
@@ -54,10 +55,10 @@ SOURCE_SETTINGS: tuple[Setting, ...] = (
             "ted: fields asked for in each search result.", kinds=("ted",)),
     Setting("limit", int, 100, "ted: notices per search page (1-250).", kinds=("ted",)),
     Setting("overlap_days", int, 1, "ted: days of overlap when asking only for notices since the last good run.",
-            kinds=("ted",)),
+            kinds=("ted",), minimum=0),
     Setting("schedule", str, "0 6 * * *", "When to crawl: a cron expression (minute hour day month weekday),"
             " in [worker] timezone."),
-    Setting("timeout", int, 1800, "Seconds a crawl of this source may take before it is stopped."),
+    Setting("timeout", int, 1800, "Seconds a crawl of this source may take before it is stopped.", minimum=1),
     Setting("enabled", bool, True, "false: keep the source in the config but never crawl it."),
     Setting("notice_kind", str, "tender", "html/feed: 'tender' for a tender page, 'agreement' for a page of"
             " supplier agreements.", kinds=("html", "feed")),
@@ -66,19 +67,29 @@ SOURCE_SETTINGS: tuple[Setting, ...] = (
             kinds=("html",)),
     Setting("detail", bool, False, "html: also fetch each row's linked detail page.", kinds=("html",)),
     Setting("max_pages", int, 50, "ocds: the most links.next pages to follow; ted: the most search pages.",
-            kinds=("ocds", "ted")),
+            kinds=("ocds", "ted"), minimum=1),
     Setting("obey_robots", bool, True, "Obey robots.txt (the TED API is an API endpoint and ignores this)."),
 )
 
 CRAWLER_SETTINGS: tuple[Setting, ...] = (
     Setting("user_agent", str, "tendermatch/0.1 (public tender alerts for social-economy enterprises)",
             "User-Agent of every request: say who you are and how to reach you."),
-    Setting("download_delay", float, 1.0, "Seconds between requests to one site (AutoThrottle adapts from here)."),
-    Setting("concurrent_requests_per_domain", int, 2, "Parallel requests to one site."),
-    Setting("retry_times", int, 3, "Retries of a request that failed with 5xx, 408, 429 or a network error."),
-    Setting("max_document_mb", (int, float), 20, "Documents larger than this are rejected unread."),
-    Setting("retry_after_max", (int, float), 300, "The longest Retry-After (seconds) honoured before giving up."),
+    Setting("download_delay", float, 1.0, "Seconds between requests to one site (AutoThrottle adapts from here).",
+            minimum=0),
+    Setting("concurrent_requests_per_domain", int, 2, "Parallel requests to one site.", minimum=1),
+    Setting("retry_times", int, 3, "Retries of a request that failed with 5xx, 408, 429 or a network error.",
+            minimum=0),
+    Setting("max_document_mb", (int, float), 20, "Documents larger than this are rejected unread.", minimum=0.001),
+    Setting("retry_after_max", (int, float), 300, "The longest Retry-After (seconds) honoured before giving up.",
+            minimum=0),
 )
+
+# What an html source's selectors may name: listing-row fields, and detail_* fields read
+# from a row's detail page.
+SELECTOR_KEYS = ("row", "title", "link", "deadline", "buyer", "supplier", "valid_until", "reference", "value",
+                 "cpv", "description", "published", "detail_description", "detail_cpv", "detail_value",
+                 "detail_deadline", "detail_reference", "detail_nuts", "detail_buyer", "detail_supplier",
+                 "detail_valid_until", "detail_published")
 
 TOP_LEVEL = {"store", "crawler", "worker", "sources", "matcher", "digest", "smtp", "serve"}
 
@@ -120,6 +131,11 @@ class Config:
     sources: list[SourceConfig] = field(default_factory=list)
     sections: dict[str, Any] = field(default_factory=dict)  # matcher, digest, smtp, serve: later stages
 
+    @property
+    def max_bytes(self) -> int:
+        """[crawler] max_document_mb in bytes."""
+        return int(self.crawler["max_document_mb"] * 1024 * 1024)
+
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
             if source.name == name:
@@ -159,11 +175,16 @@ def parse_config(data: dict[str, Any], *, path: Path | None, db: str | None = No
 
     store = _table(data, "store", where)
     _check_keys(store, {"path"}, f"{where}: [store]")
-    store_path = Path(db) if db else _resolve(base, store.get("path", "../var/tendermatch.db"))
+    store_file = store.get("path", "../var/tendermatch.db")
+    if not isinstance(store_file, str) or not store_file:
+        raise ConfigError(f"{where}: [store] path must be a file path (a string), not {store_file!r}")
+    store_path = Path(db) if db else _resolve(base, store_file)
 
     worker = _table(data, "worker", where)
     _check_keys(worker, {"timezone"}, f"{where}: [worker]")
     timezone = worker.get("timezone", "Europe/Copenhagen")
+    if not isinstance(timezone, str):
+        raise ConfigError(f"{where}: [worker] timezone must be a name like \"Europe/Copenhagen\", not {timezone!r}")
     _check_timezone(timezone, f"{where}: [worker] timezone")
 
     crawler_table = _table(data, "crawler", where)
@@ -219,6 +240,10 @@ def _check_type(value: Any, setting: Setting, where: str) -> Any:
         ok = isinstance(value, expected)
     if not ok:
         raise ConfigError(f"{where}: {setting.name} must be {_type_name(setting.type)}, not {value!r}")
+    if setting.minimum is not None and value < setting.minimum:
+        raise ConfigError(f"{where}: {setting.name} must be at least {setting.minimum:g}, not {value!r}")
+    if isinstance(value, list) and not all(isinstance(item, str) and item for item in value):
+        raise ConfigError(f"{where}: {setting.name} must be an array of strings, not {value!r}")
     return value
 
 
@@ -256,16 +281,21 @@ def _parse_source(raw: Any, *, index: int, where: str, base: Path, timezone: str
     if source.kind == "files":
         if not source.path and not source.url:
             raise ConfigError(f"{label}: missing key 'path' (a folder, file or glob of notice files)")
-        if source.path:
-            source.path = str(_resolve(base, source.path))
-        if source.url and not source.url.startswith("file://"):
-            raise ConfigError(f"{label}: url of a files source must be a file:// URL, not {source.url!r}")
+        if source.url:
+            parsed = urlparse(source.url)
+            if parsed.scheme != "file" or parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
+                raise ConfigError(f"{label}: url of a files source must be an absolute file:/// URL, not {source.url!r}")
+            source.path, source.url = unquote(parsed.path), None
+        source.path = str(_resolve(base, source.path))
+        if not any(ch in source.path for ch in "*?[") and not Path(source.path).exists():
+            raise ConfigError(f"{label}: path {source.path} does not exist")
     else:
         if not source.url:
             raise ConfigError(f"{label}: missing key 'url'")
         for url in [source.url, *source.urls]:
-            if urlparse(url).scheme not in ("http", "https"):
-                raise ConfigError(f"{label}: url must be http(s), not {url!r}")
+            parsed = urlparse(url)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise ConfigError(f"{label}: url must be an http(s) URL with a host, not {url!r}")
     if source.kind == "ted":
         if not source.query:
             raise ConfigError(f"{label}: missing key 'query' (a TED expert-search query)")
@@ -276,8 +306,10 @@ def _parse_source(raw: Any, *, index: int, where: str, base: Path, timezone: str
             if not source.selectors.get(needed):
                 raise ConfigError(f"{label}: selectors.{needed} is missing (a CSS selector)")
         for key, value in source.selectors.items():
-            if not isinstance(value, str):
-                raise ConfigError(f"{label}: selectors.{key} must be a string (a CSS selector)")
+            if key not in SELECTOR_KEYS:
+                raise ConfigError(f"{label}: unknown selector {key!r} (known: {', '.join(SELECTOR_KEYS)})")
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{label}: selectors.{key} must be a CSS selector (a string)")
     if source.notice_kind not in ("tender", "agreement"):
         raise ConfigError(f"{label}: notice_kind must be 'tender' or 'agreement', not {source.notice_kind!r}")
     if source.timeout <= 0:

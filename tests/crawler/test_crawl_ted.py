@@ -133,3 +133,28 @@ def test_unreachable_api_fails_the_run_not_the_command(tmp_path, ted_api):
     run = last_run(tmp_path / "store.db")
     assert run["outcome"] == "failed" and run["stats"]["errors"] == 1
     assert "Connection" in run["error"] or "refused" in run["error"]
+
+
+def test_stopping_at_max_pages_is_partial_and_the_next_run_asks_again_from_the_start(tmp_path, ted_api):
+    api = ted_api()
+    config = write_config(tmp_path, api.url, extra="max_pages = 1")
+    result = run_cli("--config", config, "crawl")
+    assert "warning: TED reported 12 notices, received 5 (stopped early)" in result.stdout
+    run = last_run(tmp_path / "store.db")
+    assert run["outcome"] == "partial" and run["stats"]["new"] == 5
+    run_cli("--config", config, "crawl")
+    assert "publication-date" not in api.search_bodies[-1]["query"]  # no good run yet: not incremental
+
+
+def test_a_notice_rejected_in_transit_is_fetched_again_next_time(tmp_path, ted_api):
+    broken = f"/notices/{sorted(TED_FILES)[0]}.xml"
+    api = ted_api(behaviour=Behaviour(fail_first={broken: [(200, {})]}))  # a 200 with junk instead of XML
+    config = write_config(tmp_path, api.url)
+    first = run_cli("--config", config, "crawl")
+    assert first.returncode == 1 and "rejected 1" in first.stdout
+    second = run_cli("--config", config, "crawl")
+    assert second.returncode == 0, second.stderr
+    assert api.xml_fetches().count(broken) == 2 and len(api.xml_fetches()) == 13
+    store = Store.open(tmp_path / "store.db")
+    assert store.counts()["notices"] == 12
+    store.close()

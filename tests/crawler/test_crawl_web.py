@@ -63,8 +63,9 @@ def ocds_pages(base_url: str) -> dict[str, bytes]:
 
 
 def test_municipal_pages_feed_and_ocds_with_the_shipped_selectors(tmp_path, site):
-    web = site(WEB, redirects={"/flyttet.html": "file:///etc/passwd"})
+    web = site(WEB, redirects={"/flyttet.html": "file:///etc/passwd", "/kk_udbud_detail_3.html": "/flyttet/detail3.html"})
     web.routes.update(ocds_pages(web.url))
+    web.routes["/flyttet/detail3.html"] = (WEB / "kk_udbud_detail_3.html").read_bytes()  # a detail page that moved
     udbud, aftaler = shipped_source("kk-udbud"), shipped_source("kk-aftaler")
     config = write_config(tmp_path, [
         source_block("kk-udbud", "html", f"{web.url}/kk_udbud.html", notice_kind="tender", detail=True,
@@ -72,6 +73,7 @@ def test_municipal_pages_feed_and_ocds_with_the_shipped_selectors(tmp_path, site
         source_block("kk-aftaler", "html", f"{web.url}/kk_leverandoraftaler.html", notice_kind="agreement",
                      selectors=aftaler.selectors),
         source_block("roskilde-feed", "feed", f"{web.url}/udbud_feed.xml"),
+        source_block("aftale-feed", "feed", f"{web.url}/udbud_atom.xml", notice_kind="agreement"),
         source_block("ocds-pages", "ocds", f"{web.url}/ocds/page1.json"),
         source_block("blocked", "feed", f"{web.url}/intern/feed.xml"),       # robots.txt says no
         source_block("redirected", "feed", f"{web.url}/flyttet.html"),       # 302 to file:///etc/passwd
@@ -88,8 +90,11 @@ def test_municipal_pages_feed_and_ocds_with_the_shipped_selectors(tmp_path, site
     assert cleaning["kind"] == "tender" and cleaning["buyer"]["name"].startswith("Københavns Kommune")
     assert cleaning["value"] == {"amount": 1_500_000.0, "currency": "DKK"}
     assert cleaning["cpv"] and cleaning["description"]  # from the detail page
+    green = tenders["Pleje af grønne arealer og legepladser i Sydhavnen"]
+    assert green["description"]  # its detail page moved (302): still read
     details = [hit.path for hit in web.server.hits if "detail" in hit.path]
-    assert sorted(details) == ["/kk_udbud_detail_1.html", "/kk_udbud_detail_2.html", "/kk_udbud_detail_3.html"]
+    assert sorted(details) == ["/flyttet/detail3.html", "/kk_udbud_detail_1.html", "/kk_udbud_detail_2.html",
+                               "/kk_udbud_detail_3.html"]
     assert all("<" not in title and "alert" not in title for title in tenders)
 
     agreements = by_source["kk-aftaler"]
@@ -114,8 +119,8 @@ def test_municipal_pages_feed_and_ocds_with_the_shipped_selectors(tmp_path, site
     reparse = run_cli("--config", config, "reparse")
     assert reparse.returncode == 0, reparse.stderr
     after = {r["id"]: r for r in json.loads(run_cli("--config", config, "tenders", "--format", "json").stdout)}
-    assert after.keys() == before.keys()
-    assert after[cleaning["id"]]["description"] == cleaning["description"]
+    assert after == before
+    assert {r["kind"] for r in after.values() if "aftale-feed" in r["sources"]} == {"agreement"}
 
 
 def test_changed_page_layout_is_rejected_not_reported_as_zero_notices(tmp_path, site):

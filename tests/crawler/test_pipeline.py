@@ -141,3 +141,72 @@ def test_a_bad_document_is_rejected_and_the_good_ones_in_the_batch_are_stored(co
     assert all("\n" not in line for line in ingester.stats.rejections)
     statuses = dict(store.db.execute("SELECT url, status FROM raw_documents").fetchall())
     assert statuses["file:///good.xml"] == "parsed" and statuses["file:///truncated.xml"] == "rejected"
+
+
+def three_lots() -> list:
+    return [new_lot(f"LOT-000{n}", title=f"Delområde {n}", value={"amount": 100_000.0 * n, "currency": "DKK"})
+            for n in (1, 2, 3)]
+
+
+def corrigendum(notice_id: str, changes: str, deadline: str, published: str) -> ParsedNotice:
+    """Like a TED F14: stage 'change', only the new deadline, a placeholder lot."""
+    return parsed(notice_id, keys=[f"pub:{notice_id}"], changes=changes, stage="change", deadline=deadline,
+                  published=published, lots=[])
+
+
+def test_corrigendum_moves_the_deadline_and_keeps_stage_and_lots():
+    store = Store.memory()
+    store_all(store, "ted", [parsed("ted:1", keys=["pub:1-2026"], lots=three_lots()),
+                             corrigendum("ted:2", "pub:1-2026", "2027-01-20T12:00:00", "2026-12-01")], format="ted-xml")
+    record = store.get_notice("ted:1")
+    assert (record["stage"], len(record["lots"]), record["deadline"]) == ("competition", 3, "2027-01-20T12:00:00")
+
+
+def test_an_older_change_arriving_late_does_not_undo_a_newer_one():
+    store = Store.memory()
+    store_all(store, "ted", [parsed("ted:1", keys=["pub:1-2026"], lots=three_lots()),
+                             corrigendum("ted:3", "pub:1-2026", "2027-01-20T12:00:00", "2026-12-01"),
+                             corrigendum("ted:2", "pub:1-2026", "2027-01-10T12:00:00", "2026-11-25")], format="ted-xml")
+    assert store.get_notice("ted:1")["deadline"] == "2027-01-20T12:00:00"
+
+
+def test_corrigendum_before_its_original_ends_as_the_original_changed():
+    store = Store.memory()
+    store_all(store, "ted", [corrigendum("ted:2", "pub:1-2026", "2027-01-20T12:00:00", "2026-12-01"),
+                             parsed("ted:1", keys=["pub:1-2026"], lots=three_lots(), published="2026-11-20")],
+              format="ted-xml")
+    (record,) = list(store.notices())
+    assert (record["stage"], len(record["lots"]), record["deadline"]) == ("competition", 3, "2027-01-20T12:00:00")
+    # the same corrigendum again changes nothing
+    ingester = store_all(store, "ted", [corrigendum("ted:2", "pub:1-2026", "2027-01-20T12:00:00", "2026-12-01")])
+    assert ingester.stats.unchanged == 1 and store.counts()["notices"] == 1
+
+
+def test_two_results_of_one_procedure_and_equal_municipal_references_stay_apart():
+    store = Store.memory()
+    store_all(store, "ted", [parsed("eforms:a", keys=["uuid:a"], procedure_id="p-1", stage="result", supplier="A ApS"),
+                             parsed("eforms:b", keys=["uuid:b"], procedure_id="p-1", stage="result", supplier="B ApS")])
+    store_all(store, "kk", [parsed("web:kk/1", keys=["url:kk/1"], procedure_id="2026-001", title="Snerydning")], "html")
+    store_all(store, "roskilde", [parsed("web:ros/1", keys=["url:ros/1"], procedure_id="2026-001", title="Kantine",
+                                         buyer={"name": "Roskilde Kommune", "country": "DK", "city": None})], "html")
+    assert store.counts()["notices"] == 4
+
+
+def test_a_result_arriving_before_its_competition_still_closes_it_with_history():
+    store = Store.memory()
+    store_all(store, "ted", [parsed("eforms:r", keys=["uuid:r"], procedure_id="p-2", stage="result", deadline=None),
+                             parsed("eforms:c", keys=["uuid:c"], procedure_id="p-2")])
+    assert store.get_notice("eforms:c")["status"] == "closed"
+    store_all(store, "ted", [parsed("eforms:c2", keys=["uuid:c2"], procedure_id="p-3"),
+                             parsed("eforms:r2", keys=["uuid:r2"], procedure_id="p-3", stage="result", deadline=None)])
+    assert store.get_notice("eforms:c2")["status"] == "closed"
+    assert [h["change"] for h in store.notice_history("eforms:c2")] == ["new", "closed"]
+
+
+def test_each_source_keeps_its_own_url_for_a_merged_notice():
+    store = Store.memory()
+    store_all(store, "ted-dk", [parsed("ted:9", keys=["pub:9-2026"])], format="ted-xml")
+    store_all(store, "kk-udbud", [parsed("web:x", keys=["url:x"], buyer={"name": "Københavns Kommune", "country": None,
+                                                                       "city": None})], format="html")
+    urls = dict(store.db.execute("SELECT source, url FROM notice_sources").fetchall())
+    assert urls == {"ted-dk": "https://ted-dk.example/ted:9", "kk-udbud": "https://kk-udbud.example/web:x"}

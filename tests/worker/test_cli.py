@@ -158,3 +158,18 @@ def test_parallel_ingest_stores_exactly_what_a_serial_ingest_stores(tmp_path, co
     serial.close()
     assert tenders_json(parallel_db) == expected
     assert f"rejected {ingester.stats.rejected}" in result.stdout
+
+
+def test_demo_never_touches_the_store_given_with_db(tmp_path):
+    operator_store = tmp_path / "prod.db"
+    operator_store.write_bytes(b"the operator's data")
+    result = run_cli("--db", str(operator_store), "demo", "--state-dir", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr
+    assert operator_store.read_bytes() == b"the operator's data"
+
+
+def test_without_config_or_db_the_command_says_what_to_give(tmp_path):
+    result = run_cli("tenders", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "give --config PATH" in result.stderr and "--db PATH" in result.stderr
+    assert not (tmp_path / "var").exists()

@@ -116,12 +116,16 @@ def parse_document(
     format: str | None = None,
     html_selectors: dict[str, str] | None = None,
     notice_kind: str = "tender",
+    html_details: dict[str, bytes] | None = None,
+    warnings: list[str] | None = None,
     max_bytes: int = MAX_DOCUMENT_BYTES,
 ) -> list[ParsedNotice]:
     """Parse one document of any supported format into notices.
 
-    ``format`` skips detection; ``html_selectors`` and ``notice_kind`` are needed for
-    HTML listing pages (from the source's config). Raises ParseError.
+    ``format`` skips detection; ``html_selectors``, ``notice_kind`` and ``html_details``
+    (the rows' detail pages, {link: bytes}) come from an html source's config and crawl;
+    problems that cost some fields, not the document, are appended to ``warnings``.
+    Raises ParseError.
     """
     check_size(content, max_bytes=max_bytes)
     format = format or detect_format(content)
@@ -148,7 +152,11 @@ def parse_document(
     if format == "html":
         if not html_selectors:
             raise ParseError("an HTML page can only be read with the selectors of an html source")
-        from .html import parse_listing
+        from .html import parse_listing_with_details
 
-        return parse_listing(content, url=url, selectors=html_selectors, notice_kind=notice_kind)
+        notices, problems = parse_listing_with_details(content, url=url, selectors=html_selectors,
+                                                       notice_kind=notice_kind, details=html_details)
+        if warnings is not None:
+            warnings.extend(problems)
+        return notices
     raise ParseError(f"unknown format {format!r}")

@@ -499,3 +499,27 @@ def merge_detail(notice: ParsedNotice, detail: dict[str, Any]) -> ParsedNotice:
     record["social"] = [code for code in record["social"] if code != "clause"]
     keys = unique(list(notice.keys) + list(detail.get("keys") or []))
     return ParsedNotice(record=finish_record(record), keys=keys, changes=notice.changes)
+
+
+def parse_listing_with_details(
+    content: bytes,
+    *,
+    url: str | None,
+    selectors: dict[str, str],
+    notice_kind: str = "tender",
+    details: dict[str, bytes] | None = None,
+) -> tuple[list[ParsedNotice], list[str]]:
+    """A listing page's notices completed from their detail pages ({link: bytes}), and a
+    warning for each detail page that could not be read (its row keeps the listing's data)."""
+    notices = parse_listing(content, url=url, selectors=selectors, notice_kind=notice_kind)
+    warnings: list[str] = []
+    completed = []
+    for notice in notices:
+        link = detail_url(notice)
+        if link and details and link in details:
+            try:
+                notice = merge_detail(notice, parse_detail(details[link], url=link, selectors=selectors))
+            except ParseError as error:
+                warnings.append(f"{link}: detail page ignored: {error}")
+        completed.append(notice)
+    return completed, warnings

@@ -39,6 +39,11 @@ class NoticeSpider(scrapy.Spider):
         self.known_urls = known_urls or set()
         self.since = since
 
+    def warn(self, text: str) -> None:
+        """Add a warning to this run's stats (shown in the summary and kept in the store)."""
+        warnings = self.crawler.stats.get_value("tendermatch/warnings", [])
+        self.crawler.stats.set_value("tendermatch/warnings", [*warnings, text])
+
     def document(self, response: Response, **fields: Any) -> Document:
         """A Document for the pipeline from a response."""
         return Document(source=self.source_name, url=response.url, content=response.body,

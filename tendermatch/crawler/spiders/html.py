@@ -45,17 +45,15 @@ class HtmlListingSpider(NoticeSpider):
             return
         url, rest = pending[0], pending[1:]
         yield scrapy.Request(url, callback=self.parse_detail, errback=self.detail_failed, dont_filter=True,
-                             cb_kwargs={"listing": listing, "pending": rest})
+                             cb_kwargs={"listing": listing, "pending": rest, "link": url})
 
-    def parse_detail(self, response: Response, listing: Any, pending: list[str]) -> Any:
-        listing.details[response.request.url] = response.body
+    def parse_detail(self, response: Response, listing: Any, pending: list[str], link: str) -> Any:
+        listing.details[link] = response.body  # by the listing's link, even after a redirect
         yield from self._next_detail(listing, pending)
 
     def detail_failed(self, failure: Any) -> Any:
         # A missing detail page costs its extra fields, not the listing's notices: a warning.
         problem = self.failed(failure)
-        warnings = self.crawler.stats.get_value("tendermatch/warnings", [])
-        self.crawler.stats.set_value("tendermatch/warnings", [
-            *warnings, f"{problem.url}: detail page not fetched ({problem.reason}); stored from the listing"])
+        self.warn(f"{problem.url}: detail page not fetched ({problem.reason}); stored from the listing")
         kwargs = failure.request.cb_kwargs
         yield from self._next_detail(kwargs["listing"], kwargs["pending"])

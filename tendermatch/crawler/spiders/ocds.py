@@ -27,9 +27,8 @@ class OcdsSpider(NoticeSpider):
         if next_url and page < self.source.get("max_pages", 50):
             yield response.follow(next_url, callback=self.parse, errback=self.failed, cb_kwargs={"page": page + 1})
         elif next_url:
-            self.crawler.stats.set_value("tendermatch/warnings", [
-                *self.crawler.stats.get_value("tendermatch/warnings", []),
-                f"stopped after max_pages={page} pages; more remain at {next_url}"])
+            self.warn(f"stopped after max_pages={page} pages; more remain at {next_url}")
+            self.crawler.stats.set_value("tendermatch/incomplete", 1)
 
 
 def _next_link(body: bytes) -> str | None:

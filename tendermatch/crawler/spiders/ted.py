@@ -95,11 +95,13 @@ class TedSpider(NoticeSpider):
             self.warn_shortfall(incomplete=bool(token and notices))
 
     def warn_shortfall(self, *, incomplete: bool) -> None:
+        """Record a shortfall against totalNoticeCount. Stopping early (max_pages, a broken
+        page) makes the run incomplete, so the next run does not skip what was missed."""
+        if incomplete:
+            self.crawler.stats.set_value("tendermatch/incomplete", 1)
         if self.total is not None and self.received < self.total:
             why = " (stopped early)" if incomplete else ""
-            warnings = self.crawler.stats.get_value("tendermatch/warnings", [])
-            self.crawler.stats.set_value("tendermatch/warnings", [
-                *warnings, f"TED reported {self.total} notices, received {self.received}{why}"])
+            self.warn(f"TED reported {self.total} notices, received {self.received}{why}")
 
     def parse_notice(self, response: Response) -> Any:
         yield self.document(response)
