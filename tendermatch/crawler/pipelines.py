@@ -9,7 +9,6 @@ import hashlib
 import logging
 import re
 import unicodedata
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -19,7 +18,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from ..store import Store, StoreError, utc_now
+from ..store import Store, StoreError, compress, utc_now
 from .items import FetchFailure, Refusal
 from .parsers import ParsedNotice, ParseError, detect_format, parse_document
 from .parsers.common import MAX_DOCUMENT_BYTES, country_code, too_large
@@ -57,7 +56,7 @@ class Document:
 
 @dataclass
 class RawContent:
-    """A document's bytes as the store keeps them: hash, size and zlib-compressed copy."""
+    """A document's bytes as the store keeps them: hash, size and compressed copy."""
 
     sha256: str
     size: int
@@ -65,7 +64,7 @@ class RawContent:
 
     @classmethod
     def of(cls, content: bytes) -> RawContent:
-        return cls(hashlib.sha256(content).hexdigest(), len(content), zlib.compress(content, 1))
+        return cls(hashlib.sha256(content).hexdigest(), len(content), compress(content))
 
 
 @dataclass

@@ -23,7 +23,7 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
             "format": str,
             "fetched_at": str,
             "size": int,
-            "content": bytes,  # zlib-compressed
+            "content": bytes,  # Zstandard-compressed (store.compress)
             "status": str,  # parsed | rejected | stored
             "error": str,
             "run_id": int,
@@ -34,7 +34,6 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     # (so each kept listing page finds its own detail pages again at reparse).
     db.execute("CREATE UNIQUE INDEX idx_raw_documents_source_sha256 ON raw_documents"
                " (source, sha256, coalesce(parent_id, 0))")
-    db["raw_documents"].create_index(["url"])
     db["raw_documents"].create_index(["parent_id"])
 
     # One row per real-world notice; `record` is the schema JSON without `sources`.

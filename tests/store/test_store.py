@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import zlib
 
 import pytest
 
 from tendermatch.crawler.parsers.common import finish_record, new_lot, new_record
-from tendermatch.store import Store, StoreError
+from tendermatch.store import Store, StoreError, compress
 from tendermatch.store.schema import MIGRATIONS, migrate
 
 
@@ -60,7 +59,7 @@ def test_not_a_database_is_a_clear_error(tmp_path):
 def test_raw_documents_are_kept_compressed_once():
     store = Store.memory()
     content = b"<TED_EXPORT>" + b"x" * 10_000 + b"</TED_EXPORT>"
-    kept = {"sha256": hashlib.sha256(content).hexdigest(), "size": len(content), "compressed": zlib.compress(content)}
+    kept = {"sha256": hashlib.sha256(content).hexdigest(), "size": len(content), "compressed": compress(content)}
     raw_id, new = store.save_raw(source="s", url="file:///a.xml", fetched_at="2026-11-22T10:00:00+00:00", format=None, **kept)
     again, new_again = store.save_raw(source="s", url="file:///a.xml", fetched_at="2026-11-23T10:00:00+00:00", format=None, **kept)
     assert new and not new_again and again == raw_id
