@@ -99,3 +99,10 @@ def test_settings_reference_lists_every_source_key():
 
 def test_readme_config_reference_is_current():
     assert settings_reference() in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_config_from_the_environment_variable(tmp_path):
+    path = write(tmp_path, '[store]\npath = "from-env.db"\n' + GOOD_SOURCE)
+    result = run_cli("sources", cwd=tmp_path, env={"TENDERMATCH_CONFIG": str(path)})
+    assert result.returncode == 0, result.stderr
+    assert "ted-dk" in result.stdout and (tmp_path / "from-env.db").exists()
