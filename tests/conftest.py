@@ -23,8 +23,8 @@ def notice_schema() -> dict:
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300,
             check: bool = False) -> subprocess.CompletedProcess:
     """Run `tendermatch ARGS` in a fresh process (Scrapy's reactor runs once per process)."""
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("TENDERMATCH_CONFIG", None) if env is None or "TENDERMATCH_CONFIG" not in env else None
+    full_env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
+    full_env.update(env or {})  # the developer's own TENDERMATCH_CONFIG must not leak into tests
     result = subprocess.run([sys.executable, "-m", "tendermatch", *args], cwd=cwd or ROOT, env=full_env,
                             capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
