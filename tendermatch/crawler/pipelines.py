@@ -503,6 +503,12 @@ class NoticeIngester:
                               change_of=change_of)
         return new["id"]
 
+    def record_run(self, *, outcome: str | None = None, error: str | None = None) -> None:
+        """Write this run's outcome (by default from the stats), stats and first problems."""
+        if self.run_id:
+            self.store.finish_run(self.run_id, outcome=outcome or run_outcome(self.stats), stats=self.stats.as_dict(),
+                                  error=error or "; ".join(self.stats.rejections[:20]) or None)
+
     def finish(self, *, extra_warnings: list[str] | None = None) -> RunStats:
         self.stats.warnings.extend(extra_warnings or [])
         return self.stats
@@ -560,15 +566,12 @@ class StorePipeline:
     def close_spider(self, spider: Any = None) -> None:
         if self.ingester is None or self.store is None:
             return
-        spider = spider or self.crawler.spider
         stats = self.ingester.finish(extra_warnings=self.crawler.stats.get_value("tendermatch/warnings", []))
         for name in ("known_skipped", "no_xml_link", "retry_after_waits", "refused_urls", "incomplete"):
             value = self.crawler.stats.get_value(f"tendermatch/{name}")
             if value:
                 stats.extra[name] = value
-        if spider.run_id:
-            self.store.finish_run(spider.run_id, outcome=run_outcome(stats), stats=stats.as_dict(),
-                                  error="; ".join(stats.rejections[:20]) or None)
+        self.ingester.record_run()
         self.crawler.stats.set_value("tendermatch/result", stats)
         self.store.close()
 

@@ -97,7 +97,7 @@ def ingest(context: Context, paths: tuple[Path, ...], source: str) -> None:
 
     Example: tendermatch ingest ../shared/corpus/eforms_sdk/examples/notices
     """
-    from ..crawler.pipelines import NoticeIngester, prepare_file, prepare_in_parallel, run_outcome
+    from ..crawler.pipelines import NoticeIngester, prepare_file, prepare_in_parallel
     from ..crawler.spiders.files import notice_files
 
     max_bytes = context.config.max_bytes
@@ -112,14 +112,13 @@ def ingest(context: Context, paths: tuple[Path, ...], source: str) -> None:
     try:
         ingester.store_all(prepare_in_parallel(prepare_file, tasks, workers=workers))
     except KeyboardInterrupt:
-        store.finish_run(run_id, outcome="interrupted", stats=ingester.stats.as_dict())
+        ingester.record_run(outcome="interrupted")
         raise
     except StoreError as error:
-        store.finish_run(run_id, outcome="failed", stats=ingester.stats.as_dict(), error=str(error))
+        ingester.record_run(outcome="failed", error=str(error))
         raise
     stats = ingester.finish()
-    store.finish_run(run_id, outcome=run_outcome(stats), stats=stats.as_dict(),
-                     error="; ".join(stats.rejections[:20]) or None)
+    ingester.record_run()
     store.close()
     _print_stats(source, stats)
     click.echo(f"{stats.fetched} files in {time.monotonic() - started:.1f} s into {context.config.store_path}")

@@ -106,14 +106,11 @@ def new_lot(lot_id: str = "1", **fields: Any) -> dict[str, Any]:
     return lot
 
 
-_SPACE = re.compile(r"\s+")
-
-
 def clean_text(text: str | None) -> str | None:
     """Collapse white space (including newlines) and strip control characters; None if empty."""
     if text is None:
         return None
-    text = _SPACE.sub(" ", text).strip()
+    text = " ".join(text.split())
     if not text.isprintable():  # rare: only then look at each character
         text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
     return text or None

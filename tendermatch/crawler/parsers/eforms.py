@@ -217,19 +217,6 @@ def _first(values: list[Any]) -> str | None:
     return None
 
 
-_SPACES = re.compile(r"\s+")
-
-
-def _clean(text: str | None) -> str | None:
-    """``clean_text`` with a fast path for text without control or format characters
-    (str.isprintable is False for every Unicode 'C' category and for non-ASCII spaces)."""
-    if text is None:
-        return None
-    if text.replace("\n", " ").replace("\t", " ").replace("\r", " ").isprintable():
-        return _SPACES.sub(" ", text).strip() or None
-    return clean_text(text)
-
-
 def _money(element: Any) -> dict[str, Any] | None:
     if element is None:
         return None
@@ -259,7 +246,7 @@ class _Notice:
         chosen: str | None = None
         by_language: dict[str, str] = {}
         for element in elements:
-            text = _clean(element.text)
+            text = clean_text(element.text)
             if not text:
                 continue
             language = language_code(element.get("languageID")) or self.language
@@ -488,7 +475,7 @@ class _Notice:
         name = self.organisation_name(company)
         if not name:
             return None
-        city = _clean(_first(X_COMPANY_CITY(company)))
+        city = clean_text(_first(X_COMPANY_CITY(company)))
         return {"name": name, "country": _first(X_COMPANY_COUNTRY(company)), "city": city}
 
     def winners(self, notice_result: Any, companies: dict[str, Any]) -> str | None:

@@ -127,17 +127,6 @@ _RESERVED_WS = {"RESTRICTED_SHELTERED_WORKSHOP", "RESTRICTED_SHELTERED_PROGRAM",
 _RESERVED_PUB = {"RESERVED_ORGANISATIONS_SERVICE_MISSION"}
 
 
-def _clean(text: str | None) -> str | None:
-    """common.clean_text with a fast path: collapse white space, and only when a control or
-    format character is left (not printable) let clean_text strip it character by character."""
-    if not text:
-        return None
-    text = " ".join(text.split())
-    if not text.isprintable():
-        return clean_text(text)
-    return text or None
-
-
 _LANGUAGES: dict[str | None, str | None] = {}
 
 
@@ -208,9 +197,9 @@ def _text(element: etree._Element | None) -> str | None:
     paragraphs = list(element.iterchildren(tag[: tag.rfind("}") + 1] + "P"))
     if paragraphs:
         if len(paragraphs) == 1:
-            return _clean("".join(paragraphs[0].itertext()))
-        return _clean(" ".join(["".join(p.itertext()) for p in paragraphs]))
-    return _clean("".join(element.itertext()))
+            return clean_text("".join(paragraphs[0].itertext()))
+        return clean_text(" ".join(["".join(p.itertext()) for p in paragraphs]))
+    return clean_text("".join(element.itertext()))
 
 
 def _money_element(element: etree._Element | None, currency: str | None = None) -> dict[str, Any] | None:
@@ -369,7 +358,7 @@ class _Coded:
             return None
         names: dict[str, str] = {}
         for element in self._translation.iter(self._tags.AA_NAME):
-            value = _clean(element.text)
+            value = clean_text(element.text)
             if value:
                 names.setdefault(language_code(element.get("LG")) or "", value)
         return names.get(language or "") or next(iter(names.values()), None)
@@ -381,7 +370,7 @@ class _Coded:
             self.towns[lang] = town
         if parts:
             place = "-".join(p for p in (country, town) if p)
-            text = _clean(f"{place}: {' '.join(parts)}" if place else " ".join(parts))
+            text = clean_text(f"{place}: {' '.join(parts)}" if place else " ".join(parts))
             if text and not text.endswith(":"):
                 self.titles[lang] = text
 
@@ -435,7 +424,7 @@ def parse_ted_xml(content: bytes, *, url: str | None = None) -> list[ParsedNotic
         name = coded.buyer_name(language)
         if name:
             record["buyer"] = {"name": name, "country": country_code(coded.country),
-                               "city": _clean(coded.towns.get(language or ""))}
+                               "city": clean_text(coded.towns.get(language or ""))}
     if record["deadline"] is None and stage not in (_RESULT, "dir-awa-pre", "cont-modif"):
         record["deadline"] = _coded_deadline(coded.submission)
     if stage == "change" and changes is None:
@@ -564,7 +553,7 @@ def _address(address: etree._Element, T: _Tags) -> dict[str, Any] | None:
         if tag == T.OFFICIALNAME:
             name = _text(child)
         elif tag == T.TOWN:
-            city = _clean(child.text)
+            city = clean_text(child.text)
         elif tag == T.COUNTRY:
             country = country_code(child.get("VALUE"))
     return {"name": name, "city": city, "country": country} if name else None
@@ -611,7 +600,7 @@ def _read_lot(descr: etree._Element, T: _Tags, main_cpv: str | None, fallback_ti
         elif tag == T.SHORT_DESCR:
             description = _text(child)
         elif tag == T.LOT_NO:
-            lot_no = _clean(child.text)
+            lot_no = clean_text(child.text)
         elif tag == T.VAL_OBJECT:
             value = _money_element(child)
         elif isinstance(tag, str) and (tag.endswith("}NUTS") or tag == "NUTS"):
@@ -722,7 +711,7 @@ def _read_legacy_form(form: etree._Element, T: _Tags, record: dict[str, Any]) ->
         name = _text(profile.find(T("ORGANISATION/OFFICIALNAME"))) or _text(profile.find(T.OFFICIALNAME))
         if name:
             country = profile.find(T.COUNTRY)
-            record["buyer"] = {"name": name, "city": _clean(profile.findtext(T.TOWN)),
+            record["buyer"] = {"name": name, "city": clean_text(profile.findtext(T.TOWN)),
                                "country": country_code(country.get("VALUE") if country is not None else None)}
 
     main = first(("CPV_MAIN",))
@@ -781,7 +770,7 @@ def _read_legacy_form(form: etree._Element, T: _Tags, record: dict[str, Any]) ->
         nuts = [(e.get("CODE") or "").strip() for e in container.iter() if _local(e.tag) == "NUTS"]
         values = [v for v in (_legacy_value(e) for e in container.iter(T.NATURE_QUANTITY_SCOPE)) if v]
         record["lots"].append(new_lot(
-            _clean(container.findtext(T.LOT_NUMBER)) or str(position),
+            clean_text(container.findtext(T.LOT_NUMBER)) or str(position),
             title=_text(container.find(T.LOT_TITLE)),
             description=_text(container.find(T.LOT_DESCRIPTION)),
             cpv=unique(lot_cpvs),
