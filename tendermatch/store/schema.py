@@ -130,8 +130,34 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     db["rejections"].create_index(["run_id"])
 
 
+def _m002_match_log(db: sqlite_utils.Database) -> None:
+    # The match log: which notice was matched for which enterprise, through which lot, and
+    # why. No foreign key to notices: `reparse` rebuilds notices under the same ids and
+    # the log (what staff read) must survive it.
+    db["matches"].create(
+        {
+            "profile_id": str,
+            "notice_id": str,
+            "lot_id": str,
+            "score": int,  # 0-100
+            "rank": int,  # 1 = best within the profile's current matches
+            "reasons": str,  # JSON list of sentences, for people
+            "facts": str,  # JSON object with the same reasons as data (for digests in other languages)
+            "kind": str,  # tender | agreement
+            "deadline": str,
+            "expires": str,  # an agreement's end date
+            "matched_at": str,
+            "run_id": int,
+        },
+        pk=("profile_id", "notice_id"),
+    )
+    db["matches"].create_index(["notice_id"])
+    db["matches"].create_index(["matched_at"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
+    ("002_match_log", _m002_match_log),
 ]
 
 

@@ -386,7 +386,7 @@ class Store:
     def counts(self) -> dict[str, int]:
         """Row counts of the main tables."""
         return {table: self.db.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0]
-                for table in ("notices", "lots", "raw_documents", "runs", "rejections")}
+                for table in ("notices", "lots", "raw_documents", "runs", "rejections", "matches")}
 
     def clear_notices(self) -> None:
         """Forget every parsed notice (raw documents stay): the first step of `reparse`."""
@@ -437,6 +437,66 @@ class Store:
 
     def rejections(self, run_id: int) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT url, reason FROM rejections WHERE run_id = ? ORDER BY id", [run_id]))
+
+    # -- match log -----------------------------------------------------------------------
+
+    def replace_matches(self, *, profile_ids: list[str], rows: list[dict[str, Any]],
+                        notice_ids: list[str] | None = None, run_id: int | None = None) -> int:
+        """Make ``rows`` the match log of these profiles (over ``notice_ids`` only, when
+        given): their old rows go, in the same transaction, so a re-run never duplicates.
+        Rows of other profiles stay. ``reasons`` and ``facts`` may be JSON text or Python
+        objects. Returns the rows written."""
+        at = utc_now()
+        with self.transaction():
+            for table, values in (("_match_profiles", profile_ids), ("_match_notices", notice_ids or [])):
+                self.db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY)")
+                self.db.execute(f"DELETE FROM {table}")
+                self.db.conn.executemany(f"INSERT OR IGNORE INTO {table} (id) VALUES (?)", ((v,) for v in values))
+            self.db.execute(
+                "DELETE FROM matches WHERE profile_id IN (SELECT id FROM _match_profiles)"
+                + (" AND notice_id IN (SELECT id FROM _match_notices)" if notice_ids is not None else "")
+            )
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO matches (profile_id, notice_id, lot_id, score, rank, reasons, facts, kind,"
+                " deadline, expires, matched_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (row["profile_id"], row["notice_id"], row["lot_id"], row["score"], row["rank"],
+                     row["reasons"] if isinstance(row["reasons"], str) else _json(row["reasons"]),
+                     row.get("facts") if isinstance(row.get("facts"), str) else _json(row.get("facts") or {}),
+                     row.get("kind"), row.get("deadline"), row.get("expires"), row.get("matched_at") or at, run_id)
+                    for row in rows
+                ),
+            )
+        return len(rows)
+
+    def match_log(self, *, profile_id: str | None = None, notice_id: str | None = None,
+                  since: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Match-log rows, each profile's best first; ``since`` keeps rows matched on or
+        after that date. ``reasons`` and ``facts`` come back parsed."""
+        sql = "SELECT * FROM matches WHERE 1 = 1"
+        params: list[Any] = []
+        if profile_id:
+            sql += " AND profile_id = ?"
+            params.append(profile_id)
+        if notice_id:
+            sql += " AND notice_id = ?"
+            params.append(notice_id)
+        if since:
+            sql += " AND matched_at >= ?"
+            params.append(since)
+        sql += " ORDER BY profile_id, rank, notice_id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        rows = []
+        for row in self.db.query(sql, params):
+            row["reasons"] = json.loads(row["reasons"] or "[]")
+            row["facts"] = json.loads(row["facts"] or "{}")
+            rows.append(row)
+        return rows
+
+    def match_counts(self) -> dict[str, int]:
+        """profile id -> number of rows in the match log."""
+        return dict(self.db.execute("SELECT profile_id, count(*) FROM matches GROUP BY profile_id").fetchall())
 
 
 def _unique_lots(lots: list[dict[str, Any]]) -> list[dict[str, Any]]:
