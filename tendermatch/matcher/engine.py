@@ -1,0 +1,786 @@
+"""Match many profiles against many notices at once.
+
+``NoticeTable.build`` reads the notices that can still be sent (``rules.skip_reason``),
+splits every lot into fields (titles, CPV labels, descriptions) and indexes their folded
+words. A profile word is looked up once in the vocabulary of the whole table (exact,
+prefix, inside, stem and typo candidates found in bulk, each kept only if
+``text.word_quality`` says so), giving for every word an array of the lots it hits; a
+profile's score for every lot is then a few vector operations. Only the lots that pass
+get a Python-level explanation. The result is the same as scoring each lot on its own
+(``tests/matcher/test_engine.py`` checks that against a plain loop).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import multiprocessing
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from . import rules
+from .cpv import best_cpv_relation, branch, cpv_label, cpv_relation
+from .profiles import Profile
+from .text import STEM, content_words, fold, is_generic, max_typos, stem, word_quality, words
+
+# Fields of a lot; a notice-level field is shared by all the notice's lots. The labels of
+# broad CPV codes (a division or group, like 90000000 "Sewage, refuse, cleaning and
+# environmental services") name many trades at once, so they count as little as a description.
+# Translated titles are weighed apart: TED's are machine-made from the main CPV code's label
+# ("Danmark-København: Rengøring"), so they are no stronger than a CPV label.
+LOT_TITLE, NOTICE_TITLE, LOT_CPV, LOT_CPV_BROAD, LOT_DESCRIPTION, NOTICE_DESCRIPTION, NOTICE_TRANSLATION = range(7)
+FIELD_KINDS = ("title", "title", "cpv", "cpv-broad", "description", "description", "translation")
+NOTICE_LEVEL = (False, True, False, False, False, True, True)
+FIELD_NAMES = ("lot title", "title", "CPV label", "CPV label", "lot description", "description",
+               "translated title")
+TITLE_FIELDS = (LOT_TITLE, NOTICE_TITLE)
+LOT_FIELDS = (LOT_TITLE, LOT_CPV, LOT_CPV_BROAD, LOT_DESCRIPTION)
+# Each CPV code's label is indexed on its own (a "slot" of its lot), so a phrase cannot be
+# made of words from two labels ("executive search" from "Executive services" + "Job search").
+SLOT_LEVEL = (False, False, True, True, False, False, False)
+BROAD_CPV_DIGITS = 3  # a code whose branch has this many digits or fewer is broad
+
+
+@dataclass(frozen=True)
+class Term:
+    """Something a profile looks for: one word or a phrase whose content words must all
+    appear in the same field."""
+
+    text: str
+    words: tuple[str, ...]
+    weight: float
+    specific: bool  # can open the gate on its own (a real keyword, not a generic word)
+    origin: str  # keyword | synonym | description
+
+
+@dataclass
+class Match:
+    """One row of the match log: a notice sent to (matched for) a profile, through its best lot."""
+
+    profile_id: str
+    notice_id: str
+    lot_id: str
+    score: int
+    rank: int
+    reasons: list[str]
+    facts: dict[str, Any] = field(default_factory=dict)
+    kind: str = "tender"
+    expires: str | None = None  # an agreement's end date
+    deadline: str | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        """The match as a row for ``Store.replace_matches`` (reasons and facts as JSON)."""
+        return {"profile_id": self.profile_id, "notice_id": self.notice_id, "lot_id": self.lot_id,
+                "score": self.score, "rank": self.rank,
+                "reasons": json.dumps(self.reasons, ensure_ascii=False),
+                "facts": json.dumps(self.facts, ensure_ascii=False),
+                "kind": self.kind, "deadline": self.deadline, "expires": self.expires}
+
+
+@lru_cache(maxsize=1)
+def synonym_groups() -> dict[str, tuple[str, ...]]:
+    """Folded phrase -> the other phrases of its group, from ``data/synonyms.txt``."""
+    text = resources.files(__package__).joinpath("data/synonyms.txt").read_text(encoding="utf-8")
+    groups: dict[str, tuple[str, ...]] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        members = [member.strip() for member in line.split("|") if member.strip()]
+        for member in members:
+            groups[fold(member)] = tuple(other for other in members if fold(other) != fold(member))
+    return groups
+
+
+def _term(text: str, weight: float, origin: str) -> Term | None:
+    """A keyword as a term: all its content words are needed (a generic word inside a
+    phrase still narrows it: "work assessment" is not "assessment"); a keyword made only
+    of generic words counts a little and never opens the gate."""
+    found = content_words(text)
+    if not found:
+        return None
+    if any(not is_generic(word) for word in found):
+        return Term(text, tuple(found), weight, True, origin)
+    return Term(text, tuple(found), rules.GENERIC_WEIGHT, False, origin)
+
+
+@lru_cache(maxsize=65536)
+def profile_concepts(profile: Profile) -> tuple[tuple[Term, ...], ...]:
+    """What a profile looks for, as concepts: each keyword with its synonyms (a lot
+    counts a concept once, by its best member, however many synonyms it holds), then each
+    content word of the description (weak, never enough on its own). Each word set once."""
+    seen: set[tuple[str, ...]] = set()
+    concepts: list[tuple[Term, ...]] = []
+
+    def members(*candidates: Term | None) -> tuple[Term, ...]:
+        kept = []
+        for term in candidates:
+            if term is not None and term.words not in seen:
+                seen.add(term.words)
+                kept.append(term)
+        return tuple(kept)
+
+    keyword_terms = [_term(keyword, rules.KEYWORD_WEIGHT, "keyword") for keyword in profile.keywords]
+    keyword_concepts = [members(term) for term in keyword_terms]  # the profile's own words first
+    for keyword, concept in zip(profile.keywords, keyword_concepts):
+        if concept:
+            synonyms = members(*(_term(synonym, rules.SYNONYM_WEIGHT, "synonym")
+                                 for synonym in synonym_groups().get(fold(keyword), ())))
+            concepts.append(concept + synonyms)
+    keyword_words = {word for concept in concepts for term in concept for word in term.words}
+    for surface in re.findall(r"\w+", profile.description):
+        word = fold(surface)
+        if len(word) >= 5 and not is_generic(word) and word not in keyword_words:
+            concept = members(Term(surface.lower(), (word,), rules.DESCRIPTION_WEIGHT, False, "description"))
+            if concept:
+                concepts.append(concept)
+    return tuple(concepts)
+
+
+def profile_terms(profile: Profile) -> tuple[Term, ...]:
+    """Every term of every concept of a profile, keywords first."""
+    return tuple(term for concept in profile_concepts(profile) for term in concept)
+
+
+def lot_reserved_codes(record: dict[str, Any], lot: dict[str, Any]) -> set[str]:
+    """The reserved-participation codes of a lot; a reservation stated only on the notice
+    (no lot carries one) applies to every lot."""
+    if lot.get("reserved"):
+        return set(lot["reserved"])
+    if any(other.get("reserved") for other in record["lots"]):
+        return set()
+    return set(record.get("reserved") or ())
+
+
+def _sparse_max(index: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unique sorted indexes with the largest score of each."""
+    if index.size == 0:
+        return index.astype(np.int32), score.astype(np.float32)
+    order = np.lexsort((-score, index))
+    index, score = index[order], score[order]
+    first = np.ones(index.size, dtype=bool)
+    first[1:] = index[1:] != index[:-1]
+    return index[first], score[first]
+
+
+def _intersect_min(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    common, ia, ib = np.intersect1d(a[0], b[0], assume_unique=True, return_indices=True)
+    return common, np.minimum(a[1][ia], b[1][ib])
+
+
+class NoticeTable:
+    """The sendable lots of a set of notices, indexed for matching. Build with ``build``."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.skipped: dict[str, str] = {}  # notice id -> why it is not matched
+        self.lot_ids: list[str] = []
+        self.lot_refs: list[dict[str, Any]] = []
+        self.vocabulary: dict[str, int] = {}
+        self.tokens: list[str] = []
+        self._postings: list[dict[int, list[int]]] = [defaultdict(list) for _ in FIELD_KINDS]
+        self._arrays: list[dict[int, np.ndarray]] = [{} for _ in FIELD_KINDS]
+        self._lot_fields: list[tuple[frozenset[int], ...]] = []
+        self._notice_fields: list[tuple[frozenset[int], frozenset[int], frozenset[int]]] = []
+        self._cpv_lots: dict[str, list[int]] = defaultdict(list)
+        self._word_cache: dict[str, dict[int, float]] = {}
+        self._word_sets: dict[str, frozenset[int]] = {}
+        self._term_cache: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._concept_cache: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._cpv_cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._mask_cache: dict[tuple[str, Any], np.ndarray] = {}
+        self._joined: str | None = None
+        self._starts: list[int] = []
+
+    # -- building ------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, records: list[dict[str, Any]] | Any, *, as_of: date | None,
+              rates: dict[str, float] | None = None) -> NoticeTable:
+        """Index every sendable notice of ``records`` (schema records); ``as_of=None``
+        matches regardless of deadlines."""
+        table = cls()
+        rates = rates or rules.DEFAULT_RATES
+        token_sets: dict[str, frozenset[int]] = {}
+        lot_notice: list[int] = []
+        values: list[float] = []
+        social: list[bool] = []
+        nuts_groups: dict[tuple[str, ...], int] = {}
+        reserved_groups: dict[tuple[str, ...], int] = {}
+        lot_nuts: list[int] = []
+        lot_reserved: list[int] = []
+        starts: list[int] = []
+        slot_lot: list[int] = []
+
+        def tokens_of(text: str | None) -> frozenset[int]:
+            if not text:
+                return frozenset()
+            found = token_sets.get(text)
+            if found is None:
+                ids = []
+                for word in words(text):
+                    token_id = table.vocabulary.get(word)
+                    if token_id is None:
+                        token_id = table.vocabulary[word] = len(table.tokens)
+                        table.tokens.append(word)
+                    ids.append(token_id)
+                found = token_sets[text] = frozenset(ids)
+            return found
+
+        for record in records:
+            reason = rules.skip_reason(record, as_of=as_of)
+            if reason is not None:
+                table.skipped[record["id"]] = reason
+                continue
+            notice_index = len(table.records)
+            table.records.append(record)
+            title = tokens_of(record.get("title"))
+            translated = frozenset()
+            for text in (record.get("titles") or {}).values():
+                translated = translated | tokens_of(text)
+            translated = translated - title
+            description = tokens_of(record.get("description"))
+            table._notice_fields.append((title, description, translated))
+            for field_id, tokens in ((NOTICE_TITLE, title), (NOTICE_DESCRIPTION, description),
+                                     (NOTICE_TRANSLATION, translated)):
+                postings = table._postings[field_id]
+                for token_id in tokens:
+                    postings[token_id].append(notice_index)
+            notice_social = bool(record.get("social"))
+            starts.append(len(table.lot_ids))
+            for lot in record["lots"]:
+                lot_index = len(table.lot_ids)
+                table.lot_ids.append(lot["lot_id"])
+                table.lot_refs.append(lot)
+                lot_notice.append(notice_index)
+                codes = lot.get("cpv") or record.get("cpv") or []
+                labels: tuple[list[frozenset[int]], list[frozenset[int]]] = ([], [])
+                for code in dict.fromkeys(codes):
+                    field_id = LOT_CPV_BROAD if len(branch(code)) <= BROAD_CPV_DIGITS else LOT_CPV
+                    tokens = tokens_of(f"{cpv_label(code, 'en')} {cpv_label(code, 'da')}")
+                    labels[field_id == LOT_CPV_BROAD].append(tokens)
+                    postings = table._postings[field_id]
+                    for token_id in tokens:
+                        postings[token_id].append(len(slot_lot))
+                    slot_lot.append(lot_index)
+                fields = (tokens_of(lot.get("title")), frozenset().union(*labels[0]), frozenset().union(*labels[1]),
+                          tokens_of(lot.get("description")))
+                table._lot_fields.append(fields)
+                for field_id in (LOT_TITLE, LOT_DESCRIPTION):
+                    postings = table._postings[field_id]
+                    for token_id in fields[LOT_FIELDS.index(field_id)]:
+                        postings[token_id].append(lot_index)
+                for code in set(codes):
+                    table._cpv_lots[code].append(lot_index)
+                value = lot.get("value") or (record.get("value") if len(record["lots"]) == 1 else None)
+                values.append(rules.to_dkk(value["amount"], value["currency"], rates) if value else np.nan)
+                social.append(bool(lot.get("social")) or notice_social)
+                nuts = tuple(lot.get("nuts") or record.get("nuts") or ())
+                lot_nuts.append(nuts_groups.setdefault(nuts, len(nuts_groups)))
+                reserved = tuple(sorted(lot_reserved_codes(record, lot)))
+                lot_reserved.append(reserved_groups.setdefault(reserved, len(reserved_groups)))
+        starts.append(len(table.lot_ids))
+
+        # Ties in score go to the sooner deadline (no deadline last), then to store order.
+        table.notice_deadline = np.asarray(
+            [date.fromisoformat(r["deadline"][:10]).toordinal() if r.get("deadline") else np.inf for r in table.records],
+            dtype=np.float64)
+        table.slot_lot = np.asarray(slot_lot, dtype=np.int32)
+        table.lot_notice = np.asarray(lot_notice, dtype=np.int32)
+        table.notice_starts = np.asarray(starts, dtype=np.int32)
+        table.lot_value = np.asarray(values, dtype=np.float64)
+        table.lot_social = np.asarray(social, dtype=bool)
+        table.lot_nuts_group = np.asarray(lot_nuts, dtype=np.int32)
+        table.nuts_groups = list(nuts_groups)
+        table.lot_reserved_group = np.asarray(lot_reserved, dtype=np.int32)
+        table.reserved_groups = list(reserved_groups)
+        table._codes_by_division: dict[str, list[str]] = defaultdict(list)
+        for code in table._cpv_lots:
+            table._codes_by_division[code[:2]].append(code)
+        return table
+
+    @property
+    def size(self) -> int:
+        return len(self.lot_ids)
+
+    # -- words ---------------------------------------------------------------------------
+
+    def _posting_array(self, field_id: int, token_id: int) -> np.ndarray:
+        arrays = self._arrays[field_id]
+        found = arrays.get(token_id)
+        if found is None:
+            found = arrays[token_id] = np.asarray(self._postings[field_id].get(token_id, ()), dtype=np.int32)
+        return found
+
+    def resolve_words(self, wanted: set[str] | list[str]) -> None:
+        """Find the vocabulary tokens each word matches (``text.word_quality`` > 0), in bulk."""
+        todo = sorted(set(wanted) - self._word_cache.keys())
+        if not todo:
+            return
+        if self._joined is None:
+            # One string of every token, so a substring search over the vocabulary is one
+            # C-level scan instead of a Python loop over tens of thousands of tokens.
+            self._joined = "\n" + "\n".join(self.tokens) + "\n"
+            self._starts = []
+            position = 1
+            for token in self.tokens:
+                self._starts.append(position)
+                position += len(token) + 1
+        found: dict[str, dict[int, float]] = {word: {} for word in todo}
+        for word in todo:
+            matches = found[word]
+            exact = self.vocabulary.get(word)
+            if exact is not None:
+                matches[exact] = 1.0
+            needle = stem(word) or word
+            if len(needle) < 4:  # shorter words match whole tokens only
+                continue
+            for hit in re.finditer(re.escape(needle), self._joined):
+                token_id = bisect.bisect_right(self._starts, hit.start()) - 1
+                if token_id in matches:
+                    continue
+                quality = word_quality(word, self.tokens[token_id])
+                if quality:
+                    matches[token_id] = quality
+        self._resolve_typos(todo, found)
+        self._word_cache.update(found)
+
+    def _resolve_typos(self, todo: list[str], found: dict[str, dict[int, float]]) -> None:
+        by_length: dict[int, list[str]] = defaultdict(list)
+        for word in todo:
+            if max_typos(word):
+                by_length[len(word)].append(word)
+        if not by_length:
+            return
+        tokens_by_length: dict[int, list[int]] = defaultdict(list)
+        for token_id, token in enumerate(self.tokens):
+            tokens_by_length[len(token)].append(token_id)
+        for length, queries in by_length.items():
+            allowed = max_typos(queries[0])
+            choice_ids = [token_id for size in range(length - allowed, length + allowed + 1)
+                          for token_id in tokens_by_length.get(size, ())]
+            if not choice_ids:
+                continue
+            choices = [self.tokens[token_id] for token_id in choice_ids]
+            for start in range(0, len(queries), 256):
+                chunk = queries[start:start + 256]
+                distances = process.cdist(chunk, choices, scorer=Levenshtein.distance, score_cutoff=allowed,
+                                          dtype=np.int32, workers=-1)
+                for row, column in zip(*np.nonzero(distances <= allowed)):
+                    word, token_id = chunk[row], choice_ids[column]
+                    if token_id not in found[word]:
+                        quality = word_quality(word, self.tokens[token_id])
+                        if quality:
+                            found[word][token_id] = quality
+
+    def word_token_set(self, word: str) -> frozenset[int]:
+        """The token ids a word matches, as a set (for explanations)."""
+        found = self._word_sets.get(word)
+        if found is None:
+            found = self._word_sets[word] = frozenset(self.word_matches(word))
+        return found
+
+    def word_matches(self, word: str) -> dict[int, float]:
+        """token id -> quality for every vocabulary token the folded word matches."""
+        if word not in self._word_cache:
+            self.resolve_words([word])
+        return self._word_cache[word]
+
+    def _word_in_field(self, word: str, field_id: int) -> tuple[np.ndarray, np.ndarray]:
+        parts, scores = [], []
+        for token_id, quality in self.word_matches(word).items():
+            hits = self._posting_array(field_id, token_id)
+            if hits.size:
+                parts.append(hits)
+                scores.append(np.full(hits.size, quality, dtype=np.float32))
+        if not parts:
+            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
+        return _sparse_max(np.concatenate(parts), np.concatenate(scores))
+
+    def _field_to_lots(self, field_id: int, units: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Hits of a field (indexed by notice, CPV slot or lot) as hits of lots."""
+        if NOTICE_LEVEL[field_id]:
+            return self._to_lots(units, scores)
+        if SLOT_LEVEL[field_id]:
+            return _sparse_max(self.slot_lot[units], scores)
+        return units, scores
+
+    def _to_lots(self, notices: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if notices.size == 0:
+            return notices, scores
+        counts = self.notice_starts[notices + 1] - self.notice_starts[notices]
+        firsts = np.repeat(self.notice_starts[notices], counts)
+        offsets = np.arange(counts.sum(), dtype=np.int32) - np.repeat(np.cumsum(counts) - counts, counts)
+        return (firsts + offsets).astype(np.int32), np.repeat(scores, counts)
+
+    def term_hits(self, term_words: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lot indexes, best quality x field weight, best in a title) for a word or phrase;
+        a phrase needs all its words in one field and counts as its weakest word."""
+        cached = self._term_cache.get(term_words)
+        if cached is not None:
+            return cached
+        parts, scores, titles = [], [], []
+        for field_id, kind in enumerate(FIELD_KINDS):
+            hits: tuple[np.ndarray, np.ndarray] | None = None
+            for word in term_words:
+                word_hits = self._word_in_field(word, field_id)
+                hits = word_hits if hits is None else _intersect_min(hits, word_hits)
+                if hits[0].size == 0:
+                    break
+            if hits is None or hits[0].size == 0:
+                continue
+            index, score = self._field_to_lots(field_id, *hits)
+            parts.append(index)
+            scores.append(score * np.float32(rules.FIELD_WEIGHTS[kind]))
+            titles.append(score if field_id in TITLE_FIELDS else np.zeros_like(score))
+        if parts:
+            index = np.concatenate(parts)
+            lots, best = _sparse_max(index, np.concatenate(scores))
+            _, best_title = _sparse_max(index, np.concatenate(titles))
+            result = (lots, best, best_title)
+        else:
+            result = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32), np.empty(0, dtype=np.float32))
+        self._term_cache[term_words] = result
+        return result
+
+    def concept_hits(self, concept: tuple[Term, ...]) -> tuple[np.ndarray, ...]:
+        """(lot indexes, best weighted score of any member, best score of a specific member
+        anywhere, best score of a specific member in a title)."""
+        key = tuple((term.words, term.weight, term.specific) for term in concept)
+        cached = self._concept_cache.get(key)
+        if cached is not None:
+            return cached
+        parts, weighted, specific, specific_title = [], [], [], []
+        for term in concept:
+            index, score, title = self.term_hits(term.words)
+            if index.size:
+                parts.append(index)
+                weighted.append(score * np.float32(term.weight))
+                specific.append(score if term.specific else np.zeros_like(score))
+                specific_title.append(title if term.specific else np.zeros_like(title))
+        if not parts:
+            empty = np.empty(0, dtype=np.float32)
+            result = (np.empty(0, dtype=np.int32), empty, empty, empty)
+        else:
+            index = np.concatenate(parts)
+            lots, best = _sparse_max(index, np.concatenate(weighted))
+            _, best_specific = _sparse_max(index, np.concatenate(specific))
+            _, best_title = _sparse_max(index, np.concatenate(specific_title))
+            result = (lots, best, best_specific, best_title)
+        self._concept_cache[key] = result
+        return result
+
+    # -- codes and masks -----------------------------------------------------------------
+
+    def cpv_hits(self, profile_code: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lot indexes, points, inside the profile's branch) for one profile CPV code."""
+        cached = self._cpv_cache.get(profile_code)
+        if cached is not None:
+            return cached
+        parts, points, within = [], [], []
+        for code in self._codes_by_division.get(profile_code[:2], ()):
+            code_points, relation = cpv_relation(profile_code, code)
+            if code_points:
+                lots = np.asarray(self._cpv_lots[code], dtype=np.int32)
+                parts.append(lots)
+                points.append(np.full(lots.size, code_points, dtype=np.float32))
+                within.append(np.full(lots.size, relation in ("exact", "within")))
+        if parts:
+            index, score = _sparse_max(np.concatenate(parts), np.concatenate(points))
+            inside = np.zeros(self.size, dtype=bool)
+            for lots, flags in zip(parts, within):
+                inside[lots[flags]] = True
+            result = (index, score, inside[index])
+        else:
+            result = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32), np.empty(0, dtype=bool))
+        self._cpv_cache[profile_code] = result
+        return result
+
+    def _group_mask(self, key: tuple[str, Any], groups: list[tuple[str, ...]], lot_groups: np.ndarray,
+                    test: Any) -> np.ndarray:
+        mask = self._mask_cache.get(key)
+        if mask is None:
+            mask = self._mask_cache[key] = np.asarray([bool(test(group)) for group in groups], dtype=bool)[lot_groups] \
+                if groups else np.zeros(0, dtype=bool)
+        return mask
+
+    def region_mask(self, regions: tuple[str, ...]) -> np.ndarray:
+        """Lots inside the regions (or without a place of performance)."""
+        return self._group_mask(("regions", regions), self.nuts_groups, self.lot_nuts_group,
+                                lambda nuts: rules.in_regions(list(nuts), regions))
+
+    def reserved_masks(self, eligible: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """(reserved for enterprises like the profile's, reserved for others only)."""
+        ours = self._group_mask(("reserved-ours", eligible), self.reserved_groups, self.lot_reserved_group,
+                                lambda codes: bool(set(codes) & set(eligible)))
+        others = self._group_mask(("reserved-others", eligible), self.reserved_groups, self.lot_reserved_group,
+                                  lambda codes: bool(codes) and not set(codes) & set(eligible))
+        return ours, others
+
+    def excluded_mask(self, exclude: tuple[str, ...]) -> np.ndarray:
+        """Lots of notices whose text contains an exclude word (typos do not count)."""
+        key = ("exclude", exclude)
+        mask = self._mask_cache.get(key)
+        if mask is None:
+            notices = np.zeros(len(self.records), dtype=bool)
+            for phrase in exclude:
+                phrase_words = tuple(content_words(phrase))
+                if not phrase_words:
+                    continue
+                for field_id in range(len(FIELD_KINDS)):
+                    hits: np.ndarray | None = None
+                    for word in phrase_words:
+                        strong = [token_id for token_id, quality in self.word_matches(word).items() if quality >= STEM]
+                        arrays = [self._posting_array(field_id, token_id) for token_id in strong]
+                        found = np.unique(np.concatenate(arrays)) if arrays else np.empty(0, dtype=np.int32)
+                        hits = found if hits is None else np.intersect1d(hits, found, assume_unique=True)
+                    if hits is not None and hits.size:
+                        if SLOT_LEVEL[field_id]:
+                            hits = self.slot_lot[hits]
+                        notices[hits if NOTICE_LEVEL[field_id] else self.lot_notice[hits]] = True
+            mask = self._mask_cache[key] = notices[self.lot_notice]
+        return mask
+
+    # -- matching ------------------------------------------------------------------------
+
+    def match_profile(self, profile: Profile, *, min_relevance: float = rules.MIN_RELEVANCE,
+                      keep: int | None = None) -> tuple[list[Match], int]:
+        """The profile's best ``keep`` matches (all when None), ranked 1..n, each through
+        its best lot; and how many matches there were in all."""
+        if self.size == 0:
+            return [], 0
+        wanted = [word for term in profile_terms(profile) for word in term.words if word not in self._word_cache]
+        if wanted:
+            self.resolve_words(wanted)
+        hits = np.zeros(self.size, dtype=np.float32)
+        specific = np.zeros(self.size, dtype=np.float32)
+        in_title = np.zeros(self.size, dtype=np.float32)
+        for concept in profile_concepts(profile):
+            index, score, specific_score, title_score = self.concept_hits(concept)
+            if index.size:
+                hits[index] += score
+                specific[index] = np.maximum(specific[index], specific_score)
+                in_title[index] = np.maximum(in_title[index], title_score)
+        cpv = np.zeros(self.size, dtype=np.float32)
+        cpv_inside = np.zeros(self.size, dtype=bool)
+        for code in profile.cpv:
+            index, points, inside = self.cpv_hits(code)
+            if index.size:
+                cpv[index] = np.maximum(cpv[index], points)
+                cpv_inside[index] |= inside
+
+        candidates = np.flatnonzero((hits > 0) | (cpv > 0))
+        if candidates.size == 0:
+            return [], 0
+        relevance = rules.text_points(hits[candidates]) + cpv[candidates]
+        if not profile.keywords:  # a CPV-only profile: its codes are all it has to go on
+            min_relevance = min(min_relevance, rules.CPV_ONLY_MIN_RELEVANCE)
+        ours, others = self.reserved_masks(profile.reserved_eligible)
+        passing = (
+            (relevance + rules.RESERVED_RELEVANCE_BONUS * ours[candidates] >= min_relevance - 1e-6)
+            & ((in_title[candidates] >= rules.TITLE_MIN) | cpv_inside[candidates]
+               | ((specific[candidates] >= rules.SPECIFIC_WITH_CPV_MIN) & (cpv[candidates] >= rules.CPV_SUPPORT_MIN))
+               | ((specific[candidates] >= rules.SPECIFIC_MIN) & (not profile.cpv)))
+            & self.region_mask(profile.regions)[candidates]
+            & ~others[candidates]
+        )
+        if profile.exclude:
+            passing &= ~self.excluded_mask(profile.exclude)[candidates]
+        candidates, relevance = candidates[passing], relevance[passing]
+        if candidates.size == 0:
+            return [], 0
+        score = rules.final_score(
+            relevance,
+            rules.social_points(reserved_for_profile=ours[candidates], social=self.lot_social[candidates]),
+            rules.size_points(self.lot_value[candidates], profile.max_value),
+        )
+        # The notice's best lot: highest score, then the first lot.
+        notices = self.lot_notice[candidates]
+        order = np.lexsort((candidates, -score, notices))
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = notices[order][1:] != notices[order][:-1]
+        best = order[first]
+
+        notices = notices[best]
+        ranked = best[np.lexsort((notices, self.notice_deadline[notices], -score[best]))]
+        shown = ranked if keep is None else ranked[:keep]
+        return [
+            self.explain(profile, int(candidates[position]), score=int(score[position]), rank=rank,
+                         relevance=float(relevance[position]))
+            for rank, position in enumerate(shown.tolist(), start=1)
+        ], int(ranked.size)
+
+    # -- reasons -------------------------------------------------------------------------
+
+    def _field_tokens(self, lot_index: int, field_id: int) -> frozenset[int]:
+        if NOTICE_LEVEL[field_id]:
+            notice_fields = self._notice_fields[self.lot_notice[lot_index]]
+            return notice_fields[(NOTICE_TITLE, NOTICE_DESCRIPTION, NOTICE_TRANSLATION).index(field_id)]
+        return self._lot_fields[lot_index][LOT_FIELDS.index(field_id)]
+
+    def _where(self, term: Term, lot_index: int) -> tuple[str, str] | None:
+        """The first field (titles before CPV labels before descriptions) holding every
+        word of the term, and the token that stood for its first word."""
+        for field_id in (LOT_TITLE, NOTICE_TITLE, LOT_CPV, LOT_DESCRIPTION, NOTICE_DESCRIPTION, NOTICE_TRANSLATION,
+                         LOT_CPV_BROAD):
+            tokens = self._field_tokens(lot_index, field_id)
+            found = []
+            for word in term.words:
+                common = tokens & self.word_token_set(word)
+                if not common:
+                    break
+                found.append(self.tokens[min(common)])
+            else:
+                return FIELD_NAMES[field_id], " ".join(found)
+        return None
+
+    def explain(self, profile: Profile, lot_index: int, *, score: int, rank: int, relevance: float) -> Match:
+        """The match row for a profile and a lot, with its reasons in words and as facts."""
+        record = self.records[self.lot_notice[lot_index]]
+        lot = self.lot_refs[lot_index]
+        reasons: list[str] = []
+        facts: dict[str, Any] = {"relevance": round(relevance, 1)}
+
+        keyword_facts = []
+        for concept in profile_concepts(profile):
+            best: tuple[float, Term] | None = None
+            for term in concept:  # the concept's member that counted: its best-scoring one
+                index, term_score, _ = self.term_hits(term.words)
+                position = int(np.searchsorted(index, lot_index))
+                if position < index.size and index[position] == lot_index:
+                    weighted = float(term_score[position]) * term.weight
+                    if best is None or weighted > best[0]:
+                        best = (weighted, term)
+            where = self._where(best[1], lot_index) if best else None
+            if best and where:
+                keyword_facts.append({"term": best[1].text, "origin": best[1].origin, "field": where[0],
+                                      "found": where[1], "keyword": concept[0].text})
+        facts["keywords"] = keyword_facts
+        for item in keyword_facts:
+            if item["origin"] == "description":
+                continue
+            shown = f' (as "{item["found"]}")' if item["found"] != " ".join(content_words(item["term"])) else ""
+            via = f' (for your keyword "{item["keyword"]}")' if item["origin"] == "synonym" else ""
+            reasons.append(f'"{item["term"]}" in the {item["field"]}{shown}{via}')
+        weak = [item["term"] for item in keyword_facts if item["origin"] == "description"]
+        if weak:
+            reasons.append("description words also found: " + ", ".join(f'"{word}"' for word in weak[:5]))
+
+        codes = lot.get("cpv") or record.get("cpv") or []
+        points, relation, profile_code, code = best_cpv_relation(profile.cpv, tuple(codes))
+        if points:
+            facts["cpv"] = {"relation": relation, "profile_code": profile_code, "code": code}
+            label = cpv_label(code, "en")
+            reasons.append({
+                "exact": f"CPV {code} ({label}) is one of yours",
+                "within": f"CPV {code} ({label}) is within your {profile_code}",
+                "broader": f"CPV {code} ({label}) covers your {profile_code}",
+                "related": f"CPV {code} ({label}) is related to your {profile_code}",
+            }[relation])
+
+        value = self.lot_value[lot_index]
+        many = len(record["lots"]) > 1
+        lot_name = f'lot {lot["lot_id"]}' + (f' "{lot["title"]}"' if lot.get("title") else "") if many else "the contract"
+        facts["lot"] = {"lot_id": lot["lot_id"], "lots": len(record["lots"]),
+                        "value_dkk": None if np.isnan(value) else round(float(value)), "max_value": profile.max_value}
+        if np.isnan(value):
+            reasons.append(f"{lot_name}: value not given")
+        elif profile.max_value is None:
+            reasons.append(f"{lot_name}: about {value:,.0f} DKK")
+        elif value <= profile.max_value:
+            reasons.append(f"{lot_name}: about {value:,.0f} DKK, within your maximum of {profile.max_value:,.0f} DKK")
+        else:
+            reasons.append(f"{lot_name}: about {value:,.0f} DKK, {value / profile.max_value:.1f} times your maximum "
+                           f"of {profile.max_value:,.0f} DKK")
+
+        reserved = sorted(lot_reserved_codes(record, lot) & set(profile.reserved_eligible))
+        facts["reserved"] = reserved
+        if reserved:
+            reasons.append(f"reserved for enterprises like yours ({', '.join(reserved)})")
+        social = sorted(set(lot.get("social") or ()) | set(record.get("social") or ()))
+        facts["social"] = social
+        if social:
+            clause = "clause" in social
+            objectives = [code for code in social if code != "clause"]
+            if objectives:
+                reasons.append("social objective: " + ", ".join(objectives))
+            if clause:
+                reasons.append("social clause in the text (apprentices, trainees or employment of the unemployed)")
+
+        nuts = list(lot.get("nuts") or record.get("nuts") or [])
+        facts["nuts"] = nuts
+        if profile.regions:
+            inside = [code for code in nuts if rules.in_regions([code], profile.regions)]
+            reasons.append(f"place of performance {', '.join(inside)} is in your regions" if inside
+                           else "no place of performance given")
+        expires = record.get("valid_until") if record.get("kind") == "agreement" else None
+        if record.get("kind") == "agreement":
+            supplier = record.get("supplier")
+            reasons.append(f"supplier agreement{' with ' + supplier if supplier else ''}"
+                           f"{', expires ' + expires[:10] if expires else ', end date not given'}")
+        return Match(profile_id=profile.id, notice_id=record["id"], lot_id=lot["lot_id"], score=score, rank=rank,
+                     reasons=reasons, facts=facts, kind=record.get("kind", "tender"),
+                     expires=expires[:10] if expires else None, deadline=record.get("deadline"))
+
+
+_FORKED_TABLE: NoticeTable | None = None  # the table a forked worker inherited
+
+
+def _match_chunk(args: tuple[list[Profile], float, int | None]) -> tuple[list[Match], int]:
+    profiles, min_relevance, keep = args
+    # (Run in a forked worker: the table is the parent's, shared copy-on-write.)
+    assert _FORKED_TABLE is not None
+    matches: list[Match] = []
+    found = 0
+    for profile in profiles:
+        kept, total = _FORKED_TABLE.match_profile(profile, min_relevance=min_relevance, keep=keep)
+        matches.extend(kept)
+        found += total
+    return matches, found
+
+
+def match_profiles(table: NoticeTable, profiles: list[Profile], *, min_relevance: float = rules.MIN_RELEVANCE,
+                   keep: int | None = None, workers: int = 1) -> tuple[list[Match], int]:
+    """Every profile's matches (each profile's best ``keep``) and the number found in all.
+    With ``workers`` > 1 and many profiles, forked processes share the built table and
+    each scores a slice of the profiles (the result is the same, in the same order)."""
+    global _FORKED_TABLE
+    table.resolve_words({word for profile in profiles for term in profile_terms(profile) for word in term.words})
+    if workers <= 1 or len(profiles) < 200 or "fork" not in multiprocessing.get_all_start_methods():
+        _FORKED_TABLE = table
+        try:
+            return _match_chunk((profiles, min_relevance, keep))
+        finally:
+            _FORKED_TABLE = None
+    size = max(1, len(profiles) // (workers * 8))
+    chunks = [(profiles[start:start + size], min_relevance, keep) for start in range(0, len(profiles), size)]
+    _FORKED_TABLE = table
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = pool.map(_match_chunk, chunks)
+    finally:
+        _FORKED_TABLE = None
+    return [match for matches, _ in results for match in matches], sum(found for _, found in results)
+
+
+def match_notices(profiles: list[Profile], records: list[dict[str, Any]], *, as_of: date | None,
+                  rates: dict[str, float] | None = None, min_relevance: float = rules.MIN_RELEVANCE) -> list[Match]:
+    """Every profile's matches among the records, ranked within each profile."""
+    table = NoticeTable.build(records, as_of=as_of, rates=rates)
+    return match_profiles(table, profiles, min_relevance=min_relevance)[0]
+
+
+def score_notice(profile: Profile, record: dict[str, Any], *, as_of: date | None = None,
+                 rates: dict[str, float] | None = None, min_relevance: float = rules.MIN_RELEVANCE) -> Match | None:
+    """One notice against one profile: its match (rank 1) or None when it would not be sent."""
+    found = match_notices([profile], [record], as_of=as_of, rates=rates, min_relevance=min_relevance)
+    return found[0] if found else None
+

@@ -1,0 +1,133 @@
+"""The scoring rules, each a small pure function; ``engine`` applies them to many lots at once.
+
+A lot's score (0-100) is relevance + social + size:
+- relevance: text (0-45, keywords found in titles, CPV labels, descriptions) plus CPV
+  (0-30, see ``cpv.cpv_relation``). A lot is sent only when relevance reaches
+  ``min_relevance`` and passes the gate (see TITLE_MIN below).
+- social: +25 for a lot reserved for enterprises like the profile's, +8 for a social
+  objective or social clause. A lot reserved for others is never sent.
+- size: +5..+10 for a lot at or under max_value (smaller, more), 0 when unknown,
+  down to -15 for lots far above it: ranked low, not hidden.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+TEXT_MAX = 45.0
+TEXT_RATE = 0.916  # one exact keyword in a title gives 60% of TEXT_MAX
+MIN_RELEVANCE = 36.0
+# The gate. A lot is sent when one holds:
+# - a specific keyword is in a title (match quality at least TITLE_MIN), or
+# - one of its CPV codes is in the profile's branches, or
+# - a specific keyword is anywhere (quality x field weight >= SPECIFIC_WITH_CPV_MIN) and a
+#   code shares at least three digits with one of the profile's (CPV_SUPPORT_MIN points), or
+# - the profile has no CPV codes and a specific keyword is in a CPV label (>= SPECIFIC_MIN).
+# A profile with CPV codes has said what its work is coded as, so a keyword found only in
+# the label of some other code is not enough.
+TITLE_MIN = 0.8
+CPV_ONLY_MIN_RELEVANCE = 27.0  # a profile without keywords: a code in its branch is enough
+# A lot reserved for enterprises like the profile's needs this much less relevance: few
+# enterprises may bid, so a weaker fit is still worth telling.
+RESERVED_RELEVANCE_BONUS = 5.0
+SPECIFIC_MIN = 0.7
+SPECIFIC_WITH_CPV_MIN = 0.5
+CPV_SUPPORT_MIN = 8
+
+# How much a hit counts by where it is: a title says what the contract is, a CPV label
+# what it is coded as, a description may mention anything.
+FIELD_WEIGHTS = {"title": 1.0, "cpv": 0.8, "cpv-broad": 0.5, "description": 0.6, "translation": 0.5}
+
+# Profile words by where they come from.
+KEYWORD_WEIGHT = 1.0
+SYNONYM_WEIGHT = 0.85
+DESCRIPTION_WEIGHT = 0.15
+GENERIC_WEIGHT = 0.15
+
+RESERVED_POINTS = 25.0
+SOCIAL_POINTS = 8.0
+UNDER_MAX_POINTS = 5.0  # at or under max_value ...
+SMALLER_POINTS = 5.0  # ... plus up to this much more the smaller the lot is
+OVER_MAX_PER_DOUBLING = 5.0
+OVER_MAX_FLOOR = -15.0
+
+DEFAULT_RATES = {"DKK": 1.0, "EUR": 7.46, "SEK": 0.68, "NOK": 0.64, "GBP": 8.6}
+
+# Stages nobody can bid on any more: a result, a modification of an awarded contract, a
+# voluntary ex-ante notice announcing a direct award.
+CLOSED_STAGES = ("result", "cont-modif", "dir-awa-pre")
+
+
+def text_points(hits: Any) -> Any:
+    """Text relevance from the sum of weighted keyword hits; saturates at ``TEXT_MAX``
+    so ten weak hits do not beat two strong ones. Works on floats and numpy arrays."""
+    return TEXT_MAX * (1.0 - np.exp(-TEXT_RATE * np.asarray(hits, dtype=np.float64)))
+
+
+def size_points(value_dkk: Any, max_value: float | None) -> Any:
+    """Points for a lot's value against the profile's max_value (both DKK); NaN = unknown.
+    Works on floats and numpy arrays."""
+    value = np.asarray(value_dkk, dtype=np.float64)
+    if max_value is None:
+        return np.zeros_like(value)
+    ratio = value / max_value
+    with np.errstate(divide="ignore", invalid="ignore"):
+        under = UNDER_MAX_POINTS + SMALLER_POINTS * (1.0 - np.clip(ratio, 0.0, 1.0))
+        over = np.maximum(OVER_MAX_FLOOR, -OVER_MAX_PER_DOUBLING * np.log2(np.maximum(ratio, 1.0)))
+        points = np.where(ratio <= 1.0, under, over)
+    return np.where(np.isnan(value), 0.0, points)
+
+
+def social_points(*, reserved_for_profile: Any, social: Any) -> Any:
+    """Points for a lot reserved for the profile's kind of enterprise and for social
+    objectives or clauses (booleans or boolean arrays)."""
+    return RESERVED_POINTS * np.asarray(reserved_for_profile, dtype=np.float64) + SOCIAL_POINTS * np.asarray(
+        social, dtype=np.float64
+    )
+
+
+def final_score(relevance: Any, social: Any, size: Any) -> Any:
+    """The 0-100 score (1 at least, so a sent match never shows 0)."""
+    return np.clip(np.rint(np.asarray(relevance) + social + size), 1, 100).astype(np.int64)
+
+
+def to_dkk(amount: float | None, currency: str | None, rates: dict[str, float]) -> float:
+    """An amount in DKK using ``rates`` (DKK per unit); NaN when unknown or no rate."""
+    if amount is None or currency is None:
+        return math.nan
+    rate = rates.get(currency.upper())
+    return float(amount) * rate if rate is not None else math.nan
+
+
+def skip_reason(record: dict[str, Any], *, as_of: date | None) -> str | None:
+    """Why a notice cannot be sent to anyone (None when it can): a result or other closed
+    stage, cancelled or closed, its deadline before ``as_of``, an agreement that has
+    expired. ``as_of=None`` skips the date checks."""
+    if record.get("status") != "active":
+        return f"status {record.get('status')}"
+    agreement = record.get("kind") == "agreement"
+    # An agreement is in force, not open for bids: its stage says nothing, its end date does.
+    if not agreement and record.get("stage") in CLOSED_STAGES:
+        return f"stage {record['stage']}"
+    if as_of is not None:
+        if agreement:
+            until = record.get("valid_until")
+            if until and until[:10] < as_of.isoformat():
+                return f"agreement expired {until[:10]}"
+        else:
+            deadline = record.get("deadline")
+            if deadline and deadline[:10] < as_of.isoformat():
+                return f"deadline passed {deadline[:10]}"
+    return None
+
+
+def in_regions(nuts: list[str], regions: tuple[str, ...] | list[str]) -> bool:
+    """A lot without NUTS codes is anywhere; otherwise one code must fall under a region,
+    or cover it (a lot placed in all of Denmark, "DK", is also in "DK01")."""
+    if not regions or not nuts:
+        return True
+    return any(code.startswith(prefix) or prefix.startswith(code) for code in nuts for prefix in regions)

@@ -1,0 +1,69 @@
+"""The matcher's edge with the store: read the notices, match, write the match log, record the run."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from tendermatch.store import Store
+
+from . import rules
+from .engine import Match, NoticeTable, match_profiles
+from .profiles import Profile
+
+DEFAULT_KEEP = 100
+
+
+@dataclass
+class MatchRun:
+    """What a match run did: its run id, the matches written and the counts."""
+
+    run_id: int
+    matches: list[Match] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def for_profile(self, profile_id: str) -> list[Match]:
+        return [match for match in self.matches if match.profile_id == profile_id]
+
+
+def match_store(store: Store, profiles: list[Profile], *, as_of: date | None,
+                rates: dict[str, float] | None = None, min_relevance: float = rules.MIN_RELEVANCE,
+                keep: int | None = DEFAULT_KEEP, workers: int | None = None) -> MatchRun:
+    """Match every sendable notice in the store against ``profiles`` and make their
+    matches (each profile's best ``keep``) these profiles' rows in the match log.
+    ``as_of=None`` ignores deadlines. ``workers`` (default: the CPU count) processes score
+    the profiles. The run is recorded (job 'match'); an error marks it failed and is raised."""
+    run_id = store.start_run("match")
+    started = time.perf_counter()
+    try:
+        records = list(store.notices())
+        table = NoticeTable.build(records, as_of=as_of, rates=rates)
+        matches, found = match_profiles(table, profiles, min_relevance=min_relevance, keep=keep,
+                                        workers=workers or os.cpu_count() or 1)
+        # The log holds each profile's current matches: its rows for notices that have
+        # closed since go too (what was sent stays in the deliveries).
+        store.replace_matches(profile_ids=[profile.id for profile in profiles],
+                              rows=[match.as_row() for match in matches], run_id=run_id)
+    except BaseException as error:
+        store.finish_run(run_id, outcome="failed", stats={}, error=f"{type(error).__name__}: {error}")
+        raise
+    skipped: dict[str, int] = {}
+    for reason in table.skipped.values():
+        key = reason.split(" ")[0] if not reason.startswith("stage") else reason
+        skipped[key] = skipped.get(key, 0) + 1
+    stats = {
+        "as_of": as_of.isoformat() if as_of else None,
+        "notices": len(records),
+        "matched_notices": len(table.records),
+        "lots": table.size,
+        "skipped": skipped,
+        "profiles": len(profiles),
+        "matches": len(matches),
+        "matches_found": found,  # before keeping each profile's best ``keep``
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    store.finish_run(run_id, outcome="ok", stats=stats)
+    return MatchRun(run_id=run_id, matches=matches, stats=stats)

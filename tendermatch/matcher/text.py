@@ -1,0 +1,126 @@
+"""Danish-aware text normalisation and the one rule for "does this word match that token".
+
+Everything is folded the same way on both sides: lower case, æ -> ae, ø -> oe, å -> aa
+(so "køkken" and "koekken" meet), other accents dropped, punctuation to spaces. A profile
+word matches a notice token exactly, as the start of a longer word (inflections and
+compounds: "kantine" in "kantinedriften"; a four-letter word only with an inflection ending), inside a compound ("pudsning" in
+"vinduespudsning"), by its stem ("vinduer" -> "vindue" in "vinduespolering"), or with a
+small typo ("rengørnig").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from rapidfuzz.distance import Levenshtein
+
+# How good a word-to-token match is; the scores multiply into the text relevance.
+EXACT = 1.0
+PREFIX = 0.9  # the word starts a longer token: an inflection or the first part of a compound
+INSIDE = 0.85  # the word ends or sits inside a compound
+STEM = 0.85  # the word's stem starts the token: "vinduer" -> "vindue..."
+TYPO = 0.8  # one edit (two for long words)
+
+MIN_PREFIX = 5  # a shorter word starts a token only as an inflection: "park" -> "parken", not "parkering"
+MIN_INSIDE = 5
+MIN_TYPO = 6  # shorter words have too many one-letter neighbours ("budservice" is not "madservice")
+# Endings that make an inflection of a short word (4 letters) rather than a new word.
+INFLECTIONS = ("e", "en", "er", "erne", "ene", "et", "s", "es")
+
+_FOLD = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+_NOT_WORD = re.compile(r"[^0-9a-z]+")
+
+# Words that say nothing about the trade; they are dropped from phrases and a profile
+# word among them counts only a little and never makes a match on its own.
+STOPWORDS = frozenset(
+    """af og i til for med paa en et de den det som fra ved om eller samt efter under over
+    the of and to in for with on a an by or from at as its their our your
+    le la les des du de et en pour un une der die das und fuer von zu im mit el los las y
+    del para al
+    where which that this these those have has had been being were will would shall should could
+    also more most some such they them than then into only over under each many other about
+    hvor hvis ogsaa andre vores deres vaere blive bliver bliv har havde kan skal vil ikke alle
+    mange flere meget mere hele blandt samme egen eget egne""".split()
+)
+GENERIC_WORDS = frozenset(
+    """service services serviceydelser ydelse ydelser levering leverance leverancer indkoeb koeb
+    drift udbud rammeaftale rammeaftaler aftale aftaler kontrakt kontrakter opgave opgaver arbejde
+    arbejder loesning loesninger produkter produkt udstyr system systemer support diverse andre
+    anden andet kommune kommunen region regionen offentlig virksomhed forskellige
+    supply supplies provision provide procurement purchase contract contracts framework agreement
+    agreements works work solution solutions product products equipment management general
+    various other miscellaneous related public municipality council delivery""".split()
+)
+
+
+def fold(text: str) -> str:
+    """Lower case, Danish letters spelled out, accents dropped, punctuation to spaces."""
+    text = text.lower().translate(_FOLD)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return _NOT_WORD.sub(" ", text).strip()
+
+
+def words(text: str | None) -> list[str]:
+    """The folded words of a text, stopwords kept (phrases drop them, see ``content_words``)."""
+    return fold(text).split() if text else []
+
+
+def content_words(text: str | None) -> list[str]:
+    """Folded words without stopwords and one-letter words, in order, each once."""
+    seen: dict[str, None] = {}
+    for word in words(text):
+        if len(word) > 1 and word not in STOPWORDS:
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+def is_generic(word: str) -> bool:
+    """A folded word that alone says nothing about the work ("service", "levering")."""
+    return word in GENERIC_WORDS or word in STOPWORDS
+
+
+_SUFFIXES = ("erne", "ene", "ers", "er", "en", "et", "es", "e", "s", "ing", "ning")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str | None:
+    """A light Danish/English stem: the word without one common ending, when at least
+    ``MIN_PREFIX`` letters remain and the stem differs from the word; else None."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= MIN_PREFIX:
+            return word[: -len(suffix)]
+    return None
+
+
+def max_typos(word: str) -> int:
+    """Edits tolerated for a word: none under ``MIN_TYPO`` letters, else one (two would
+    let cognates in other languages through: "distribution" / "distribuzione")."""
+    return 0 if len(word) < MIN_TYPO or not word.isalpha() else 1
+
+
+def word_quality(word: str, token: str) -> float:
+    """How well a folded profile word matches a folded notice token: 0 for no match.
+
+    The single definition of a word match: the matcher's index only finds candidate
+    tokens quickly and keeps those this function scores above 0.
+    """
+    if token == word:
+        return EXACT
+    if token.startswith(word) and (len(word) >= MIN_PREFIX or (len(word) == 4 and token[4:] in INFLECTIONS)):
+        return PREFIX
+    if len(word) >= MIN_INSIDE and word in token:
+        return INSIDE
+    word_stem = stem(word)
+    if word_stem is not None and token.startswith(word_stem) and len(token) > len(word_stem) \
+            and (len(word_stem) >= MIN_PREFIX or token[len(word_stem):] in INFLECTIONS):
+        return STEM
+    # A typo keeps the first letter (people rarely mistype it, and words in neighbouring
+    # languages differ there: "messenger" / "passenger").
+    allowed = max_typos(word)
+    if allowed and abs(len(token) - len(word)) <= allowed and token[:1] == word[:1]:
+        if Levenshtein.distance(word, token, score_cutoff=allowed) <= allowed:
+            return TYPO
+    return 0.0
