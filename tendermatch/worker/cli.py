@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import click
 
 from ..store import Store, StoreError
 from .config import Config, ConfigError, config_path, load_config, parse_config
+from .profiles import ProfileSet, load_profiles
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = PROJECT_ROOT / "config" / "demo.toml"
@@ -24,6 +26,7 @@ DEMO_CONFIG = PROJECT_ROOT / "config" / "demo.toml"
 class Context:
     config_option: str | None
     db_option: str | None
+    profiles_option: str | None = None
     _config: Config | None = None
 
     @property
@@ -45,6 +48,10 @@ class Context:
     def open_store(self) -> Store:
         return Store.open(self.config.store_path)
 
+    def profile_set(self) -> ProfileSet:
+        """The profiles of --profiles, else of [matcher] profiles."""
+        return load_profiles(self.profiles_option or self.config.matcher["profiles"])
+
 
 pass_context = click.make_pass_decorator(Context)
 
@@ -64,15 +71,17 @@ class CliGroup(click.Group):
 @click.option("--config", "config_option", metavar="PATH", help="Config file [default: config/tendermatch.toml,"
               " or $TENDERMATCH_CONFIG].")
 @click.option("--db", "db_option", metavar="PATH", help="Store (SQLite file); overrides [store] path.")
+@click.option("--profiles", "profiles_option", metavar="PATH", help="Profile folder (or one profile file);"
+              " overrides [matcher] profiles.")
 @click.version_option(package_name="tendermatch")
 @click.pass_context
-def cli(ctx: click.Context, config_option: str | None, db_option: str | None) -> None:
+def cli(ctx: click.Context, config_option: str | None, db_option: str | None, profiles_option: str | None) -> None:
     """Collect public tenders and supplier agreements, match them to social-economy
     enterprises, and send each a weekly digest.
 
     Example: tendermatch demo
     """
-    ctx.obj = Context(config_option, db_option)
+    ctx.obj = Context(config_option, db_option, profiles_option)
 
 
 def _print_stats(name: str, stats: Any) -> None:
@@ -204,8 +213,6 @@ def tenders(context: Context, output: str, since: str | None, notice_id: str | N
 
 
 def _check_date(value: str, option: str) -> None:
-    from datetime import date
-
     try:
         date.fromisoformat(value)
     except ValueError:
@@ -283,14 +290,169 @@ def reparse(context: Context) -> None:
         sys.exit(1)
 
 
+# -- profiles and matching -----------------------------------------------------------------
+
+
+def _warn_profile_errors(found: ProfileSet) -> None:
+    for line in found.errors:
+        click.echo(f"skipped profile {line}", err=True)
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def profiles(ctx: click.Context) -> None:
+    """The enterprise profiles: `list` (the default) or `validate`.
+
+    Example: tendermatch --profiles config/profiles profiles validate
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(profiles_list)
+
+
+@profiles.command("list")
+@pass_context
+def profiles_list(context: Context) -> None:
+    """Each valid profile: what it matches on, where, and how large a lot it takes.
+    Invalid profiles are reported on stderr and skipped.
+
+    Example: tendermatch profiles list
+    """
+    found = context.profile_set()
+    rows = [{
+        "id": p.id, "name": p.name, "language": p.language, "keywords": str(len(p.keywords)),
+        "cpv": ",".join(p.cpv), "regions": ",".join(p.regions) or "anywhere",
+        "max_value": f"{p.max_value:,.0f}" if p.max_value else "", "reserved": ",".join(p.reserved_eligible),
+        "emails": str(len(p.emails)),
+    } for p in found.profiles]
+    echo_table(rows, ("id", "name", "language", "keywords", "cpv", "regions", "max_value", "reserved", "emails"))
+    click.echo(f"{len(found.profiles)} profiles in {found.path}")
+    _warn_profile_errors(found)
+
+
+@profiles.command("validate")
+@pass_context
+def profiles_validate(context: Context) -> None:
+    """Check every profile file; print one line per problem (file, key, what is wrong).
+    Exits 1 if any profile is invalid.
+
+    Example: tendermatch --profiles config/profiles/madhuset.toml profiles validate
+    """
+    found = context.profile_set()
+    for line in found.errors:
+        click.echo(line)
+    click.echo(f"{len(found.profiles)} valid, {len(found.errors)} invalid ({found.path})")
+    if found.errors:
+        sys.exit(1)
+
+
+def _as_of(value: str | None, option: str = "--as-of") -> date | None:
+    if value is None:
+        return None
+    _check_date(value, option)
+    return date.fromisoformat(value)
+
+
+def _run_match(context: Context, store: Store, found: ProfileSet, *, as_of: date | None,
+               profile_id: str | None) -> Any:
+    from ..matcher.run import match_store
+
+    chosen = found.profiles
+    if profile_id:
+        profile = found.get(profile_id)
+        if profile is None:
+            known = ", ".join(p.id for p in found.profiles) or "none"
+            raise ConfigError(f"{found.path}: no valid profile with id {profile_id!r} (valid: {known})")
+        chosen = [profile]
+    matcher = context.config.matcher
+    return match_store(store, chosen, as_of=as_of, rates=matcher["rates"], min_relevance=matcher["min_relevance"],
+                       keep=matcher["keep"])
+
+
+@cli.command()
+@click.option("--as-of", "as_of", metavar="DATE", help="Skip notices whose deadline is before DATE"
+              " [default: today].")
+@click.option("--profile", "profile_id", metavar="ID", help="Only this profile.")
+@pass_context
+def match(context: Context, as_of: str | None, profile_id: str | None) -> None:
+    """Score the active notices against the profiles and write the match log. Running it
+    again replaces those profiles' rows for those notices (never duplicates).
+
+    Example: tendermatch match --as-of 2026-11-23 --profile madhuset
+    """
+    found = context.profile_set()
+    _warn_profile_errors(found)
+    if not found.profiles:
+        raise ConfigError(f"{found.path}: no valid profiles to match")
+    store = context.open_store()
+    result = _run_match(context, store, found, as_of=_as_of(as_of) or date.today(), profile_id=profile_id)
+    store.close()
+    stats = result.stats
+    skipped = ", ".join(f"{n} {why}" for why, n in sorted(stats["skipped"].items())) or "none"
+    click.echo(f"{stats['matched_notices']} of {stats['notices']} notices open on {stats['as_of']}"
+               f" (not open: {skipped})")
+    rows = []
+    for profile_id_ in sorted({m.profile_id for m in result.matches} | {p.id for p in found.profiles
+                                                                        if not profile_id or p.id == profile_id}):
+        mine = result.for_profile(profile_id_)
+        rows.append({"profile": profile_id_, "matches": str(len(mine)),
+                     "best": str(mine[0].score) if mine else "", "top notice": mine[0].notice_id if mine else ""})
+    echo_table(rows, ("profile", "matches", "best", "top notice"))
+    beyond = stats["matches_found"] - stats["matches"]
+    click.echo(f"{stats['matches']} matches written to the match log in {stats['seconds']} s (run {result.run_id})"
+               + (f"; {beyond} more beyond each profile's best {context.config.matcher['keep']} not kept" if beyond
+                  else ""))
+
+
+LOG_FIELDS = ("profile_id", "notice_id", "lot_id", "score", "rank", "reasons", "matched_at")
+
+
+@cli.command()
+@click.option("--profile", "profile_id", metavar="ID", help="Only this profile's matches.")
+@click.option("--notice", "notice_id", metavar="ID", help="Only this notice: who it was matched for, and why.")
+@click.option("--since", metavar="DATE", help="Only matches made on or after DATE (YYYY-MM-DD).")
+@click.option("--format", "output", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@pass_context
+def log(context: Context, profile_id: str | None, notice_id: str | None, since: str | None, output: str) -> None:
+    """The match log: which notice was matched for which enterprise, its score, rank and
+    the reasons.
+
+    Example: tendermatch log --notice ted:095237-2016 --format csv
+    """
+    if since:
+        _check_date(since, "--since")
+    store = context.open_store()
+    rows = store.match_log(profile_id=profile_id, notice_id=notice_id, since=since)
+    store.close()
+    items = [{key: row[key] for key in LOG_FIELDS} for row in rows]
+    if output == "json":
+        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
+    elif output == "csv":
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=LOG_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for item in items:
+            writer.writerow({**item, "reasons": " | ".join(item["reasons"])})
+    else:
+        table = [{**item, "score": str(item["score"]), "rank": str(item["rank"]),
+                  "reasons": "; ".join(item["reasons"])} for item in items]
+        echo_table(table, ("profile_id", "rank", "score", "notice_id", "lot_id", "matched_at", "reasons"))
+        click.echo(f"{len(items)} matches")
+
+
 @cli.command()
 @click.option("--state-dir", type=click.Path(path_type=Path), help="Where the demo keeps its store"
               " [default: the store path in config/demo.toml].")
 @click.option("--keep/--fresh", default=False, help="Keep the previous demo store (default: start fresh).")
-def demo(state_dir: Path | None, keep: bool) -> None:
+@click.option("--as-of", "as_of", metavar="DATE", help="Match only notices open on DATE [default: ignore"
+              " deadlines: the bundled notices are from 2016-2025].")
+@click.option("--top", default=3, show_default=True, help="Matches shown per profile.")
+def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> None:
     """Run the main job on the embedded default: crawl the bundled sample of real notices
-    with Scrapy (files sources), no network and no setup, and print where everything went.
-    It ignores --config and --db: its store is in --state-dir (default var/demo).
+    with Scrapy (files sources), no network and no setup, match them against the sample
+    enterprise profiles (config/profiles) and print each one's best matches and why.
+    It ignores --config, --db and --profiles: its store is in --state-dir (default var/demo).
 
     Example: tendermatch demo
     """
@@ -318,9 +480,29 @@ def demo(state_dir: Path | None, keep: bool) -> None:
     reserved = sum(1 for r in records if r["reserved"])
     social = sum(1 for r in records if r["social"])
     click.echo(f"  {reserved} reserved for sheltered workshops / public-service missions, {social} with social considerations")
+
+    demo_context = Context(str(DEMO_CONFIG), str(store_path), None, config)
+    found = demo_context.profile_set()
+    _warn_profile_errors(found)
+    store = Store.open(store_path)
+    result = _run_match(demo_context, store, found, as_of=_as_of(as_of), profile_id=None)
+    store.close()
+    when = f"open on {as_of}" if as_of else "deadlines not checked"
+    click.echo(f"\nMatched {result.stats['matched_notices']} notices ({when}) against {len(found.profiles)} sample"
+               f" profiles: {result.stats['matches']} matches")
+    for profile in found.profiles:
+        mine = result.for_profile(profile.id)
+        click.echo(f"\n{profile.name} ({profile.id}): {len(mine)} matches")
+        for item in mine[:top]:
+            record = next(r for r in records if r["id"] == item.notice_id)
+            title = " ".join(record["title"].split())
+            click.echo(f"  {item.rank}. [{item.score}] {title[:90]} ({item.notice_id})")
+            for reason in item.reasons:
+                click.echo(f"       - {' '.join(reason.split())}")
+    click.echo("")
     click.echo(f"Store:  {store_path}")
     click.echo(f"Browse: tendermatch --db {store_path} tenders")
-    click.echo(f"JSON:   tendermatch --db {store_path} tenders --format json")
+    click.echo(f"Log:    tendermatch --db {store_path} log --profile {found.profiles[0].id if found.profiles else 'ID'}")
 
 
 def main() -> None:

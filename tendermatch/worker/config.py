@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from tendermatch.matcher.rules import DEFAULT_RATES, MIN_RELEVANCE
+
 DEFAULT_CONFIG = Path("config/tendermatch.toml")
 CONFIG_ENV = "TENDERMATCH_CONFIG"
 SOURCE_KINDS = ("ted", "files", "html", "feed", "ocds")
@@ -84,6 +86,18 @@ CRAWLER_SETTINGS: tuple[Setting, ...] = (
             minimum=0),
 )
 
+MATCHER_SETTINGS: tuple[Setting, ...] = (
+    Setting("profiles", str, "profiles", "Folder of enterprise profiles (one <id>.toml each), relative to this"
+            " config file; `tendermatch --profiles PATH` overrides it."),
+    Setting("min_relevance", (int, float), MIN_RELEVANCE, "The text + CPV relevance (0-75) a lot needs to be sent;"
+            " raise it for fewer, surer matches, lower it for more.", minimum=0),
+    Setting("keep", int, 100, "The match log keeps each profile's best this many current matches (a weekly digest"
+            " sends at most max_items of them); the rest are counted in the run, not stored.", minimum=1),
+    Setting("rates", dict, DEFAULT_RATES,
+            "DKK per unit of other currencies, to compare lot values with max_value (`[matcher.rates]`,"
+            " merged over the defaults); a lot in a currency without a rate counts as value unknown."),
+)
+
 # What an html source's selectors may name: listing-row fields, and detail_* fields read
 # from a row's detail page.
 SELECTOR_KEYS = ("row", "title", "link", "deadline", "buyer", "supplier", "valid_until", "reference", "value",
@@ -129,7 +143,8 @@ class Config:
     timezone: str = "Europe/Copenhagen"
     crawler: dict[str, Any] = field(default_factory=dict)
     sources: list[SourceConfig] = field(default_factory=list)
-    sections: dict[str, Any] = field(default_factory=dict)  # matcher, digest, smtp, serve: later stages
+    matcher: dict[str, Any] = field(default_factory=dict)  # MATCHER_SETTINGS; profiles is a resolved Path
+    sections: dict[str, Any] = field(default_factory=dict)  # digest, smtp, serve: later stages
 
     @property
     def max_bytes(self) -> int:
@@ -200,9 +215,29 @@ def parse_config(data: dict[str, Any], *, path: Path | None, db: str | None = No
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ConfigError(f"{where}: source {duplicates[0]!r}: name is used by more than one source")
-    sections = {name: data[name] for name in ("matcher", "digest", "smtp", "serve") if name in data}
+    matcher = _parse_matcher(_table(data, "matcher", where), where=where, base=base)
+    sections = {name: data[name] for name in ("digest", "smtp", "serve") if name in data}
     return Config(path=path, store_path=store_path, timezone=timezone, crawler=crawler, sources=sources,
-                  sections=sections)
+                  matcher=matcher, sections=sections)
+
+
+def _parse_matcher(table: dict[str, Any], *, where: str, base: Path) -> dict[str, Any]:
+    matcher = _apply_settings(table, MATCHER_SETTINGS, f"{where}: [matcher]")
+    rates = dict(DEFAULT_RATES)
+    for currency, rate in matcher["rates"].items():
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise ConfigError(f"{where}: [matcher.rates] {currency!r} is not a currency code like EUR")
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+            raise ConfigError(f"{where}: [matcher.rates] {currency} must be a positive number of DKK, not {rate!r}")
+        rates[currency] = float(rate)
+    matcher["rates"] = rates
+    matcher["profiles"] = _resolve(base, matcher["profiles"])
+    return matcher
+
+
+def default_matcher(base: Path | None = None) -> dict[str, Any]:
+    """The [matcher] settings of a config without the section (or of no config at all)."""
+    return _parse_matcher({}, where="<defaults>", base=base or Path.cwd())
 
 
 def _table(data: dict[str, Any], name: str, where: str) -> dict[str, Any]:
@@ -350,14 +385,16 @@ def _toml_value(value: Any) -> str:
 
 
 def settings_reference() -> str:
-    """The [[sources]] and [crawler] keys as Markdown tables (the README embeds them; a
+    """The [[sources]], [crawler] and [matcher] keys as Markdown tables (the README embeds them; a
     test keeps the two the same)."""
     lines = ["`[[sources]]` (one table per source):", "", "| key | kinds | default | meaning |", "|---|---|---|---|"]
     for setting in SOURCE_SETTINGS:
         kinds = "all" if setting.kinds == SOURCE_KINDS else ", ".join(setting.kinds)
         default = "required" if setting.required else _toml_value(setting.default)
         lines.append(f"| `{setting.name}` | {kinds} | {default} | {setting.help} |")
-    lines += ["", "`[crawler]` (every source):", "", "| key | default | meaning |", "|---|---|---|"]
-    for setting in CRAWLER_SETTINGS:
-        lines.append(f"| `{setting.name}` | {_toml_value(setting.default)} | {setting.help} |")
+    for title, settings in (("`[crawler]` (every source):", CRAWLER_SETTINGS),
+                            ("`[matcher]` (matching notices to profiles):", MATCHER_SETTINGS)):
+        lines += ["", title, "", "| key | default | meaning |", "|---|---|---|"]
+        for setting in settings:
+            lines.append(f"| `{setting.name}` | {_toml_value(setting.default)} | {setting.help} |")
     return "\n".join(lines)
