@@ -62,7 +62,7 @@ class Term:
     origin: str  # keyword | synonym | description
 
 
-@dataclass
+@dataclass(slots=True)
 class Match:
     """One row of the match log: a notice sent to (matched for) a profile, through its best lot."""
 
@@ -76,13 +76,27 @@ class Match:
     kind: str = "tender"
     expires: str | None = None  # an agreement's end date
     deadline: str | None = None
+    encoded: tuple[str, str] | None = field(default=None, repr=False, compare=False)  # reasons, facts as JSON
+
+    def encode(self, *, slim: bool = False) -> Match:
+        """Serialise reasons and facts now (in a worker process, not the one that writes);
+        ``slim`` also drops the Python objects (``reason_texts`` decodes them again)."""
+        self.encoded = (json.dumps(self.reasons, ensure_ascii=False), json.dumps(self.facts, ensure_ascii=False))
+        if slim:
+            self.reasons, self.facts = [], {}
+        return self
+
+    def reason_texts(self) -> list[str]:
+        """The reasons, also of a slim match."""
+        if not self.reasons and self.encoded:
+            return json.loads(self.encoded[0])
+        return self.reasons
 
     def as_row(self) -> dict[str, Any]:
         """The match as a row for ``Store.replace_matches`` (reasons and facts as JSON)."""
+        reasons, facts = self.encoded or self.encode().encoded  # type: ignore[misc]
         return {"profile_id": self.profile_id, "notice_id": self.notice_id, "lot_id": self.lot_id,
-                "score": self.score, "rank": self.rank,
-                "reasons": json.dumps(self.reasons, ensure_ascii=False),
-                "facts": json.dumps(self.facts, ensure_ascii=False),
+                "score": self.score, "rank": self.rank, "reasons": reasons, "facts": facts,
                 "kind": self.kind, "deadline": self.deadline, "expires": self.expires}
 
 
@@ -150,25 +164,42 @@ def profile_terms(profile: Profile) -> tuple[Term, ...]:
     return tuple(term for concept in profile_concepts(profile) for term in concept)
 
 
-def lot_reserved_codes(record: dict[str, Any], lot: dict[str, Any]) -> set[str]:
+@lru_cache(maxsize=4096)
+def _keyword_of(profile: Profile) -> dict[Term, str]:
+    """Each term of a profile -> the keyword (or description word) it stands for."""
+    return {term: concept[0].text for concept in profile_concepts(profile) for term in concept}
+
+
+@lru_cache(maxsize=65536)
+def _folded_phrase(text: str) -> str:
+    return " ".join(content_words(text))
+
+
+def lot_reserved_codes(record: dict[str, Any], lot: dict[str, Any], *, lots_say: bool | None = None) -> set[str]:
     """The reserved-participation codes of a lot; a reservation stated only on the notice
-    (no lot carries one) applies to every lot."""
+    (no lot carries one) applies to every lot. ``lots_say``: whether any lot carries one,
+    when the caller already knows."""
     if lot.get("reserved"):
         return set(lot["reserved"])
-    if any(other.get("reserved") for other in record["lots"]):
+    if lots_say if lots_say is not None else any(other.get("reserved") for other in record["lots"]):
         return set()
     return set(record.get("reserved") or ())
+
+
+def _best_positions(index: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Positions of the largest score of each index, in index order."""
+    order = np.lexsort((-score, index))
+    first = np.ones(index.size, dtype=bool)
+    first[1:] = index[order][1:] != index[order][:-1]
+    return order[first]
 
 
 def _sparse_max(index: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unique sorted indexes with the largest score of each."""
     if index.size == 0:
         return index.astype(np.int32), score.astype(np.float32)
-    order = np.lexsort((-score, index))
-    index, score = index[order], score[order]
-    first = np.ones(index.size, dtype=bool)
-    first[1:] = index[1:] != index[:-1]
-    return index[first], score[first]
+    best = _best_positions(index, score)
+    return index[best], score[best]
 
 
 def _intersect_min(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -192,7 +223,6 @@ class NoticeTable:
         self._notice_fields: list[tuple[frozenset[int], frozenset[int], frozenset[int]]] = []
         self._cpv_lots: dict[str, list[int]] = defaultdict(list)
         self._word_cache: dict[str, dict[int, float]] = {}
-        self._word_sets: dict[str, frozenset[int]] = {}
         self._term_cache: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._concept_cache: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._cpv_cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -255,6 +285,7 @@ class NoticeTable:
                 for token_id in tokens:
                     postings[token_id].append(notice_index)
             notice_social = bool(record.get("social"))
+            lots_say = any(lot.get("reserved") for lot in record["lots"])
             starts.append(len(table.lot_ids))
             for lot in record["lots"]:
                 lot_index = len(table.lot_ids)
@@ -285,7 +316,7 @@ class NoticeTable:
                 social.append(bool(lot.get("social")) or notice_social)
                 nuts = tuple(lot.get("nuts") or record.get("nuts") or ())
                 lot_nuts.append(nuts_groups.setdefault(nuts, len(nuts_groups)))
-                reserved = tuple(sorted(lot_reserved_codes(record, lot)))
+                reserved = tuple(sorted(lot_reserved_codes(record, lot, lots_say=lots_say)))
                 lot_reserved.append(reserved_groups.setdefault(reserved, len(reserved_groups)))
         starts.append(len(table.lot_ids))
 
@@ -381,13 +412,6 @@ class NoticeTable:
                         if quality:
                             found[word][token_id] = quality
 
-    def word_token_set(self, word: str) -> frozenset[int]:
-        """The token ids a word matches, as a set (for explanations)."""
-        found = self._word_sets.get(word)
-        if found is None:
-            found = self._word_sets[word] = frozenset(self.word_matches(word))
-        return found
-
     def word_matches(self, word: str) -> dict[int, float]:
         """token id -> quality for every vocabulary token the folded word matches."""
         if word not in self._word_cache:
@@ -421,13 +445,14 @@ class NoticeTable:
         offsets = np.arange(counts.sum(), dtype=np.int32) - np.repeat(np.cumsum(counts) - counts, counts)
         return (firsts + offsets).astype(np.int32), np.repeat(scores, counts)
 
-    def term_hits(self, term_words: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(lot indexes, best quality x field weight, best in a title) for a word or phrase;
-        a phrase needs all its words in one field and counts as its weakest word."""
+    def term_hits(self, term_words: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(lot indexes, best quality x field weight, best in a title, the field of the
+        best) for a word or phrase; a phrase needs all its words in one field and counts as
+        its weakest word."""
         cached = self._term_cache.get(term_words)
         if cached is not None:
             return cached
-        parts, scores, titles = [], [], []
+        parts, scores, titles, fields = [], [], [], []
         for field_id, kind in enumerate(FIELD_KINDS):
             hits: tuple[np.ndarray, np.ndarray] | None = None
             for word in term_words:
@@ -441,13 +466,15 @@ class NoticeTable:
             parts.append(index)
             scores.append(score * np.float32(rules.FIELD_WEIGHTS[kind]))
             titles.append(score if field_id in TITLE_FIELDS else np.zeros_like(score))
+            fields.append(np.full(index.size, field_id, dtype=np.int8))
         if parts:
-            index = np.concatenate(parts)
-            lots, best = _sparse_max(index, np.concatenate(scores))
+            index, score, field_ids = np.concatenate(parts), np.concatenate(scores), np.concatenate(fields)
+            best = _best_positions(index, score)
             _, best_title = _sparse_max(index, np.concatenate(titles))
-            result = (lots, best, best_title)
+            result = (index[best], score[best], best_title, field_ids[best])
         else:
-            result = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32), np.empty(0, dtype=np.float32))
+            result = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32), np.empty(0, dtype=np.float32),
+                      np.empty(0, dtype=np.int8))
         self._term_cache[term_words] = result
         return result
 
@@ -460,7 +487,7 @@ class NoticeTable:
             return cached
         parts, weighted, specific, specific_title = [], [], [], []
         for term in concept:
-            index, score, title = self.term_hits(term.words)
+            index, score, title, _ = self.term_hits(term.words)
             if index.size:
                 parts.append(index)
                 weighted.append(score * np.float32(term.weight))
@@ -612,11 +639,31 @@ class NoticeTable:
         notices = notices[best]
         ranked = best[np.lexsort((notices, self.notice_deadline[notices], -score[best]))]
         shown = ranked if keep is None else ranked[:keep]
+        lots = candidates[shown]
+        counted = self._counted_terms(profile, lots)
         return [
-            self.explain(profile, int(candidates[position]), score=int(score[position]), rank=rank,
-                         relevance=float(relevance[position]))
-            for rank, position in enumerate(shown.tolist(), start=1)
+            self.explain(profile, int(lot), score=int(score[position]), rank=rank,
+                         relevance=float(relevance[position]), terms=terms)
+            for rank, (lot, position, terms) in enumerate(zip(lots.tolist(), shown.tolist(), counted), start=1)
         ], int(ranked.size)
+
+    def _counted_terms(self, profile: Profile, lots: np.ndarray) -> list[list[tuple[Term, int]]]:
+        """For each lot, the term that counted for each concept that hit it (its best
+        member) and the field where that term scored best."""
+        concepts = profile_concepts(profile)
+        best_score = np.zeros((len(concepts), lots.size), dtype=np.float32)
+        best: list[list[tuple[Term, int] | None]] = [[None] * lots.size for _ in concepts]
+        for row, concept in enumerate(concepts):
+            for term in concept:
+                index, term_score, _, field_ids = self.term_hits(term.words)
+                if index.size == 0:
+                    continue
+                position = np.minimum(np.searchsorted(index, lots), index.size - 1)
+                weighted = np.where(index[position] == lots, term_score[position] * term.weight, 0.0)
+                for column in np.flatnonzero(weighted > best_score[row]).tolist():
+                    best[row][column] = (term, int(field_ids[position[column]]))
+                best_score[row] = np.maximum(best_score[row], weighted)
+        return [[items[column] for items in best if items[column] is not None] for column in range(lots.size)]
 
     # -- reasons -------------------------------------------------------------------------
 
@@ -626,48 +673,40 @@ class NoticeTable:
             return notice_fields[(NOTICE_TITLE, NOTICE_DESCRIPTION, NOTICE_TRANSLATION).index(field_id)]
         return self._lot_fields[lot_index][LOT_FIELDS.index(field_id)]
 
-    def _where(self, term: Term, lot_index: int) -> tuple[str, str] | None:
-        """The first field (titles before CPV labels before descriptions) holding every
-        word of the term, and the token that stood for its first word."""
-        for field_id in (LOT_TITLE, NOTICE_TITLE, LOT_CPV, LOT_DESCRIPTION, NOTICE_DESCRIPTION, NOTICE_TRANSLATION,
-                         LOT_CPV_BROAD):
-            tokens = self._field_tokens(lot_index, field_id)
-            found = []
-            for word in term.words:
-                common = tokens & self.word_token_set(word)
-                if not common:
-                    break
-                found.append(self.tokens[min(common)])
+    def _found(self, term: Term, lot_index: int, field_id: int) -> str:
+        """The tokens of a field that stood for the term's words ("kantinedriften")."""
+        tokens = self._field_tokens(lot_index, field_id)
+        found = []
+        for word in term.words:
+            matches = self.word_matches(word)
+            if len(tokens) < len(matches):
+                hit = min((token_id for token_id in tokens if token_id in matches), default=None)
             else:
-                return FIELD_NAMES[field_id], " ".join(found)
-        return None
+                hit = min(tokens.intersection(matches), default=None)
+            found.append(self.tokens[hit] if hit is not None else word)
+        return " ".join(found)
 
-    def explain(self, profile: Profile, lot_index: int, *, score: int, rank: int, relevance: float) -> Match:
-        """The match row for a profile and a lot, with its reasons in words and as facts."""
+    def explain(self, profile: Profile, lot_index: int, *, score: int, rank: int, relevance: float,
+                terms: list[tuple[Term, int]] | None = None) -> Match:
+        """The match row for a profile and a lot, with its reasons in words and as facts.
+        ``terms``: the term that counted for each concept that hit the lot (computed here
+        when not given)."""
         record = self.records[self.lot_notice[lot_index]]
         lot = self.lot_refs[lot_index]
         reasons: list[str] = []
         facts: dict[str, Any] = {"relevance": round(relevance, 1)}
 
-        keyword_facts = []
-        for concept in profile_concepts(profile):
-            best: tuple[float, Term] | None = None
-            for term in concept:  # the concept's member that counted: its best-scoring one
-                index, term_score, _ = self.term_hits(term.words)
-                position = int(np.searchsorted(index, lot_index))
-                if position < index.size and index[position] == lot_index:
-                    weighted = float(term_score[position]) * term.weight
-                    if best is None or weighted > best[0]:
-                        best = (weighted, term)
-            where = self._where(best[1], lot_index) if best else None
-            if best and where:
-                keyword_facts.append({"term": best[1].text, "origin": best[1].origin, "field": where[0],
-                                      "found": where[1], "keyword": concept[0].text})
+        if terms is None:
+            terms = self._counted_terms(profile, np.asarray([lot_index], dtype=np.int32))[0]
+        keyword_of = _keyword_of(profile)
+        keyword_facts = [{"term": term.text, "origin": term.origin, "field": FIELD_NAMES[field_id],
+                          "found": self._found(term, lot_index, field_id), "keyword": keyword_of[term]}
+                         for term, field_id in terms]
         facts["keywords"] = keyword_facts
         for item in keyword_facts:
             if item["origin"] == "description":
                 continue
-            shown = f' (as "{item["found"]}")' if item["found"] != " ".join(content_words(item["term"])) else ""
+            shown = f' (as "{item["found"]}")' if item["found"] != _folded_phrase(item["term"]) else ""
             via = f' (for your keyword "{item["keyword"]}")' if item["origin"] == "synonym" else ""
             reasons.append(f'"{item["term"]}" in the {item["field"]}{shown}{via}')
         weak = [item["term"] for item in keyword_facts if item["origin"] == "description"]
@@ -734,14 +773,16 @@ class NoticeTable:
 _FORKED_TABLE: NoticeTable | None = None  # the table a forked worker inherited
 
 
-def _match_chunk(args: tuple[list[Profile], float, int | None]) -> tuple[list[Match], int]:
-    profiles, min_relevance, keep = args
-    # (Run in a forked worker: the table is the parent's, shared copy-on-write.)
+def _match_chunk(args: tuple[list[Profile], float, int | None, bool]) -> tuple[list[Match], int]:
+    profiles, min_relevance, keep, forked = args
+    # In a forked worker the table is the parent's, shared copy-on-write.
     assert _FORKED_TABLE is not None
     matches: list[Match] = []
     found = 0
     for profile in profiles:
         kept, total = _FORKED_TABLE.match_profile(profile, min_relevance=min_relevance, keep=keep)
+        if forked:  # sent to the parent slim (JSON only): half the memory there
+            kept = [match.encode(slim=True) for match in kept]
         matches.extend(kept)
         found += total
     return matches, found
@@ -757,11 +798,11 @@ def match_profiles(table: NoticeTable, profiles: list[Profile], *, min_relevance
     if workers <= 1 or len(profiles) < 200 or "fork" not in multiprocessing.get_all_start_methods():
         _FORKED_TABLE = table
         try:
-            return _match_chunk((profiles, min_relevance, keep))
+            return _match_chunk((profiles, min_relevance, keep, False))
         finally:
             _FORKED_TABLE = None
     size = max(1, len(profiles) // (workers * 8))
-    chunks = [(profiles[start:start + size], min_relevance, keep) for start in range(0, len(profiles), size)]
+    chunks = [(profiles[start:start + size], min_relevance, keep, True) for start in range(0, len(profiles), size)]
     _FORKED_TABLE = table
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:

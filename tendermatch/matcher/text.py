@@ -57,9 +57,9 @@ GENERIC_WORDS = frozenset(
 
 def fold(text: str) -> str:
     """Lower case, Danish letters spelled out, accents dropped, punctuation to spaces."""
-    text = text.lower().translate(_FOLD)
-    if not text.isascii():
-        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    text = text.lower()
+    if not text.isascii():  # most text is plain ASCII: skip the slow steps for it
+        text = unicodedata.normalize("NFKD", text.translate(_FOLD)).encode("ascii", "ignore").decode("ascii")
     return _NOT_WORD.sub(" ", text).strip()
 
 

@@ -497,7 +497,7 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
             record = next(r for r in records if r["id"] == item.notice_id)
             title = " ".join(record["title"].split())
             click.echo(f"  {item.rank}. [{item.score}] {title[:90]} ({item.notice_id})")
-            for reason in item.reasons:
+            for reason in item.reason_texts():
                 click.echo(f"       - {' '.join(reason.split())}")
     click.echo("")
     click.echo(f"Store:  {store_path}")
