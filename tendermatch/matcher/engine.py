@@ -6,8 +6,8 @@ words. A profile word is looked up once in the vocabulary of the whole table (ex
 prefix, inside, stem and typo candidates found in bulk, each kept only if
 ``text.word_quality`` says so), giving for every word an array of the lots it hits; a
 profile's score for every lot is then a few vector operations. Only the lots that pass
-get a Python-level explanation. The result is the same as scoring each lot on its own
-(``tests/matcher/test_engine.py`` checks that against a plain loop).
+get a Python-level explanation. The result is the same as scoring each notice on its own
+(``tests/matcher/test_engine.py`` checks this on real notices).
 """
 
 from __future__ import annotations
@@ -94,7 +94,9 @@ class Match:
 
     def as_row(self) -> dict[str, Any]:
         """The match as a row for ``Store.replace_matches`` (reasons and facts as JSON)."""
-        reasons, facts = self.encoded or self.encode().encoded  # type: ignore[misc]
+        if self.encoded is None:
+            self.encode()
+        reasons, facts = self.encoded  # type: ignore[misc]  # set just above
         return {"profile_id": self.profile_id, "notice_id": self.notice_id, "lot_id": self.lot_id,
                 "score": self.score, "rank": self.rank, "reasons": reasons, "facts": facts,
                 "kind": self.kind, "deadline": self.deadline, "expires": self.expires}

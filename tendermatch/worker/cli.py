@@ -335,7 +335,7 @@ def profiles_validate(context: Context) -> None:
     """Check every profile file; print one line per problem (file, key, what is wrong).
     Exits 1 if any profile is invalid.
 
-    Example: tendermatch --profiles config/profiles/madhuset.toml profiles validate
+    Example: tendermatch --profiles config/profiles/maaltidsvaerkstedet.toml profiles validate
     """
     found = context.profile_set()
     for line in found.errors:
@@ -377,7 +377,7 @@ def match(context: Context, as_of: str | None, profile_id: str | None) -> None:
     """Score the active notices against the profiles and write the match log. Running it
     again replaces those profiles' rows for those notices (never duplicates).
 
-    Example: tendermatch match --as-of 2026-11-23 --profile madhuset
+    Example: tendermatch match --as-of 2026-11-23 --profile maaltidsvaerkstedet
     """
     found = context.profile_set()
     _warn_profile_errors(found)
@@ -492,7 +492,7 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
                f" profiles: {result.stats['matches']} matches")
     for profile in found.profiles:
         mine = result.for_profile(profile.id)
-        click.echo(f"\n{profile.name} ({profile.id}): {len(mine)} matches")
+        click.echo(f"\n{profile.name} ({profile.id}): {len(mine)} match{'' if len(mine) == 1 else 'es'}")
         for item in mine[:top]:
             record = next(r for r in records if r["id"] == item.notice_id)
             title = " ".join(record["title"].split())

@@ -123,7 +123,7 @@ def test_demo_prints_each_sample_profile_with_its_matches_and_reasons(tmp_path):
     assert re.search(r"against 10 sample profiles: \d+ matches", out)
     for name, profile_id in (("Måltidsværkstedet", "maaltidsvaerkstedet"), ("RentFokus", "rent-fokus"),
                              ("Broen til Job", "broen-til-job")):
-        assert re.search(rf"^{re.escape(name)} \({profile_id}\): \d+ matches$", out, re.MULTILINE), name
+        assert re.search(rf"^{re.escape(name)} \({profile_id}\): \d+ match(es)?$", out, re.MULTILINE), name
     # Måltidsværkstedet's block: numbered matches, each followed by its reasons
     block = out.split("Måltidsværkstedet (maaltidsvaerkstedet):", 1)[1].split("\n\n", 1)[0]
     assert "(ted:095237-2016)" in block
