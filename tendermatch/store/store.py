@@ -441,21 +441,19 @@ class Store:
     # -- match log -----------------------------------------------------------------------
 
     def replace_matches(self, *, profile_ids: list[str], rows: list[dict[str, Any]],
-                        notice_ids: list[str] | None = None, run_id: int | None = None) -> int:
-        """Make ``rows`` the match log of these profiles (over ``notice_ids`` only, when
-        given): their old rows go, in the same transaction, so a re-run never duplicates.
-        Rows of other profiles stay. ``reasons`` and ``facts`` may be JSON text or Python
-        objects. Returns the rows written."""
+                        run_id: int | None = None) -> int:
+        """Make ``rows`` the match log of these profiles: their old rows go, in the same
+        transaction, so a re-run never duplicates. Rows of other profiles stay. ``reasons``
+        and ``facts`` may be JSON text or Python objects. Returns the rows written."""
         at = utc_now()
         with self.transaction():
-            for table, values in (("_match_profiles", profile_ids), ("_match_notices", notice_ids or [])):
-                self.db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY)")
-                self.db.execute(f"DELETE FROM {table}")
-                self.db.conn.executemany(f"INSERT OR IGNORE INTO {table} (id) VALUES (?)", ((v,) for v in values))
-            self.db.execute(
-                "DELETE FROM matches WHERE profile_id IN (SELECT id FROM _match_profiles)"
-                + (" AND notice_id IN (SELECT id FROM _match_notices)" if notice_ids is not None else "")
-            )
+            # A temporary table, not "IN (?, ?, ...)": a run may hold more profiles than
+            # SQLite allows parameters in one statement.
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS _match_profiles (id TEXT PRIMARY KEY)")
+            self.db.execute("DELETE FROM _match_profiles")
+            self.db.conn.executemany("INSERT OR IGNORE INTO _match_profiles (id) VALUES (?)",
+                                     ((profile_id,) for profile_id in profile_ids))
+            self.db.execute("DELETE FROM matches WHERE profile_id IN (SELECT id FROM _match_profiles)")
             self.db.conn.executemany(
                 "INSERT OR REPLACE INTO matches (profile_id, notice_id, lot_id, score, rank, reasons, facts, kind,"
                 " deadline, expires, matched_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -493,10 +491,6 @@ class Store:
             row["facts"] = json.loads(row["facts"] or "{}")
             rows.append(row)
         return rows
-
-    def match_counts(self) -> dict[str, int]:
-        """profile id -> number of rows in the match log."""
-        return dict(self.db.execute("SELECT profile_id, count(*) FROM matches GROUP BY profile_id").fetchall())
 
 
 def _unique_lots(lots: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -235,11 +235,6 @@ def _parse_matcher(table: dict[str, Any], *, where: str, base: Path) -> dict[str
     return matcher
 
 
-def default_matcher(base: Path | None = None) -> dict[str, Any]:
-    """The [matcher] settings of a config without the section (or of no config at all)."""
-    return _parse_matcher({}, where="<defaults>", base=base or Path.cwd())
-
-
 def _table(data: dict[str, Any], name: str, where: str) -> dict[str, Any]:
     value = data.get(name, {})
     if not isinstance(value, dict):

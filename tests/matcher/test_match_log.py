@@ -133,7 +133,7 @@ def test_match_log_filters_by_profile_notice_and_since(store, profiles):
 
 
 def test_since_compares_the_day_a_row_was_matched(store):
-    store.replace_matches(profile_ids=["p"], notice_ids=["a", "b"], rows=[
+    store.replace_matches(profile_ids=["p"], rows=[
         {"profile_id": "p", "notice_id": "a", "lot_id": "1", "score": 50, "rank": 1, "reasons": ["x"],
          "matched_at": "2026-01-10T08:00:00+00:00"},
         {"profile_id": "p", "notice_id": "b", "lot_id": "1", "score": 40, "rank": 2, "reasons": ["y"],
