@@ -718,8 +718,10 @@ class NoticeTable:
         codes = lot.get("cpv") or record.get("cpv") or []
         points, relation, profile_code, code = best_cpv_relation(profile.cpv, tuple(codes))
         if points:
-            facts["cpv"] = {"relation": relation, "profile_code": profile_code, "code": code}
             label = cpv_label(code, "en")
+            # Both languages, so a digest can say it in the profile's language.
+            facts["cpv"] = {"relation": relation, "profile_code": profile_code, "code": code,
+                            "labels": {"en": label, "da": cpv_label(code, "da")}}
             reasons.append({
                 "exact": f"CPV {code} ({label}) is one of yours",
                 "within": f"CPV {code} ({label}) is within your {profile_code}",

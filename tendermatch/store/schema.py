@@ -155,9 +155,62 @@ def _m002_match_log(db: sqlite_utils.Database) -> None:
     db["matches"].create_index(["matched_at"])
 
 
+def _m003_deliveries(db: sqlite_utils.Database) -> None:
+    # One row per digest e-mail: recorded (pending) before it is handed to the SMTP server
+    # or the outbox, marked sent after it was accepted. The unique key is what makes a
+    # rerun send each address one digest per period.
+    db["deliveries"].create(
+        {
+            "id": int,
+            "profile_id": str,
+            "email": str,
+            "period": str,  # ISO week, e.g. 2026-W48
+            "language": str,
+            "message_id": str,  # kept across retries: a resent message is recognisably the same
+            "subject": str,
+            "items": int,  # notices in the digest (new ones; changed ones counted in `changed`)
+            "changed": int,
+            "state": str,  # pending | sent | failed (permanent refusal)
+            "attempts": int,
+            "created_at": str,
+            "sent_at": str,
+            "error": str,
+            "message": bytes,  # the rendered message, Zstandard-compressed, until it is sent
+            "run_id": int,
+        },
+        pk="id",
+    )
+    db.execute("CREATE UNIQUE INDEX idx_deliveries_profile_email_period ON deliveries (profile_id, email, period)")
+    db["deliveries"].create_index(["state"])
+
+    # What each digest told: a later digest sends only notices not told before, and tells
+    # again (once) a notice whose deadline or status changed since.
+    db["delivery_items"].create(
+        {
+            "delivery_id": int,
+            "profile_id": str,
+            "notice_id": str,
+            "section": str,  # open | planning | agreements | changed
+            "rank": int,
+            "deadline": str,  # as told
+            "status": str,  # as told
+        },
+        pk=("delivery_id", "notice_id"),
+        foreign_keys=[("delivery_id", "deliveries", "id")],
+    )
+    db["delivery_items"].create_index(["profile_id", "notice_id"])
+
+    # Addresses that unsubscribed from a profile's digests, and when and how.
+    db["unsubscribes"].create(
+        {"profile_id": str, "email": str, "at": str, "via": str},
+        pk=("profile_id", "email"),
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_match_log", _m002_match_log),
+    ("003_deliveries", _m003_deliveries),
 ]
 
 

@@ -386,7 +386,7 @@ class Store:
     def counts(self) -> dict[str, int]:
         """Row counts of the main tables."""
         return {table: self.db.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0]
-                for table in ("notices", "lots", "raw_documents", "runs", "rejections", "matches")}
+                for table in ("notices", "lots", "raw_documents", "runs", "rejections", "matches", "deliveries")}
 
     def clear_notices(self) -> None:
         """Forget every parsed notice (raw documents stay): the first step of `reparse`."""
@@ -491,6 +491,124 @@ class Store:
             row["facts"] = json.loads(row["facts"] or "{}")
             rows.append(row)
         return rows
+
+    # -- digests -------------------------------------------------------------------------
+
+    _TOLD = ("SELECT 1 FROM delivery_items AS told JOIN deliveries AS d ON d.id = told.delivery_id"
+             " WHERE told.profile_id = matches.profile_id AND told.notice_id = matches.notice_id"
+             " AND d.state IN ('pending', 'sent')")
+
+    def untold_matches(self, profile_id: str) -> list[dict[str, Any]]:
+        """The profile's match-log rows whose notice no digest of the profile has told (a
+        pending digest counts: it will be sent), best rank first; reasons and facts parsed."""
+        rows = []
+        for row in self.db.query(
+                f"SELECT * FROM matches WHERE profile_id = ? AND NOT EXISTS ({self._TOLD}) ORDER BY rank, notice_id",
+                [profile_id]):
+            row["reasons"] = json.loads(row["reasons"] or "[]")
+            row["facts"] = json.loads(row["facts"] or "{}")
+            rows.append(row)
+        return rows
+
+    def told_changes(self, profile_id: str) -> list[dict[str, Any]]:
+        """Notices a digest of the profile told whose deadline moved or which were cancelled
+        since they were last told: {notice_id, told_deadline, told_status, deadline, status}."""
+        return list(self.db.query(
+            "WITH last AS (SELECT told.notice_id, told.deadline, told.status,"
+            " row_number() OVER (PARTITION BY told.notice_id ORDER BY told.delivery_id DESC) AS newest"
+            " FROM delivery_items AS told JOIN deliveries AS d ON d.id = told.delivery_id"
+            " WHERE told.profile_id = ? AND d.state IN ('pending', 'sent'))"
+            " SELECT last.notice_id, last.deadline AS told_deadline, last.status AS told_status,"
+            " n.deadline, n.status FROM last JOIN notices AS n ON n.id = last.notice_id"
+            " WHERE last.newest = 1 AND ((n.status = 'cancelled' AND coalesce(last.status, '') != 'cancelled')"
+            " OR (n.deadline IS NOT NULL AND n.deadline IS NOT coalesce(last.deadline, n.deadline)))"
+            " ORDER BY last.notice_id", [profile_id]))
+
+    def notice_records(self, notice_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """{id: record} for these notices, each record with ``format`` (the richest format
+        seen for it) added."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(notice_ids), 500):  # under SQLite's parameter limit
+            chunk = notice_ids[start:start + 500]
+            for notice_id, notice_format, record in self.db.execute(
+                    f"SELECT id, format, record FROM notices WHERE id IN ({', '.join('?' * len(chunk))})", chunk):
+                found[notice_id] = {**json.loads(record), "format": notice_format}
+        return found
+
+    def unsubscribed(self) -> set[tuple[str, str]]:
+        """(profile_id, lower-cased e-mail) of every address that unsubscribed."""
+        return {(row[0], row[1]) for row in self.db.execute("SELECT profile_id, email FROM unsubscribes")}
+
+    def unsubscribe(self, profile_id: str, email: str, *, via: str) -> bool:
+        """Stop digests of a profile to an address; False if it had already unsubscribed."""
+        cursor = self.db.execute("INSERT OR IGNORE INTO unsubscribes (profile_id, email, at, via) VALUES (?, ?, ?, ?)",
+                                 [profile_id, email.lower(), utc_now(), via])
+        return cursor.rowcount == 1
+
+    def period_addresses(self, profile_id: str, period: str) -> set[str]:
+        """Lower-cased addresses that already have a digest of the profile for the period."""
+        return {row[0].lower() for row in self.db.execute(
+            "SELECT email FROM deliveries WHERE profile_id = ? AND period = ?", [profile_id, period])}
+
+    def add_delivery(self, delivery: dict[str, Any], items: list[dict[str, Any]]) -> int | None:
+        """Record a digest as pending, with what it tells, before it is sent. ``delivery``
+        holds the deliveries columns (``message`` as bytes, compressed here); returns its id,
+        or None if that address already has a digest of the profile for the period."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO deliveries (profile_id, email, period, language, message_id, subject, items,"
+                " changed, state, attempts, created_at, message, run_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+                [delivery["profile_id"], delivery["email"], delivery["period"], delivery["language"],
+                 delivery["message_id"], delivery["subject"], delivery["items"], delivery["changed"], utc_now(),
+                 compress(delivery["message"]), delivery.get("run_id")])
+            if cursor.rowcount != 1:
+                return None
+            delivery_id = cursor.lastrowid
+            self.db.conn.executemany(
+                "INSERT INTO delivery_items (delivery_id, profile_id, notice_id, section, rank, deadline, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(delivery_id, delivery["profile_id"], item["notice_id"], item["section"], item.get("rank"),
+                  item.get("deadline"), item.get("status")) for item in items])
+        return delivery_id
+
+    def pending_deliveries(self) -> Iterator[dict[str, Any]]:
+        """Digests recorded but not yet accepted by the server, oldest first, with their
+        ``message`` bytes (a rerun sends exactly these, with the same Message-ID)."""
+        ids = [row[0] for row in self.db.execute("SELECT id FROM deliveries WHERE state = 'pending' ORDER BY id")]
+        for delivery_id in ids:
+            row = next(self.db.query(
+                "SELECT id, profile_id, email, period, message_id, subject, attempts, message FROM deliveries"
+                " WHERE id = ? AND state = 'pending'", [delivery_id]), None)
+            if row is not None:  # another run may have sent it meanwhile
+                row["message"] = decompress(row["message"])
+                yield row
+
+    def mark_delivery(self, delivery_id: int, *, state: str, error: str | None = None) -> None:
+        """After an attempt: ``sent`` (accepted: the kept message is dropped), ``failed``
+        (refused for good) or ``pending`` (a temporary failure: tried again next run)."""
+        sent = state == "sent"
+        self.db.execute(
+            "UPDATE deliveries SET state = ?, error = ?, attempts = attempts + 1, sent_at = CASE WHEN ? THEN ?"
+            " ELSE sent_at END, message = CASE WHEN ? THEN NULL ELSE message END WHERE id = ?",
+            [state, error, sent, utc_now(), sent, delivery_id])
+
+    def deliveries(self, *, period: str | None = None, profile_id: str | None = None,
+                   state: str | None = None) -> list[dict[str, Any]]:
+        """Digest e-mails, newest first, without their message bytes."""
+        sql = ("SELECT id, period, profile_id, email, state, items, changed, subject, message_id, language,"
+               " attempts, created_at, sent_at, error, run_id FROM deliveries WHERE 1 = 1")
+        params: list[Any] = []
+        for column, value in (("period", period), ("profile_id", profile_id), ("state", state)):
+            if value:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        return list(self.db.query(sql + " ORDER BY id DESC", params))
+
+    def delivery_items(self, delivery_id: int) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "SELECT notice_id, section, rank, deadline, status FROM delivery_items WHERE delivery_id = ?"
+            " ORDER BY section, rank", [delivery_id]))
 
 
 def _unique_lots(lots: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
+from ..notifier.tokens import SecretError
 from ..store import Store, StoreError
-from .config import Config, ConfigError, config_path, load_config, parse_config
+from .config import SECRET_ENV, Config, ConfigError, config_path, load_config, parse_config
 from .profiles import ProfileSet, load_profiles
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +63,7 @@ class CliGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (ConfigError, StoreError) as error:
+        except (ConfigError, StoreError, SecretError) as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(2)
 
@@ -441,6 +442,239 @@ def log(context: Context, profile_id: str | None, notice_id: str | None, since: 
         click.echo(f"{len(items)} matches")
 
 
+# -- digests ------------------------------------------------------------------------------
+
+
+def _recipients(found: ProfileSet, profile_id: str | None) -> list[Any]:
+    from ..notifier.digest import Recipient
+
+    chosen = found.profiles
+    if profile_id:
+        profile = found.get(profile_id)
+        if profile is None:
+            known = ", ".join(p.id for p in found.profiles) or "none"
+            raise ConfigError(f"{found.path}: no valid profile with id {profile_id!r} (valid: {known})")
+        chosen = [profile]
+    return [Recipient(profile_id=p.id, name=p.name, emails=p.emails, language=p.language, max_items=p.max_items)
+            for p in chosen]
+
+
+def _digest_settings(config: Config, *, check_deadlines: bool = True) -> Any:
+    from ..notifier.run import DigestSettings
+
+    digest = config.digest
+    return DigestSettings(sender=digest["sender"], base_url=digest["base_url"], send_empty=digest["send_empty"],
+                          timezone=config.timezone, check_deadlines=check_deadlines)
+
+
+def _secret(*, required: bool) -> bytes:
+    """The unsubscribe secret from the environment. A dry run or preview without one signs
+    with a throwaway secret (its links will not work) and says so."""
+    from ..notifier.tokens import check_secret
+
+    value = os.environ.get(SECRET_ENV)
+    if value or required:
+        return check_secret(value, name=SECRET_ENV)
+    click.echo(f"note: ${SECRET_ENV} is not set; the unsubscribe links shown are signed with a throwaway secret",
+               err=True)
+    return os.urandom(32)
+
+
+def _sender(config: Config) -> Any:
+    """An SMTP sender from [smtp] (credentials from the environment variables it names),
+    else the outbox folder."""
+    from ..notifier.send import OutboxSender, SmtpSender
+
+    smtp = config.smtp
+    if smtp is None:
+        return OutboxSender(config.digest["outbox"])
+    credentials = []
+    for key in ("username_env", "password_env"):
+        name = smtp[key]
+        if name and name not in os.environ:
+            raise ConfigError(f"{config.path}: [smtp] {key} names ${name}, which is not set")
+        credentials.append(os.environ.get(name) if name else None)
+    return SmtpSender(host=smtp["host"], port=smtp["port"], security=smtp["security"], username=credentials[0],
+                      password=credentials[1], timeout=smtp["timeout"])
+
+
+def _period_and_day(period: str | None, as_of: str | None) -> tuple[str, date]:
+    from ..notifier.digest import PeriodError, parse_period, period_of
+
+    day = _as_of(as_of) or date.today()
+    if period is None:
+        return period_of(day), day
+    try:
+        parse_period(period)
+    except PeriodError as error:
+        raise click.BadParameter(str(error), param_hint="--period") from None
+    return period, day
+
+
+def send_digests(context: Context, *, period: str, as_of: date, profile_id: str | None,
+                 check_deadlines: bool = True, echo: Any = click.echo) -> Any:
+    """Record this period's digests, then send every pending one; returns the report."""
+    from ..notifier.run import deliver_pending, outbox_name, plan_digests
+
+    config = context.config
+    found = context.profile_set()
+    _warn_profile_errors(found)
+    recipients = _recipients(found, profile_id)
+    secret = _secret(required=True)
+    sender = _sender(config)
+    store = context.open_store()
+    run_id = store.start_run("digest")
+    try:
+        planned = plan_digests(store, recipients, period=period, as_of=as_of, secret=secret, record=True,
+                               run_id=run_id, settings=_digest_settings(config, check_deadlines=check_deadlines))
+        echo(f"{len(planned)} new digests for {period} recorded; sending every pending digest"
+             f" {'to ' + sender.where if config.smtp else 'to the outbox ' + str(sender.folder)}")
+
+        def progress(delivery: dict[str, Any], outcome: str, error: str | None) -> None:
+            where = f" {sender.path_of(outbox_name(delivery))}" if config.smtp is None and outcome == "sent" else ""
+            echo(f"  {outcome:7} {delivery['period']} {delivery['profile_id']} <{delivery['email']}>{where}"
+                 + (f": {error}" if error else ""))
+
+        smtp = config.smtp or {"retries": 3, "retry_delay": 2}
+        report = deliver_pending(store, sender, from_address=_mailbox(config.digest["sender"]),
+                                 retries=smtp["retries"], retry_delay=smtp["retry_delay"], progress=progress)
+    except BaseException as error:
+        store.finish_run(run_id, outcome="interrupted" if isinstance(error, KeyboardInterrupt) else "failed",
+                         stats={}, error=str(error) or type(error).__name__)
+        raise
+    stats = {"period": period, "planned": len(planned), "sent": len(report.sent), "failed": len(report.failed),
+             "pending": len(report.pending), "retries": report.retries}
+    outcome = "ok" if not report.failed and not report.pending else "partial" if report.sent else "failed"
+    store.finish_run(run_id, outcome=outcome, stats=stats, error=report.stopped)
+    store.close()
+    echo(f"{len(report.sent)} sent, {len(report.failed)} refused, {len(report.pending)} left pending"
+         f" ({report.retries} retries)" + (f"; stopped: {report.stopped}" if report.stopped else ""))
+    return report
+
+
+def _mailbox(address: str) -> str:
+    from email.utils import getaddresses
+
+    return getaddresses([address])[0][1]
+
+
+@cli.command()
+@click.option("--send", "mode", flag_value="send", help="Record and send the digests.")
+@click.option("--dry-run", "mode", flag_value="dry-run", help="Print what would be sent; change nothing.")
+@click.option("--period", metavar="YYYY-Www", help="The ISO week, e.g. 2026-W48 [default: the week of --as-of].")
+@click.option("--profile", "profile_id", metavar="ID", help="Only this profile.")
+@click.option("--as-of", "as_of", metavar="DATE", help="Leave out notices whose deadline is before DATE, and count"
+              " days left from it [default: today].")
+@click.option("--preview", "preview", metavar="PROFILE", help="Write PROFILE's next digest as HTML, text and .eml"
+              " into --out, without recording or sending it.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), help="Folder for --preview.")
+@pass_context
+def digest(context: Context, mode: str | None, period: str | None, profile_id: str | None, as_of: str | None,
+           preview: str | None, out: Path | None) -> None:
+    """The weekly digest e-mails: each profile's matches not sent before, best first.
+
+    Without --send nothing is sent: a dry run prints each digest that is due. Naming a
+    --period means you are about to send, so it needs --send or --dry-run. --send records
+    each digest before sending it and sends every digest still pending from an earlier run,
+    so a rerun (after a crash, or the same week again) never sends an address two digests.
+    Without [smtp] in the config the messages are written to [digest] outbox.
+
+    Example: tendermatch digest --send --period 2026-W48
+    """
+    from ..notifier.run import compose, digest_for, plan_digests
+
+    config = context.config
+    day_period, day = _period_and_day(period, as_of)
+    if preview:
+        if out is None:
+            raise click.UsageError("--preview needs --out DIR")
+        found = context.profile_set()
+        recipient = _recipients(found, preview)[0]
+        store = context.open_store()
+        built = digest_for(store, recipient, period=day_period, as_of=day, settings=_digest_settings(config))
+        store.close()
+        _, _, message, html, text = compose(built, to=recipient.emails[0], settings=_digest_settings(config),
+                                            secret=_secret(required=False))
+        out.mkdir(parents=True, exist_ok=True)
+        for suffix, content in ((".html", html.encode()), (".txt", text.encode()), (".eml", message)):
+            target = out / f"{recipient.profile_id}-{day_period}{suffix}"
+            target.write_bytes(content)
+            click.echo(str(target))
+        click.echo(f"{built.new_count} new, {built.changed_count} changed ({built.more} more left for later)")
+        return
+    if mode is None and period is not None:
+        raise click.UsageError("--period names a week to send: add --send, or --dry-run to see what would be sent")
+    if mode == "send":
+        report = send_digests(context, period=day_period, as_of=day, profile_id=profile_id)
+        if report.failed or report.pending:
+            sys.exit(1)
+        return
+    found = context.profile_set()
+    _warn_profile_errors(found)
+    store = context.open_store()
+    planned = plan_digests(store, _recipients(found, profile_id), period=day_period, as_of=day,
+                           settings=_digest_settings(config), secret=_secret(required=False), record=False)
+    store.close()
+    rows = [{"profile": plan.profile_id, "to": plan.email, "language": plan.language, "new": str(plan.items),
+             "changed": str(plan.changed), "subject": plan.subject} for plan in planned]
+    echo_table(rows, ("profile", "to", "language", "new", "changed", "subject"))
+    click.echo(f"dry run: {len(planned)} digests for {day_period} would be sent (as of {day}); nothing recorded or"
+               f" sent (add --send)")
+
+
+DELIVERY_FIELDS = ("id", "period", "profile_id", "email", "state", "items", "changed", "subject", "message_id",
+                   "created_at", "sent_at", "attempts", "error")
+
+
+@cli.command()
+@click.option("--period", metavar="YYYY-Www", help="Only this week.")
+@click.option("--profile", "profile_id", metavar="ID", help="Only this profile.")
+@click.option("--state", type=click.Choice(["pending", "sent", "failed"]), help="Only deliveries in this state.")
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_context
+def deliveries(context: Context, period: str | None, profile_id: str | None, state: str | None, output: str) -> None:
+    """The digests recorded: to whom, for which week, how many notices, when sent, and
+    their state (pending, sent, failed with the server's answer).
+
+    Example: tendermatch deliveries --period 2026-W48 --format json
+    """
+    store = context.open_store()
+    rows = store.deliveries(period=period, profile_id=profile_id, state=state)
+    if output == "json":
+        for row in rows:
+            row["notices"] = [item["notice_id"] for item in store.delivery_items(row["id"])]
+        click.echo(json.dumps([{key: row[key] for key in (*DELIVERY_FIELDS, "notices")} for row in rows],
+                              ensure_ascii=False, indent=2))
+    else:
+        table = [{**row, "id": str(row["id"]), "items": str(row["items"]), "changed": str(row["changed"]),
+                  "sent_at": row["sent_at"] or "", "error": row["error"] or ""} for row in rows]
+        echo_table(table, ("id", "period", "profile_id", "email", "state", "items", "changed", "sent_at", "error"))
+        click.echo(f"{len(rows)} deliveries")
+    store.close()
+
+
+@cli.command()
+@click.argument("token")
+@pass_context
+def unsubscribe(context: Context, token: str) -> None:
+    """Unsubscribe the address a token names (the token from a digest's unsubscribe link
+    or a mailto request) from its profile's digests. Exits 1 for an invalid token.
+
+    Example: tendermatch unsubscribe u1.bWFhbHRpZHN2...
+    """
+    from ..notifier.tokens import TokenError, read_token
+
+    try:
+        profile_id, email = read_token(token, secret=_secret(required=True))
+    except TokenError as error:
+        click.echo(f"Error: invalid unsubscribe token: {error}", err=True)
+        sys.exit(1)
+    store = context.open_store()
+    new = store.unsubscribe(profile_id, email, via="cli")
+    store.close()
+    click.echo(f"{email} {'unsubscribed from' if new else 'was already unsubscribed from'} {profile_id}'s digests")
+
+
 @cli.command()
 @click.option("--state-dir", type=click.Path(path_type=Path), help="Where the demo keeps its store"
               " [default: the store path in config/demo.toml].")
@@ -460,9 +694,14 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
     # fresh can only ever delete a demo store.
     config = load_config(DEMO_CONFIG, db=str(state_dir / "tendermatch.db") if state_dir else None)
     store_path = config.store_path
+    if state_dir:
+        config.digest["outbox"] = state_dir.resolve() / "outbox"
+    outbox = Path(config.digest["outbox"])
     if not keep:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{store_path}{suffix}").unlink(missing_ok=True)
+        for old_message in outbox.glob("*.eml"):
+            old_message.unlink()
     click.echo(f"tendermatch demo: crawling {len(config.sources)} bundled sources ({DEMO_CONFIG})")
     results = _crawl(config, ())
     for name, stats in results.items():
@@ -499,10 +738,36 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
             click.echo(f"  {item.rank}. [{item.score}] {title[:90]} ({item.notice_id})")
             for reason in item.reason_texts():
                 click.echo(f"       - {' '.join(reason.split())}")
+
+    from ..notifier.run import outbox_name
+
+    # The weekly digests, into the outbox: the demo signs its unsubscribe links with a
+    # secret of its own, kept in its state folder, unless $TENDERMATCH_SECRET is set.
+    if not os.environ.get(SECRET_ENV):
+        os.environ[SECRET_ENV] = _demo_secret(store_path.parent / "secret")
+    period = _period_and_day(None, as_of)[0]
+    click.echo(f"\nWeekly digests for {period} (no [smtp] in {DEMO_CONFIG.name}: written to the outbox):")
+    report = send_digests(demo_context, period=period, as_of=_as_of(as_of) or date.today(), profile_id=None,
+                          check_deadlines=as_of is not None, echo=lambda line: None)
+    for delivery in report.sent:
+        click.echo(f"  {outbox / (outbox_name(delivery) + '.eml')}")
+    if not report.sent:
+        click.echo("  none new (each address already has this week's digest; run with --fresh to start over)")
     click.echo("")
     click.echo(f"Store:  {store_path}")
     click.echo(f"Browse: tendermatch --db {store_path} tenders")
     click.echo(f"Log:    tendermatch --db {store_path} log --profile {found.profiles[0].id if found.profiles else 'ID'}")
+    click.echo(f"Sent:   tendermatch --db {store_path} deliveries")
+
+
+def _demo_secret(path: Path) -> str:
+    """The demo's own unsubscribe secret: made once, readable only by its owner."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(handle, "w") as file:
+            file.write(os.urandom(32).hex())
+    return path.read_text().strip()
 
 
 def main() -> None:

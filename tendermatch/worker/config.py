@@ -98,6 +98,36 @@ MATCHER_SETTINGS: tuple[Setting, ...] = (
             " merged over the defaults); a lot in a currency without a rate counts as value unknown."),
 )
 
+DIGEST_SETTINGS: tuple[Setting, ...] = (
+    Setting("schedule", str, "0 7 * * 1", "When the worker sends the weekly digests: a cron expression in [worker]"
+            " timezone (default Monday 07:00)."),
+    Setting("sender", str, "Udbudsvagten <udbud@localhost>", "From address of the digests, with a display name;"
+            " its mailbox also receives mailto unsubscribes."),
+    Setting("base_url", str, "http://127.0.0.1:8001", "Public base URL of `tendermatch serve` (behind the"
+            " reverse proxy): the one-click unsubscribe links point at <base_url>/unsubscribe. Use https."),
+    Setting("outbox", str, "../var/outbox", "Without an [smtp] section, digests are written here as .eml files"
+            " (relative to this config file)."),
+    Setting("send_empty", bool, False, "true: a profile with no new matches gets a short \"nothing this week\""
+            " note; false: no e-mail."),
+)
+
+SMTP_SETTINGS: tuple[Setting, ...] = (
+    Setting("host", str, None, "SMTP server (relay) host name.", required=True),
+    Setting("port", int, 25, "SMTP port (587 for starttls, 465 for ssl are usual).", minimum=1),
+    Setting("security", str, "none", "\"starttls\", \"ssl\" or \"none\" (none only on a trusted network or"
+            " loopback)."),
+    Setting("username_env", str, None, "Name of the environment variable holding the SMTP user name (never the"
+            " value itself); unset means no login."),
+    Setting("password_env", str, None, "Name of the environment variable holding the SMTP password."),
+    Setting("timeout", (int, float), 30, "Seconds to wait for the server on each step.", minimum=1),
+    Setting("retries", int, 3, "Retries of a message after a temporary failure (4xx, connection refused), waiting"
+            " retry_delay seconds and doubling; then it waits for the next run.", minimum=0),
+    Setting("retry_delay", (int, float), 2, "Seconds before the first retry.", minimum=0),
+)
+
+SMTP_SECURITY = ("none", "starttls", "ssl")
+SECRET_ENV = "TENDERMATCH_SECRET"  # signs the unsubscribe links
+
 # What an html source's selectors may name: listing-row fields, and detail_* fields read
 # from a row's detail page.
 SELECTOR_KEYS = ("row", "title", "link", "deadline", "buyer", "supplier", "valid_until", "reference", "value",
@@ -144,7 +174,9 @@ class Config:
     crawler: dict[str, Any] = field(default_factory=dict)
     sources: list[SourceConfig] = field(default_factory=list)
     matcher: dict[str, Any] = field(default_factory=dict)  # MATCHER_SETTINGS; profiles is a resolved Path
-    sections: dict[str, Any] = field(default_factory=dict)  # digest, smtp, serve: later stages
+    digest: dict[str, Any] = field(default_factory=dict)  # DIGEST_SETTINGS; outbox is a resolved Path
+    smtp: dict[str, Any] | None = None  # SMTP_SETTINGS, or None: write to the outbox
+    sections: dict[str, Any] = field(default_factory=dict)  # serve: a later stage
 
     @property
     def max_bytes(self) -> int:
@@ -216,9 +248,51 @@ def parse_config(data: dict[str, Any], *, path: Path | None, db: str | None = No
     if duplicates:
         raise ConfigError(f"{where}: source {duplicates[0]!r}: name is used by more than one source")
     matcher = _parse_matcher(_table(data, "matcher", where), where=where, base=base)
-    sections = {name: data[name] for name in ("digest", "smtp", "serve") if name in data}
+    digest = _parse_digest(_table(data, "digest", where), where=where, base=base, timezone=timezone)
+    smtp = _parse_smtp(_table(data, "smtp", where), where=where) if "smtp" in data else None
+    sections = {name: data[name] for name in ("serve",) if name in data}
     return Config(path=path, store_path=store_path, timezone=timezone, crawler=crawler, sources=sources,
-                  matcher=matcher, sections=sections)
+                  matcher=matcher, digest=digest, smtp=smtp, sections=sections)
+
+
+def _parse_digest(table: dict[str, Any], *, where: str, base: Path, timezone: str) -> dict[str, Any]:
+    from email.utils import getaddresses
+
+    label = f"{where}: [digest]"
+    digest = _apply_settings(table, DIGEST_SETTINGS, label)
+    check_cron(digest["schedule"], f"{label} schedule", timezone=timezone)
+    sender = digest["sender"]
+    addresses = getaddresses([sender])
+    if len(addresses) != 1 or "@" not in addresses[0][1] or any(ch in sender for ch in "\r\n"):
+        raise ConfigError(f"{label} sender must be one address like \"Udbudsvagten <udbud@kk.example>\","
+                          f" not {sender!r}")
+    parsed = urlparse(digest["base_url"])
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
+        raise ConfigError(f"{label} base_url must be an http(s) URL like \"https://udbud.kk.example\","
+                          f" not {digest['base_url']!r}")
+    digest["outbox"] = _resolve(base, digest["outbox"])
+    return digest
+
+
+def _parse_smtp(table: dict[str, Any], *, where: str) -> dict[str, Any]:
+    label = f"{where}: [smtp]"
+    for setting in SMTP_SETTINGS:
+        if setting.required and setting.name not in table:
+            raise ConfigError(f"{label}: missing key {setting.name!r} ({setting.help})")
+    smtp = _apply_settings(table, SMTP_SETTINGS, label)
+    if smtp["security"] not in SMTP_SECURITY:
+        raise ConfigError(f"{label}: security must be one of {', '.join(SMTP_SECURITY)}, not {smtp['security']!r}")
+    if smtp["port"] > 65535:
+        raise ConfigError(f"{label}: port must be 1-65535, not {smtp['port']}")
+    for key in ("username_env", "password_env"):
+        name = smtp[key]
+        if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            # The commonest mistake: the password itself in the config. Do not echo it.
+            raise ConfigError(f"{label}: {key} must name an environment variable (like TENDERMATCH_SMTP_PASSWORD),"
+                              f" not hold the secret itself")
+    if smtp["password_env"] and not smtp["username_env"]:
+        raise ConfigError(f"{label}: password_env is set but username_env is not")
+    return smtp
 
 
 def _parse_matcher(table: dict[str, Any], *, where: str, base: Path) -> dict[str, Any]:
@@ -380,7 +454,7 @@ def _toml_value(value: Any) -> str:
 
 
 def settings_reference() -> str:
-    """The [[sources]], [crawler] and [matcher] keys as Markdown tables (the README embeds them; a
+    """The [[sources]], [crawler], [matcher], [digest] and [smtp] keys as Markdown tables (the README embeds them; a
     test keeps the two the same)."""
     lines = ["`[[sources]]` (one table per source):", "", "| key | kinds | default | meaning |", "|---|---|---|---|"]
     for setting in SOURCE_SETTINGS:
@@ -388,8 +462,11 @@ def settings_reference() -> str:
         default = "required" if setting.required else _toml_value(setting.default)
         lines.append(f"| `{setting.name}` | {kinds} | {default} | {setting.help} |")
     for title, settings in (("`[crawler]` (every source):", CRAWLER_SETTINGS),
-                            ("`[matcher]` (matching notices to profiles):", MATCHER_SETTINGS)):
+                            ("`[matcher]` (matching notices to profiles):", MATCHER_SETTINGS),
+                            ("`[digest]` (the weekly e-mails):", DIGEST_SETTINGS),
+                            ("`[smtp]` (optional; without it digests go to the outbox folder):", SMTP_SETTINGS)):
         lines += ["", title, "", "| key | default | meaning |", "|---|---|---|"]
         for setting in settings:
-            lines.append(f"| `{setting.name}` | {_toml_value(setting.default)} | {setting.help} |")
+            default = "required" if setting.required else _toml_value(setting.default)
+            lines.append(f"| `{setting.name}` | {default} | {setting.help} |")
     return "\n".join(lines)

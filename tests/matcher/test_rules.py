@@ -119,7 +119,8 @@ def test_a_keyword_not_in_the_notice_does_not_match():
 def test_a_cpv_code_in_the_profile_branch_opens_the_gate_without_keywords():
     match = score_notice(make_profile(cpv=["55500000"]), sample(KANTINE), min_relevance=0)  # notice: 55512000
     assert match is not None
-    assert match.facts["cpv"] == {"relation": "within", "profile_code": "55500000", "code": "55512000"}
+    assert match.facts["cpv"] == {"relation": "within", "profile_code": "55500000", "code": "55512000",
+                                  "labels": {"da": "Drift af kantiner", "en": "Canteen management services"}}
     assert "CPV 55512000 (Canteen management services) is within your 55500000" in match.reasons
 
 

@@ -1,0 +1,289 @@
+"""What goes into one enterprise's weekly digest: pure functions from match-log rows and
+notice records to a ``Digest`` of ``DigestItem``s, each already in the reader's language.
+
+Rendering (``render.py``) only lays these out; sending (``send.py``) never looks inside.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
+
+from . import texts
+
+SECTIONS = ("open", "planning", "agreements", "changed")
+# A supplier agreement is news when it ends within this many days: a re-tender is coming.
+AGREEMENT_HORIZON_DAYS = 365
+MACHINE_TITLE_FORMATS = ("ted-xml", "ted-api")  # TED's `titles` are "Country-City: CPV label", not translations
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_PERIOD = re.compile(r"(\d{4})-W(\d{2})")
+
+
+class PeriodError(ValueError):
+    """Raised by ``parse_period`` for text that is not an ISO week like 2026-W48."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """An enterprise as the notifier sees it (the worker builds these from profiles)."""
+
+    profile_id: str
+    name: str
+    emails: tuple[str, ...]
+    language: str = "da"
+    max_items: int = 20
+
+
+@dataclass
+class DigestItem:
+    """One notice in a digest, every text already cleaned and in the reader's language."""
+
+    notice_id: str
+    section: str  # one of SECTIONS
+    rank: int | None
+    title: str
+    subtitle: str | None = None  # TED's own subject line in the reader's language
+    buyer: str | None = None
+    lot: str | None = None  # the lot that fits, when the notice has several
+    value: str | None = None
+    deadline: str | None = None
+    days_left: str | None = None
+    expires: str | None = None
+    supplier: str | None = None
+    reserved: bool = False
+    social: str | None = None  # the badge text, when there is one
+    reasons: list[str] = field(default_factory=list)
+    url: str | None = None
+    change: str | None = None  # changed section: what changed
+    deadline_iso: str | None = None  # as stored, recorded with the delivery
+    status: str | None = None
+
+
+@dataclass
+class Digest:
+    """One recipient's digest for one period."""
+
+    recipient: Recipient
+    period: str
+    week: int
+    language: str
+    sections: dict[str, list[DigestItem]]
+    more: int = 0  # matches beyond max_items, left for next week
+
+    @property
+    def items(self) -> list[DigestItem]:
+        return [item for name in SECTIONS for item in self.sections.get(name, [])]
+
+    @property
+    def new_count(self) -> int:
+        return sum(len(self.sections.get(name, [])) for name in SECTIONS if name != "changed")
+
+    @property
+    def changed_count(self) -> int:
+        return len(self.sections.get("changed", []))
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.items
+
+
+def parse_period(text: str) -> tuple[int, int]:
+    """'2026-W48' -> (2026, 48)."""
+    found = _PERIOD.fullmatch(text.strip())
+    if not found:
+        raise PeriodError(f"{text!r} is not an ISO week like 2026-W48")
+    year, week = int(found[1]), int(found[2])
+    try:
+        date.fromisocalendar(year, week, 1)
+    except ValueError:
+        raise PeriodError(f"{text!r}: {year} has no week {week}") from None
+    return year, week
+
+
+def period_of(day: date) -> str:
+    """The ISO week a day falls in: 2026-11-23 -> '2026-W48'."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def clean(text: Any) -> str:
+    """Crawled text made safe for one line: control characters and newlines become spaces.
+    (HTML escaping is the template's job; this keeps headers and plain text intact.)"""
+    return " ".join(_CONTROL.sub(" ", str(text or "")).split())
+
+
+def parse_when(value: str | None, *, timezone: str) -> datetime | date | None:
+    """A stored deadline or end date: a date, or a datetime in ``timezone`` when it has a time."""
+    if not value:
+        return None
+    try:
+        if len(value) <= 10:
+            return date.fromisoformat(value)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(ZoneInfo(timezone))
+    return moment
+
+
+def _day(value: datetime | date) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def notice_link(record: dict[str, Any], *, language: str) -> str | None:
+    """Where a person reads the notice: its own http(s) URL, else its page on TED when the
+    id is a TED publication number; never another scheme (crawled text could hold
+    ``javascript:`` or a local ``file:`` path)."""
+    url = clean(record.get("url"))
+    if url and urlparse(url).scheme in ("http", "https") and urlparse(url).netloc:
+        return url
+    found = re.fullmatch(r"(?:ted|eforms):0*(\d{1,8}-\d{4})", record.get("id", ""))
+    if found:
+        return f"https://ted.europa.eu/{language}/notice/-/detail/{found[1]}"
+    return None
+
+
+def choose_titles(record: dict[str, Any], *, language: str) -> tuple[str, str | None]:
+    """(title, subtitle): the title in the reader's language where the notice carries one
+    (Danish or English), else the original; for TED notices, whose translations are TED's
+    machine-made subject lines, the original with that line as the subtitle."""
+    original = clean(record.get("title")) or clean(record.get("id"))
+    translations = {key: clean(value) for key, value in (record.get("titles") or {}).items() if clean(value)}
+    if record.get("language") == language:
+        return original, None
+    if record.get("format") in MACHINE_TITLE_FORMATS:
+        subtitle = translations.get(language)
+        return original, subtitle if subtitle and subtitle != original else None
+    other = "en" if language == "da" else "da"
+    return translations.get(language) or translations.get(other) or original, None
+
+
+def _lot_of(record: dict[str, Any], lot_id: str | None) -> dict[str, Any] | None:
+    for lot in record.get("lots") or []:
+        if str(lot.get("lot_id")) == str(lot_id):
+            return lot
+    return None
+
+
+def _value_text(record: dict[str, Any], lot: dict[str, Any] | None, *, language: str) -> str | None:
+    lots = record.get("lots") or []
+    money = (lot or {}).get("value") or (record.get("value") if len(lots) <= 1 else None)
+    if not money or money.get("amount") is None:
+        return None
+    try:
+        return texts.format_amount(float(money["amount"]), money.get("currency"), language=language)
+    except (TypeError, ValueError):
+        return None
+
+
+def _badges(facts: dict[str, Any], *, language: str) -> tuple[bool, str | None]:
+    social = facts.get("social") or []
+    if "clause" in social:
+        badge: str | None = texts.label(language, "badge_social")
+    elif social:
+        badge = texts.label(language, "badge_social_objective")
+    else:
+        badge = None
+    return bool(facts.get("reserved")), badge
+
+
+def make_item(record: dict[str, Any], *, section: str, language: str, as_of: date, timezone: str,
+              match: dict[str, Any] | None = None) -> DigestItem:
+    """A notice as a digest item: titles, buyer, the lot that fits and its value, dates
+    with days left, badges, reasons and link (``match`` is its match-log row)."""
+    match = match or {}
+    facts = match.get("facts") or {}
+    title, subtitle = choose_titles(record, language=language)
+    lot_id = match.get("lot_id") or (facts.get("lot") or {}).get("lot_id")
+    lot = _lot_of(record, lot_id)
+    lot_text = None
+    if lot is not None and len(record.get("lots") or []) > 1:
+        lot_title = clean(lot.get("title"))
+        lot_text = clean(lot.get("lot_id")) + (f" – {lot_title}" if lot_title else "")
+    deadline = parse_when(record.get("deadline"), timezone=timezone)
+    expires = parse_when(record.get("valid_until"), timezone=timezone) if record.get("kind") == "agreement" else None
+    reserved, social = _badges(facts, language=language)
+    return DigestItem(
+        notice_id=record["id"], section=section, rank=match.get("rank"), title=title, subtitle=subtitle,
+        buyer=clean((record.get("buyer") or {}).get("name")) or None, lot=lot_text,
+        value=_value_text(record, lot, language=language),
+        deadline=texts.format_deadline(deadline, language=language) if deadline else None,
+        days_left=texts.days_left(_day(deadline), today=as_of, language=language) if deadline else None,
+        expires=texts.format_date(_day(expires), language=language) if expires else None,
+        supplier=clean(record.get("supplier")) or None if record.get("kind") == "agreement" else None,
+        reserved=reserved, social=social,
+        reasons=[clean(reason) for reason in texts.reason_texts(facts, language=language,
+                                                                fallback=match.get("reasons"))],
+        url=notice_link(record, language=language), deadline_iso=record.get("deadline"),
+        status=record.get("status"))
+
+
+def section_of(record: dict[str, Any], *, as_of: date, timezone: str, check_deadlines: bool = True) -> str | None:
+    """Which section a matched notice belongs in on ``as_of``, or None when it is not news
+    any more (closed, cancelled, deadline passed) or not yet (an agreement ending in more
+    than 12 months, or with no end date)."""
+    if record.get("status", "active") != "active":
+        return None
+    if record.get("kind") == "agreement":
+        expires = parse_when(record.get("valid_until"), timezone=timezone)
+        if expires is None:
+            return None
+        days = (_day(expires) - as_of).days
+        if days > AGREEMENT_HORIZON_DAYS or (days < 0 and check_deadlines):
+            return None
+        return "agreements"
+    if check_deadlines:
+        deadline = parse_when(record.get("deadline"), timezone=timezone)
+        if deadline is not None and _day(deadline) < as_of:
+            return None
+    return "planning" if record.get("stage") == "planning" else "open"
+
+
+def change_text(change: dict[str, Any], *, language: str, timezone: str) -> str:
+    """What changed about a notice told earlier: cancelled, or the deadline moved."""
+    if change.get("status") == "cancelled":
+        return texts.label(language, "changed_cancelled")
+    new = parse_when(change.get("deadline"), timezone=timezone)
+    old = parse_when(change.get("told_deadline"), timezone=timezone)
+    new_text = texts.format_deadline(new, language=language) if new else "?"
+    if old is None:
+        return texts.label(language, "changed_deadline_new", new=new_text)
+    return texts.label(language, "changed_deadline", old=texts.format_deadline(old, language=language), new=new_text)
+
+
+def build_digest(recipient: Recipient, *, matches: list[dict[str, Any]], records: dict[str, dict[str, Any]],
+                 changes: list[dict[str, Any]], period: str, as_of: date, timezone: str = "Europe/Copenhagen",
+                 check_deadlines: bool = True) -> Digest:
+    """The digest of ``recipient`` for ``period``: its untold ``matches`` (match-log rows,
+    best rank first) that are news on ``as_of``, at most ``max_items`` of them, by section;
+    and ``changes`` (from ``Store.told_changes``) in a short "changed since last week" section."""
+    language = recipient.language if recipient.language in texts.LANGUAGES else "da"
+    sections: dict[str, list[DigestItem]] = {name: [] for name in SECTIONS}
+    taken = more = 0
+    for match in sorted(matches, key=lambda row: (row.get("rank") or 0, row["notice_id"])):
+        record = records.get(match["notice_id"])
+        if record is None:
+            continue
+        section = section_of(record, as_of=as_of, timezone=timezone, check_deadlines=check_deadlines)
+        if section is None:
+            continue
+        if taken >= recipient.max_items:
+            more += 1
+            continue
+        sections[section].append(make_item(record, section=section, language=language, as_of=as_of,
+                                           timezone=timezone, match=match))
+        taken += 1
+    for change in changes:
+        record = records.get(change["notice_id"])
+        if record is None:
+            continue
+        item = make_item(record, section="changed", language=language, as_of=as_of, timezone=timezone)
+        item.change = change_text(change, language=language, timezone=timezone)
+        sections["changed"].append(item)
+    _, week = parse_period(period)
+    return Digest(recipient=recipient, period=period, week=week, language=language, sections=sections, more=more)
