@@ -104,10 +104,11 @@ def build_message(rendered: RenderedDigest, envelope: Envelope, *, language: str
     message["Subject"] = clean(rendered.subject)
     message["Date"] = date or formatdate(localtime=True)
     message["Message-ID"] = envelope.message_id
-    message["Content-Language"] = language
     message["List-Unsubscribe"] = f"<{envelope.unsubscribe_url}>, <{envelope.unsubscribe_mailto}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    # After the parts: making the message multipart moves Content-* headers into its first part.
+    message["Content-Language"] = language
     return message.as_bytes()

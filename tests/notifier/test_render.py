@@ -1,0 +1,130 @@
+"""The rendered e-mail: multipart/alternative with the same items in text and HTML, the
+headers a mail client needs (one-click unsubscribe, RFC 8058), and crawled text made harmless
+in the HTML, the plain text and the Subject."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from tendermatch.notifier.run import compose, digest_for
+from tendermatch.notifier.tokens import read_token
+from tests.matcher.helpers import KANTINE, MADSERVICE_RODOVRE, sample, sample_profile
+from tests.notifier.helpers import AS_OF, SECRET, SETTINGS, matched_store, parse_message, recipient
+
+PERIOD = "2016-W01"
+HOSTILE = 'Kantinedrift <script>alert("x")</script>\r\nBcc: victim@evil.example\n<img src="https://evil.example/t.png">'
+
+
+def _message(profile_id="maaltidsvaerkstedet", records=None, **changes):
+    profile = sample_profile(profile_id, **changes)
+    store = matched_store([profile], records)
+    digest = digest_for(store, recipient(profile), period=PERIOD, as_of=AS_OF, settings=SETTINGS)
+    store.close()
+    subject, message_id, raw, html, text = compose(digest, to=profile.emails[0], settings=SETTINGS, secret=SECRET)
+    return digest, parse_message(raw), html, text
+
+
+def test_multipart_alternative_with_text_and_html_parts_in_danish():
+    digest, message, html, text = _message()
+    assert message.get_content_type() == "multipart/alternative"
+    parts = [part.get_content_type() for part in message.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+    plain = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    body = message.get_body(("html",)).get_content().replace("\r\n", "\n")
+    assert plain == text and body == html
+    for item in digest.items:  # the same items, in the same order, in both parts
+        assert item.title in plain and item.title in body
+    titles = [item.title for item in digest.items]
+    assert [plain.index(title) for title in titles] == sorted(plain.index(title) for title in titles)
+    assert "== Åbne udbud ==" in plain and "Forhåndsmeddelelser" in plain
+    assert "Frist: 6. april 2016 kl. 13.00 (om 96 dage)" in plain
+    assert message["Content-Language"] == "da"
+
+
+def test_headers_for_mail_clients_and_one_click_unsubscribe():
+    digest, message, _, _ = _message()
+    assert message["From"] == "Udbudsvagten <udbud@kk.example>"
+    assert message["To"] == "kontakt@maaltidsvaerkstedet.example"
+    assert message["Subject"].startswith(f"Uge 1: {digest.new_count} nye udbud til Måltidsværkstedet – ")
+    assert message["Date"] and re.fullmatch(r"<[^<>@\s]+@kk\.example>", message["Message-ID"])
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    links = re.findall(r"<([^<>]+)>", message["List-Unsubscribe"])
+    assert links[0].startswith("https://udbud.kk.example/unsubscribe?token=")
+    assert links[1].startswith("mailto:udbud@kk.example?subject=unsubscribe%20")
+    token = links[0].split("token=", 1)[1]
+    assert read_token(token, secret=SECRET) == ("maaltidsvaerkstedet", "kontakt@maaltidsvaerkstedet.example")
+    assert token in links[1]  # the mailto carries the same token
+
+
+def test_english_profile_gets_english_everything():
+    digest, message, html, text = _message(language="en")
+    assert message["Content-Language"] == "en" and '<html lang="en">' in html
+    assert message["Subject"].startswith(f"Week 1: {digest.new_count} new tenders for Måltidsværkstedet")
+    assert "== Open tenders ==" in text and "Deadline: 6 April 2016 at 13:00 (in 96 days)" in text
+    assert "Unsubscribe" in html and "Afmeld" not in html
+
+
+def test_no_remote_images_and_only_inline_css():
+    _, _, html, _ = _message()
+    assert "<img" not in html and "url(" not in html
+    assert "<link" not in html and "<style" not in html  # mail clients drop <style> and remote CSS
+
+
+class _Elements(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[str] = []
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.hrefs += [value for name, value in attrs if name == "href"]
+
+
+@pytest.fixture
+def hostile_digest():
+    record = sample(KANTINE)
+    record["title"] = HOSTILE
+    record["buyer"]["name"] = "HOFOR <b>A/S</b>\nX-Injected: yes"
+    record["url"] = "javascript:alert(document.cookie)"
+    return _message(records=[record, sample(MADSERVICE_RODOVRE)])
+
+
+def test_hostile_text_is_escaped_in_the_html(hostile_digest):
+    digest, _, html, _ = hostile_digest
+    assert digest.items[0].title.startswith("Kantinedrift <script>")  # the hostile notice is the top item
+    elements = _Elements()
+    elements.feed(html)
+    assert "script" not in elements.tags and "img" not in elements.tags and "b" not in elements.tags
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    assert not any(href.startswith("javascript:") for href in elements.hrefs)
+    assert "https://ted.europa.eu/da/notice/-/detail/95237-2016" in elements.hrefs  # the safe link instead
+
+
+def test_hostile_text_cannot_inject_headers(hostile_digest):
+    _, message, _, text = hostile_digest
+    assert "Bcc" not in message and "X-Injected" not in message
+    subject = message["Subject"]
+    assert "\n" not in subject and "\r" not in subject
+    assert subject.startswith("Uge 1: 2 nye udbud til Måltidsværkstedet – Kantinedrift <script>")
+    raw_headers = message.as_bytes().split(b"\n\n", 1)[0].decode("ascii")
+    assert not re.search(r"^(Bcc|X-Injected):", raw_headers, flags=re.MULTILINE | re.IGNORECASE)
+    # The plain text keeps each field on its own line: no line starts with the injected text.
+    assert not any(line.lstrip().startswith(("Bcc:", "X-Injected:")) for line in text.splitlines())
+    assert "HOFOR <b>A/S</b> X-Injected: yes" in text
+
+
+def test_each_address_gets_its_own_unsubscribe_token():
+    profile = sample_profile("maaltidsvaerkstedet")
+    store = matched_store([profile])
+    digest = digest_for(store, recipient(profile), period=PERIOD, as_of=AS_OF, settings=SETTINGS)
+    tokens = set()
+    for address in profile.emails:
+        message = parse_message(compose(digest, to=address, settings=SETTINGS, secret=SECRET)[2])
+        token = re.search(r"token=([^>]+)>", message["List-Unsubscribe"])[1]
+        assert read_token(token, secret=SECRET) == (profile.id, address)
+        tokens.add(token)
+    assert len(tokens) == 2
