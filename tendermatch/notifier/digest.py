@@ -256,6 +256,15 @@ def change_text(change: dict[str, Any], *, language: str, timezone: str) -> str:
     return texts.label(language, "changed_deadline", old=texts.format_deadline(old, language=language), new=new_text)
 
 
+def _same_moment(told: str | None, now: str | None, *, timezone: str) -> bool:
+    """Whether two stored deadlines are the same time written differently (another
+    source's notice may give it with or without the offset): that is not a change."""
+    first, second = parse_when(told, timezone=timezone), parse_when(now, timezone=timezone)
+    if isinstance(first, datetime) and isinstance(second, datetime):
+        return first.replace(tzinfo=None) == second.replace(tzinfo=None)
+    return first == second
+
+
 def build_digest(recipient: Recipient, *, matches: list[dict[str, Any]], records: dict[str, dict[str, Any]],
                  changes: list[dict[str, Any]], period: str, as_of: date, timezone: str = "Europe/Copenhagen",
                  check_deadlines: bool = True) -> Digest:
@@ -280,7 +289,8 @@ def build_digest(recipient: Recipient, *, matches: list[dict[str, Any]], records
         taken += 1
     for change in changes:
         record = records.get(change["notice_id"])
-        if record is None:
+        if record is None or (change.get("status") != "cancelled" and _same_moment(
+                change.get("told_deadline"), change.get("deadline"), timezone=timezone)):
             continue
         item = make_item(record, section="changed", language=language, as_of=as_of, timezone=timezone)
         item.change = change_text(change, language=language, timezone=timezone)

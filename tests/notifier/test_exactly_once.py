@@ -105,6 +105,16 @@ def test_a_moved_deadline_is_told_once_more(kitchen, tmp_path):
     assert planned == []  # told once: not again
 
 
+def test_the_same_deadline_written_with_its_offset_is_not_a_change(kitchen, tmp_path):
+    store, reader = kitchen
+    run(store, reader, W1, tmp_path)
+    rewritten = sample(KANTINE)
+    assert rewritten["deadline"] == "2016-04-06T13:00:00"
+    rewritten["deadline"] = "2016-04-06T13:00:00+02:00"  # the same moment in Copenhagen (summer time)
+    fill(store, [rewritten])
+    assert run(store, reader, W2, tmp_path)[0] == []
+
+
 def test_a_cancelled_notice_is_told_once_more(kitchen, tmp_path):
     store, reader = kitchen
     run(store, reader, W1, tmp_path)
