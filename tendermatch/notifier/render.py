@@ -6,9 +6,10 @@ with its headers. Nothing here sends.
 from __future__ import annotations
 
 import email.policy
+import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, getaddresses, make_msgid
+from email.utils import formatdate, getaddresses
 from functools import lru_cache
 from urllib.parse import quote
 
@@ -80,10 +81,11 @@ def render_digest(digest: Digest, *, unsubscribe_url: str) -> RenderedDigest:
                           text=env.get_template("digest.txt").render(context))
 
 
-def new_message_id(*, period: str, profile_id: str, sender: str) -> str:
-    """A unique Message-ID in the sender's domain; it stays with the digest across retries."""
-    domain = (getaddresses([sender])[0][1].rpartition("@")[2] or "tendermatch.invalid").strip() or None
-    return make_msgid(idstring=f"{period}.{profile_id}", domain=domain)
+def new_message_id(*, period: str, sender: str) -> str:
+    """A unique Message-ID in the sender's domain; it stays with the digest across retries.
+    Short, so the header stays on one line."""
+    domain = getaddresses([sender])[0][1].rpartition("@")[2].strip() or "tendermatch.invalid"
+    return f"<{uuid.uuid4().hex}.{period}@{domain}>"
 
 
 def unsubscribe_links(token: str, *, base_url: str, sender: str) -> tuple[str, str]:

@@ -116,8 +116,7 @@ def compose(digest: Digest, *, to: str, settings: DigestSettings, secret: bytes,
     token = make_token(recipient.profile_id, to, secret=secret)
     url, mailto = unsubscribe_links(token, base_url=settings.base_url, sender=settings.sender)
     rendered = render_digest(digest, unsubscribe_url=url)
-    message_id = message_id or new_message_id(period=digest.period, profile_id=recipient.profile_id,
-                                              sender=settings.sender)
+    message_id = message_id or new_message_id(period=digest.period, sender=settings.sender)
     envelope = Envelope(sender=settings.sender, to=to, message_id=message_id, unsubscribe_url=url,
                         unsubscribe_mailto=mailto)
     return rendered.subject, message_id, build_message(rendered, envelope, language=digest.language), \
@@ -180,8 +179,10 @@ def deliver_pending(store: Store, sender: Sender, *, from_address: str, retries:
     report = DeliveryReport()
     try:
         for delivery in store.pending_deliveries():
-            if report.stopped:
-                report.pending.append(delivery)
+            if report.stopped:  # not tried: say why in its record
+                error = f"not tried: {report.stopped}"
+                store.mark_delivery(delivery["id"], state="pending", error=error, tried=False)
+                report.pending.append({**{k: v for k, v in delivery.items() if k != "message"}, "error": error})
                 continue
             outcome, error = _deliver_one(store, sender, delivery, from_address=from_address, retries=retries,
                                           retry_delay=retry_delay, sleep=sleep, report=report)
@@ -208,11 +209,12 @@ def _deliver_one(store: Store, sender: Sender, delivery: dict[str, Any], *, from
             report.stopped = str(error)
             return "pending", str(error)
         except DeliveryFailure as error:
+            # Each try is counted and its error kept, so `deliveries` shows a retry waiting.
+            store.mark_delivery(delivery["id"], state="pending", error=str(error))
             if attempt < retries:
                 report.retries += 1
                 sleep(retry_delay * 2 ** attempt)
                 continue
-            store.mark_delivery(delivery["id"], state="pending", error=str(error))
             report.pending.append({**summary, "error": str(error)})
             if isinstance(error, ServerUnreachable):
                 report.stopped = str(error)

@@ -584,14 +584,15 @@ class Store:
                 row["message"] = decompress(row["message"])
                 yield row
 
-    def mark_delivery(self, delivery_id: int, *, state: str, error: str | None = None) -> None:
+    def mark_delivery(self, delivery_id: int, *, state: str, error: str | None = None, tried: bool = True) -> None:
         """After an attempt: ``sent`` (accepted: the kept message is dropped), ``failed``
-        (refused for good) or ``pending`` (a temporary failure: tried again next run)."""
+        (refused for good) or ``pending`` (a temporary failure: tried again). ``tried``
+        False records why a delivery was left untried without counting an attempt."""
         sent = state == "sent"
         self.db.execute(
-            "UPDATE deliveries SET state = ?, error = ?, attempts = attempts + 1, sent_at = CASE WHEN ? THEN ?"
+            "UPDATE deliveries SET state = ?, error = ?, attempts = attempts + ?, sent_at = CASE WHEN ? THEN ?"
             " ELSE sent_at END, message = CASE WHEN ? THEN NULL ELSE message END WHERE id = ?",
-            [state, error, sent, utc_now(), sent, delivery_id])
+            [state, error, int(tried), sent, utc_now(), sent, delivery_id])
 
     def deliveries(self, *, period: str | None = None, profile_id: str | None = None,
                    state: str | None = None) -> list[dict[str, Any]]:

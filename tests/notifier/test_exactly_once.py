@@ -82,7 +82,7 @@ def test_an_outbox_that_cannot_be_written_leaves_the_digest_pending(kitchen, tmp
                              retry_delay=0)
     assert report.sent == [] and len(report.pending) == 1 and report.retries == 1
     [delivery] = store.deliveries()
-    assert delivery["state"] == "pending" and str(blocked) in delivery["error"] and delivery["attempts"] == 1
+    assert delivery["state"] == "pending" and str(blocked) in delivery["error"] and delivery["attempts"] == 2
     blocked.unlink()
     report = deliver_pending(store, OutboxSender(blocked), from_address="udbud@kk.example", retry_delay=0)
     assert len(report.sent) == 1 and len(messages(blocked)) == 1
