@@ -128,3 +128,56 @@ def test_each_address_gets_its_own_unsubscribe_token():
         assert read_token(token, secret=SECRET) == (profile.id, address)
         tokens.add(token)
     assert len(tokens) == 2
+
+
+def _reference_message(rendered, envelope, *, language, date):
+    """The same message built with the standard library's EmailMessage (the slow way)."""
+    import email.policy
+    from email.message import EmailMessage
+
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["From"] = envelope.sender
+    message["To"] = envelope.to
+    message["Subject"] = rendered.subject
+    message["Date"] = date
+    message["Message-ID"] = envelope.message_id
+    message["List-Unsubscribe"] = f"<{envelope.unsubscribe_url}>, <{envelope.unsubscribe_mailto}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    message["Content-Language"] = language
+    return parse_message(message.as_bytes())
+
+
+@pytest.mark.parametrize("subject", [
+    "Uge 48: 3 nye udbud til Måltidsværkstedet – Kantinedrift på Amagerværket og i Vejlandshuset…",
+    "Week 48: 1 new tender for Byens Cykelbud",
+    "Week 48: " + "a very long plain ASCII subject " * 4,
+    "Uge 48: ænder, øl og ål – 日本語 – emoji 🍲 " * 3,
+])
+@pytest.mark.parametrize("sender", ["Udbudsvagten <udbud@kk.example>", "Udbudsvagten – København <udbud@kk.example>",
+                                    "udbud@kk.example"])
+def test_the_written_message_reads_back_like_one_from_the_email_package(subject, sender):
+    from tendermatch.notifier.render import Envelope, RenderedDigest, build_message
+
+    text = "Hej Måltidsværkstedet\n\n1. Kantinedrift – ÆØÅ\n   Frist: 6. april 2016\n" + "lang linje " * 30 + "\n"
+    html = '<p style="margin:0">Æ &amp; Ø</p>\n<a href="https://udbud.kk.example/x?a=1&amp;b=2">x</a>\n' * 20
+    rendered = RenderedDigest(subject=subject, html=html, text=text)
+    envelope = Envelope(sender=sender, to="kontakt@mv.example", message_id="<abc.2026-W48@kk.example>",
+                        unsubscribe_url="https://udbud.kk.example/unsubscribe?token=u1.abc.def",
+                        unsubscribe_mailto="mailto:udbud@kk.example?subject=unsubscribe%20u1.abc.def")
+    date = "Mon, 23 Nov 2026 07:00:00 +0100"
+    raw = build_message(rendered, envelope, language="da", date=date)
+    ours, reference = parse_message(raw), _reference_message(rendered, envelope, language="da", date=date)
+    for name in ("From", "To", "Subject", "Date", "Message-ID", "Content-Language", "List-Unsubscribe",
+                 "List-Unsubscribe-Post", "Auto-Submitted"):
+        assert " ".join(str(ours[name]).split()) == " ".join(str(reference[name]).split()), name
+    assert ours.get_content_type() == "multipart/alternative"
+    for kind in ("plain", "html"):
+        assert ours.get_body((kind,)).get_content() == reference.get_body((kind,)).get_content()
+    assert not ours.defects and all(not part.defects for part in ours.walk())
+    lines = raw.split(b"\r\n")
+    assert all(len(line) <= 998 for line in lines) and b"\n" not in raw.replace(b"\r\n", b"")
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii()
