@@ -11,7 +11,7 @@ reservation, social criteria, NUTS). Then times:
       it (read untold matches and changes, fetch records, build, render, sign, record the
       pending delivery with what it tells); and the pure rendering of a sample of the same
       digests from rows already in memory, per stage: build_digest, render_digest (jinja2),
-      build_message (the email package);
+      build_message (headers and quoted-printable bodies);
   (b) sending: ``deliver_pending`` with ``SmtpSender`` to an aiosmtpd sink (250 to every
       message) on 127.0.0.1, run in its own process, from a fresh copy of the planned store
       each repeat;
@@ -443,7 +443,7 @@ def main() -> None:
          f"{len(sample):,} digests, median of {args.repeats}"),
         ("      build_digest (items, texts, reasons)", len(sample) / stages["build_digest"], ""),
         ("      render_digest (jinja2: subject, HTML, text)", len(sample) / stages["render_digest"], ""),
-        ("      build_message (email package: headers, QP)", len(sample) / stages["build_message"], ""),
+        ("      build_message (headers, quoted-printable)", len(sample) / stages["build_message"], ""),
         ("(b) deliver_pending -> SmtpSender -> aiosmtpd", deliver_rate, f"{count:,} messages x {sends}"),
         (f"      median of batches of {batch}", deliver_batch, f"{batches} batches"),
         ("(c) baseline: smtplib.sendmail, same bytes and server", raw_rate, f"{count:,} messages x {sends}"),

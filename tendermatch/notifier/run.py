@@ -184,6 +184,8 @@ def deliver_pending(store: Store, sender: Sender, *, from_address: str, retries:
                 store.mark_delivery(delivery["id"], state="pending", error=error, tried=False)
                 report.pending.append({**{k: v for k, v in delivery.items() if k != "message"}, "error": error})
                 continue
+            if not store.still_pending(delivery["id"]):  # another run sent it meanwhile
+                continue
             outcome, error = _deliver_one(store, sender, delivery, from_address=from_address, retries=retries,
                                           retry_delay=retry_delay, sleep=sleep, report=report)
             if progress:

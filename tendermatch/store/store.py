@@ -572,17 +572,26 @@ class Store:
                   item.get("deadline"), item.get("status")) for item in items])
         return delivery_id
 
-    def pending_deliveries(self) -> Iterator[dict[str, Any]]:
+    def pending_deliveries(self, *, batch: int = 100) -> Iterator[dict[str, Any]]:
         """Digests recorded but not yet accepted by the server, oldest first, with their
-        ``message`` bytes (a rerun sends exactly these, with the same Message-ID)."""
-        ids = [row[0] for row in self.db.execute("SELECT id FROM deliveries WHERE state = 'pending' ORDER BY id")]
-        for delivery_id in ids:
-            row = next(self.db.query(
+        ``message`` bytes (a rerun sends exactly these, with the same Message-ID). Read in
+        batches; the state is checked again just before each is handed over (``still_pending``)."""
+        last = 0
+        while True:
+            rows = list(self.db.query(
                 "SELECT id, profile_id, email, period, message_id, subject, attempts, message FROM deliveries"
-                " WHERE id = ? AND state = 'pending'", [delivery_id]), None)
-            if row is not None:  # another run may have sent it meanwhile
+                " WHERE state = 'pending' AND id > ? ORDER BY id LIMIT ?", [last, batch]))
+            if not rows:
+                return
+            for row in rows:
+                last = row["id"]
                 row["message"] = decompress(row["message"])
                 yield row
+
+    def still_pending(self, delivery_id: int) -> bool:
+        """Whether a delivery is still pending (another run may have sent it meanwhile)."""
+        row = self.db.execute("SELECT state FROM deliveries WHERE id = ?", [delivery_id]).fetchone()
+        return bool(row) and row[0] == "pending"
 
     def mark_delivery(self, delivery_id: int, *, state: str, error: str | None = None, tried: bool = True) -> None:
         """After an attempt: ``sent`` (accepted: the kept message is dropped), ``failed``
