@@ -485,12 +485,7 @@ class Store:
         sql += " ORDER BY profile_id, rank, notice_id"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        rows = []
-        for row in self.db.query(sql, params):
-            row["reasons"] = json.loads(row["reasons"] or "[]")
-            row["facts"] = json.loads(row["facts"] or "{}")
-            rows.append(row)
-        return rows
+        return [_parsed_match(row) for row in self.db.query(sql, params)]
 
     # -- digests -------------------------------------------------------------------------
 
@@ -501,14 +496,9 @@ class Store:
     def untold_matches(self, profile_id: str) -> list[dict[str, Any]]:
         """The profile's match-log rows whose notice no digest of the profile has told (a
         pending digest counts: it will be sent), best rank first; reasons and facts parsed."""
-        rows = []
-        for row in self.db.query(
-                f"SELECT * FROM matches WHERE profile_id = ? AND NOT EXISTS ({self._TOLD}) ORDER BY rank, notice_id",
-                [profile_id]):
-            row["reasons"] = json.loads(row["reasons"] or "[]")
-            row["facts"] = json.loads(row["facts"] or "{}")
-            rows.append(row)
-        return rows
+        return [_parsed_match(row) for row in self.db.query(
+            f"SELECT * FROM matches WHERE profile_id = ? AND NOT EXISTS ({self._TOLD}) ORDER BY rank, notice_id",
+            [profile_id])]
 
     def told_changes(self, profile_id: str) -> list[dict[str, Any]]:
         """Notices a digest of the profile told whose deadline moved or which were cancelled
@@ -619,6 +609,13 @@ class Store:
         return list(self.db.query(
             "SELECT notice_id, section, rank, deadline, status FROM delivery_items WHERE delivery_id = ?"
             " ORDER BY section, rank", [delivery_id]))
+
+
+def _parsed_match(row: dict[str, Any]) -> dict[str, Any]:
+    """A match-log row with its ``reasons`` and ``facts`` JSON parsed."""
+    row["reasons"] = json.loads(row["reasons"] or "[]")
+    row["facts"] = json.loads(row["facts"] or "{}")
+    return row
 
 
 def _unique_lots(lots: list[dict[str, Any]]) -> list[dict[str, Any]]:
