@@ -17,7 +17,7 @@ from urllib.parse import quote
 import jinja2
 
 from . import texts
-from .digest import Digest, clean
+from .digest import SECTIONS, Digest, clean
 
 SUBJECT_TITLE_CHARS = 60
 _LINE_BREAKS = re.compile(r"[\r\n\x00]")
@@ -75,26 +75,29 @@ def render_digest(digest: Digest, *, unsubscribe_url: str) -> RenderedDigest:
     language = digest.language
     context = {
         "digest": digest, "language": language, "t": lambda key, **values: texts.label(language, key, **values),
-        "sections": [(name, digest.sections[name]) for name in ("open", "planning", "agreements", "changed")
-                     if digest.sections.get(name)],
+        "sections": [(name, digest.sections[name]) for name in SECTIONS if digest.sections.get(name)],
         "name": clean(digest.recipient.name), "unsubscribe_url": unsubscribe_url,
     }
     return RenderedDigest(subject=subject_of(digest), html=env.get_template("digest.html").render(context),
                           text=env.get_template("digest.txt").render(context))
 
 
+def mailbox(address: str) -> str:
+    """The bare address of "Name <box@host>": the SMTP envelope sender, the mailto target."""
+    return getaddresses([address])[0][1]
+
+
 def new_message_id(*, period: str, sender: str) -> str:
     """A unique Message-ID in the sender's domain; it stays with the digest across retries.
     Short, so the header stays on one line."""
-    domain = getaddresses([sender])[0][1].rpartition("@")[2].strip() or "tendermatch.invalid"
+    domain = mailbox(sender).rpartition("@")[2].strip() or "tendermatch.invalid"
     return f"<{uuid.uuid4().hex}.{period}@{domain}>"
 
 
 def unsubscribe_links(token: str, *, base_url: str, sender: str) -> tuple[str, str]:
     """(https one-click URL, mailto URL), both carrying the signed token."""
     url = f"{base_url.rstrip('/')}/unsubscribe?token={quote(token, safe='')}"
-    mailbox = getaddresses([sender])[0][1]
-    mailto = f"mailto:{mailbox}?subject={quote('unsubscribe ' + token, safe='')}"
+    mailto = f"mailto:{mailbox(sender)}?subject={quote('unsubscribe ' + token, safe='')}"
     return url, mailto
 
 

@@ -16,7 +16,7 @@ import click
 
 from ..notifier.tokens import SecretError
 from ..store import Store, StoreError
-from .config import SECRET_ENV, Config, ConfigError, config_path, load_config, parse_config
+from .config import SECRET_ENV, SMTP_SETTINGS, Config, ConfigError, config_path, load_config, parse_config
 from .profiles import ProfileSet, load_profiles
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -353,19 +353,24 @@ def _as_of(value: str | None, option: str = "--as-of") -> date | None:
     return date.fromisoformat(value)
 
 
+def _chosen_profiles(found: ProfileSet, profile_id: str | None) -> list[Any]:
+    """Every valid profile, or only ``profile_id`` (a ConfigError naming the valid ones if
+    there is no such valid profile)."""
+    if not profile_id:
+        return list(found.profiles)
+    profile = found.get(profile_id)
+    if profile is None:
+        known = ", ".join(p.id for p in found.profiles) or "none"
+        raise ConfigError(f"{found.path}: no valid profile with id {profile_id!r} (valid: {known})")
+    return [profile]
+
+
 def _run_match(context: Context, store: Store, found: ProfileSet, *, as_of: date | None,
                profile_id: str | None) -> Any:
     from ..matcher.run import match_store
 
-    chosen = found.profiles
-    if profile_id:
-        profile = found.get(profile_id)
-        if profile is None:
-            known = ", ".join(p.id for p in found.profiles) or "none"
-            raise ConfigError(f"{found.path}: no valid profile with id {profile_id!r} (valid: {known})")
-        chosen = [profile]
     matcher = context.config.matcher
-    return match_store(store, chosen, as_of=as_of, rates=matcher["rates"], min_relevance=matcher["min_relevance"],
+    return match_store(store, _chosen_profiles(found, profile_id), as_of=as_of, rates=matcher["rates"], min_relevance=matcher["min_relevance"],
                        keep=matcher["keep"])
 
 
@@ -448,15 +453,8 @@ def log(context: Context, profile_id: str | None, notice_id: str | None, since: 
 def _recipients(found: ProfileSet, profile_id: str | None) -> list[Any]:
     from ..notifier.digest import Recipient
 
-    chosen = found.profiles
-    if profile_id:
-        profile = found.get(profile_id)
-        if profile is None:
-            known = ", ".join(p.id for p in found.profiles) or "none"
-            raise ConfigError(f"{found.path}: no valid profile with id {profile_id!r} (valid: {known})")
-        chosen = [profile]
     return [Recipient(profile_id=p.id, name=p.name, emails=p.emails, language=p.language, max_items=p.max_items)
-            for p in chosen]
+            for p in _chosen_profiles(found, profile_id)]
 
 
 def _digest_settings(config: Config, *, check_deadlines: bool = True) -> Any:
@@ -514,6 +512,7 @@ def _period_and_day(period: str | None, as_of: str | None) -> tuple[str, date]:
 def send_digests(context: Context, *, period: str, as_of: date, profile_id: str | None,
                  check_deadlines: bool = True, echo: Any = click.echo) -> Any:
     """Record this period's digests, then send every pending one; returns the report."""
+    from ..notifier.render import mailbox
     from ..notifier.run import deliver_pending, outbox_name, plan_digests
 
     config = context.config
@@ -535,8 +534,8 @@ def send_digests(context: Context, *, period: str, as_of: date, profile_id: str 
             echo(f"  {outcome:7} {delivery['period']} {delivery['profile_id']} <{delivery['email']}>{where}"
                  + (f": {error}" if error else ""))
 
-        smtp = config.smtp or {"retries": 3, "retry_delay": 2}
-        report = deliver_pending(store, sender, from_address=_mailbox(config.digest["sender"]),
+        smtp = config.smtp or {setting.name: setting.default for setting in SMTP_SETTINGS}  # outbox: same retries
+        report = deliver_pending(store, sender, from_address=mailbox(config.digest["sender"]),
                                  retries=smtp["retries"], retry_delay=smtp["retry_delay"], progress=progress)
     except BaseException as error:
         store.finish_run(run_id, outcome="interrupted" if isinstance(error, KeyboardInterrupt) else "failed",
@@ -550,12 +549,6 @@ def send_digests(context: Context, *, period: str, as_of: date, profile_id: str 
     echo(f"{len(report.sent)} sent, {len(report.failed)} refused, {len(report.pending)} left pending"
          f" ({report.retries} retries)" + (f"; stopped: {report.stopped}" if report.stopped else ""))
     return report
-
-
-def _mailbox(address: str) -> str:
-    from email.utils import getaddresses
-
-    return getaddresses([address])[0][1]
 
 
 @cli.command()
