@@ -39,13 +39,15 @@ def incremental_since(store: Store, source: dict[str, Any]) -> str | None:
 
 
 def run_crawls(sources: list[dict[str, Any]], *, store_path: str, crawler: dict[str, Any],
-               show_progress: bool = False) -> dict[str, RunStats]:
+               show_progress: bool = False, run_ids: dict[str, int] | None = None,
+               log_settings: dict[str, str] | None = None) -> dict[str, RunStats]:
     """Crawl ``sources`` (config dicts) into the store at ``store_path``; return each
-    source's stats. Every source gets a run row with its outcome."""
+    source's stats. Every source gets a run row with its outcome: the one in ``run_ids``
+    (recorded by the caller) or a new one. ``log_settings`` override Scrapy's LOG_*."""
     store = Store.open(store_path)
-    process = CrawlerProcess(settings=crawl_settings(crawler, store_path=store_path))
+    process = CrawlerProcess(settings={**crawl_settings(crawler, store_path=store_path), **(log_settings or {})})
+    run_ids = dict(run_ids or {})
     crawlers: dict[str, Any] = {}
-    run_ids: dict[str, int] = {}
     try:
         for source in sources:
             name = source["name"]
@@ -55,7 +57,8 @@ def run_crawls(sources: list[dict[str, Any]], *, store_path: str, crawler: dict[
             if source["kind"] != "ted":
                 custom["ROBOTSTXT_OBEY"] = source.get("obey_robots", True)
             configured = type(base.__name__, (base,), {"custom_settings": custom})
-            run_ids[name] = store.start_run("crawl", source=name)
+            if name not in run_ids:
+                run_ids[name] = store.start_run("crawl", source=name)
             crawlers[name] = process.create_crawler(configured)
             process.crawl(crawlers[name], source=source, run_id=run_ids[name],
                           known_urls=store.known_urls(name), since=incremental_since(store, source))

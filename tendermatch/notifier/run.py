@@ -12,6 +12,7 @@ Exactly once, step by step:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -171,14 +172,19 @@ def outbox_name(delivery: dict[str, Any]) -> str:
 
 def deliver_pending(store: Store, sender: Sender, *, from_address: str, retries: int = 3, retry_delay: float = 2.0,
                     sleep: Callable[[float], None] = time.sleep,
-                    progress: Callable[[dict[str, Any], str, str | None], None] | None = None) -> DeliveryReport:
+                    progress: Callable[[dict[str, Any], str, str | None], None] | None = None,
+                    stop: threading.Event | None = None) -> DeliveryReport:
     """Send every pending delivery, oldest first. A temporary failure is retried
     ``retries`` times, waiting ``retry_delay`` seconds and doubling; if it persists the
     delivery stays pending for the next run. A permanent refusal marks that delivery
-    failed and the others go on. An unreachable server or a setup error stops the run."""
+    failed and the others go on. An unreachable server or a setup error stops the run.
+    Once ``stop`` is set no further delivery is tried: they stay pending for the next run."""
     report = DeliveryReport()
     try:
         for delivery in store.pending_deliveries():
+            if stop is not None and stop.is_set():
+                report.stopped = report.stopped or "asked to stop"
+                break  # the rest are untouched, still pending
             if report.stopped:  # not tried: say why in its record
                 error = f"not tried: {report.stopped}"
                 store.mark_delivery(delivery["id"], state="pending", error=error, tried=False)

@@ -207,10 +207,47 @@ def _m003_deliveries(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m004_worker(db: sqlite_utils.Database) -> None:
+    # The process that recorded a run: a run left 'running' by a process that is gone was
+    # interrupted (the worker marks those when it starts).
+    db["runs"].add_column("pid", int)
+
+    # What the running worker has scheduled, so `tendermatch status` in another process
+    # shows the worker's own view (after a reload, or a refused one).
+    db["worker_jobs"].create(
+        {
+            "id": str,  # crawl:<source> | match | digest
+            "kind": str,
+            "source": str,
+            "schedule": str,  # cron expression, or "after each crawl with news"
+            "timezone": str,
+            "next_run": str,  # ISO 8601 with offset, or NULL when nothing is due
+            "updated_at": str,
+        },
+        pk="id",
+    )
+    # One row (id 1): the worker that holds the store's lock, its config and last reload.
+    db["worker_state"].create(
+        {
+            "id": int,
+            "pid": int,
+            "host": str,
+            "started": str,
+            "config": str,
+            "config_loaded": str,
+            "reload_error": str,  # the last refused reload's one-line reason, until a good one
+            "heartbeat": str,
+            "stopped": str,
+        },
+        pk="id",
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_match_log", _m002_match_log),
     ("003_deliveries", _m003_deliveries),
+    ("004_worker", _m004_worker),
 ]
 
 

@@ -7,10 +7,11 @@ with a busy timeout, so a crawl, a match and a reader can use it at the same tim
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -128,10 +129,31 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """All writes inside happen together or not at all."""
+        """All writes inside happen together or not at all (nested: a savepoint).
+
+        The outermost one begins IMMEDIATE: it takes the write lock first, waiting the busy
+        timeout for another process's writes. A deferred BEGIN that reads first and then
+        writes fails at once with "database is locked" when another process wrote meanwhile
+        (SQLite cannot wait on a stale snapshot)."""
+        conn = self.db.conn
         try:
-            with self.db.atomic():
+            if conn.in_transaction:
+                with self.db.atomic():
+                    yield
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
                 yield
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
         except sqlite3.Error as error:
             raise StoreError(f"{self.path}: {error}") from error
 
@@ -397,10 +419,16 @@ class Store:
     # -- runs ----------------------------------------------------------------------------
 
     def start_run(self, job: str, *, source: str | None = None) -> int:
+        """Record that ``job`` (crawl, ingest, reparse, match, digest) started, by this process."""
         cursor = self.db.execute(
-            "INSERT INTO runs (job, source, started, outcome) VALUES (?, ?, ?, 'running')", [job, source, utc_now()]
+            "INSERT INTO runs (job, source, started, outcome, pid) VALUES (?, ?, ?, 'running', ?)",
+            [job, source, utc_now(), os.getpid()],
         )
         return cursor.lastrowid
+
+    def get_run(self, run_id: int) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
+        return _parsed_run(rows[0]) if rows else None
 
     def finish_run(self, run_id: int, *, outcome: str, stats: dict[str, Any], error: str | None = None) -> None:
         self.db.execute(
@@ -427,13 +455,77 @@ class Store:
             "SELECT * FROM runs WHERE source = ? ORDER BY started DESC, id DESC LIMIT 1", [source]))
         return rows[0] if rows else None
 
+    def last_completed_run(self, job: str, *, source: str | None = None) -> dict[str, Any] | None:
+        """The newest run of ``job`` (of ``source``, for crawls) that ran to an end: ok,
+        partial or failed, not one still running or interrupted."""
+        rows = list(self.db.query(
+            "SELECT * FROM runs WHERE job = ? AND source IS ? AND outcome NOT IN ('running', 'interrupted')"
+            " ORDER BY id DESC LIMIT 1", [job, source]))
+        return _parsed_run(rows[0]) if rows else None
+
+    def crawls_with_news_since_match(self) -> int:
+        """Crawls that stored new or changed notices after the newest completed match began."""
+        return self.db.execute(
+            "SELECT count(*) FROM runs WHERE job = 'crawl' AND outcome IN ('ok', 'partial')"
+            " AND coalesce(json_extract(stats, '$.new'), 0) + coalesce(json_extract(stats, '$.updated'), 0) > 0"
+            " AND id > coalesce((SELECT max(id) FROM runs WHERE job = 'match' AND outcome = 'ok'), 0)").fetchone()[0]
+
+    def interrupt_orphaned_runs(self, *, alive: Callable[[int], bool]) -> list[int]:
+        """Mark 'interrupted' every run still 'running' whose process (``alive(pid)`` is
+        False) is gone: it was killed before it could record its end. Returns their ids."""
+        orphans = [row["id"] for row in self.db.query("SELECT id, pid FROM runs WHERE outcome = 'running'"
+                                                      " AND pid IS NOT NULL") if not alive(row["pid"])]
+        for run_id in orphans:
+            self.db.execute("UPDATE runs SET outcome = 'interrupted', finished = ?, error = coalesce(error,"
+                            " 'the process running it ended before it finished (killed?)') WHERE id = ?",
+                            [utc_now(), run_id])
+        return orphans
+
     def source_counts(self) -> dict[str, int]:
         """How many notices each source delivered."""
         return {row[0]: row[1] for row in self.db.execute(
             "SELECT source, count(*) FROM notice_sources GROUP BY source")}
 
-    def runs(self, *, limit: int = 50) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT * FROM runs ORDER BY id DESC LIMIT ?", [limit]))
+    def runs(self, *, limit: int = 50, job: str | None = None, source: str | None = None) -> list[dict[str, Any]]:
+        """The newest runs first, optionally of one job and one source."""
+        where, params = [], []
+        if job:
+            where.append("job = ?")
+            params.append(job)
+        if source:
+            where.append("source = ?")
+            params.append(source)
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
+        return list(self.db.query(sql, [*params, limit]))
+
+    # -- the worker ----------------------------------------------------------------------
+
+    def publish_worker(self, **state: Any) -> None:
+        """Update the running worker's row (pid, host, started, config, config_loaded,
+        reload_error, heartbeat, stopped)."""
+        self.db["worker_state"].upsert({"id": 1, **state}, pk="id")
+
+    def worker_state(self) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM worker_state WHERE id = 1"))
+        return rows[0] if rows else None
+
+    def publish_jobs(self, jobs: list[dict[str, Any]]) -> None:
+        """Make ``jobs`` (id, kind, source, schedule, timezone, next_run) the worker's job table."""
+        with self.transaction():
+            self.db.execute("DELETE FROM worker_jobs")
+            now = utc_now()
+            for job in jobs:
+                self.db["worker_jobs"].insert({**job, "updated_at": now}, pk="id")
+
+    def worker_jobs(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM worker_jobs ORDER BY id"))
+
+    def size_bytes(self) -> int:
+        """The store's size on disk: the database file and its write-ahead log."""
+        if self.path == ":memory:":
+            return 0
+        return sum(Path(self.path + suffix).stat().st_size for suffix in ("", "-wal")
+                   if Path(self.path + suffix).exists())
 
     def rejections(self, run_id: int) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT url, reason FROM rejections WHERE run_id = ? ORDER BY id", [run_id]))
@@ -609,6 +701,10 @@ class Store:
         return list(self.db.query(
             "SELECT notice_id, section, rank, deadline, status FROM delivery_items WHERE delivery_id = ?"
             " ORDER BY section, rank", [delivery_id]))
+
+
+def _parsed_run(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "stats": json.loads(row["stats"]) if row.get("stats") else {}}
 
 
 def _parsed_match(row: dict[str, Any]) -> dict[str, Any]:

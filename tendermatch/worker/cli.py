@@ -16,7 +16,8 @@ import click
 
 from ..notifier.tokens import SecretError
 from ..store import Store, StoreError
-from .config import SECRET_ENV, SMTP_SETTINGS, Config, ConfigError, config_path, load_config, parse_config
+from . import jobs
+from .config import SECRET_ENV, Config, ConfigError, config_path, load_config, parse_config
 from .profiles import ProfileSet, load_profiles
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -136,19 +137,6 @@ def ingest(context: Context, paths: tuple[Path, ...], source: str) -> None:
         sys.exit(1)
 
 
-def _crawl(config: Config, names: tuple[str, ...], *, show_progress: bool = True) -> dict[str, Any]:
-    from ..crawler.runner import run_crawls
-
-    if names:
-        sources = [config.source(name) for name in names]
-    else:
-        sources = [source for source in config.sources if source.enabled]
-    if not sources:
-        raise ConfigError(f"{config.path or 'no config file'}: no enabled sources to crawl")
-    return run_crawls([s.as_dict() for s in sources], store_path=str(config.store_path), crawler=config.crawler,
-                      show_progress=show_progress)
-
-
 @cli.command()
 @click.argument("sources", nargs=-1)
 @pass_context
@@ -158,7 +146,7 @@ def crawl(context: Context, sources: tuple[str, ...]) -> None:
 
     Example: tendermatch crawl ted-dk kk-udbud
     """
-    results = _crawl(context.config, sources)
+    results = jobs.crawl_here(context.config, sources)
     for name, stats in results.items():
         _print_stats(name, stats)
     if any(stats.rejected or stats.errors for stats in results.values()):
@@ -353,27 +341,6 @@ def _as_of(value: str | None, option: str = "--as-of") -> date | None:
     return date.fromisoformat(value)
 
 
-def _chosen_profiles(found: ProfileSet, profile_id: str | None) -> list[Any]:
-    """Every valid profile, or only ``profile_id`` (a ConfigError naming the valid ones if
-    there is no such valid profile)."""
-    if not profile_id:
-        return list(found.profiles)
-    profile = found.get(profile_id)
-    if profile is None:
-        known = ", ".join(p.id for p in found.profiles) or "none"
-        raise ConfigError(f"{found.path}: no valid profile with id {profile_id!r} (valid: {known})")
-    return [profile]
-
-
-def _run_match(context: Context, store: Store, found: ProfileSet, *, as_of: date | None,
-               profile_id: str | None) -> Any:
-    from ..matcher.run import match_store
-
-    matcher = context.config.matcher
-    return match_store(store, _chosen_profiles(found, profile_id), as_of=as_of, rates=matcher["rates"], min_relevance=matcher["min_relevance"],
-                       keep=matcher["keep"])
-
-
 @cli.command()
 @click.option("--as-of", "as_of", metavar="DATE", help="Skip notices whose deadline is before DATE"
               " [default: today].")
@@ -390,7 +357,8 @@ def match(context: Context, as_of: str | None, profile_id: str | None) -> None:
     if not found.profiles:
         raise ConfigError(f"{found.path}: no valid profiles to match")
     store = context.open_store()
-    result = _run_match(context, store, found, as_of=_as_of(as_of) or date.today(), profile_id=profile_id)
+    result = jobs.run_match(context.config, store, found, as_of=_as_of(as_of) or date.today(),
+                            profile_id=profile_id)
     store.close()
     stats = result.stats
     skipped = ", ".join(f"{n} {why}" for why, n in sorted(stats["skipped"].items())) or "none"
@@ -450,50 +418,14 @@ def log(context: Context, profile_id: str | None, notice_id: str | None, since: 
 # -- digests ------------------------------------------------------------------------------
 
 
-def _recipients(found: ProfileSet, profile_id: str | None) -> list[Any]:
-    from ..notifier.digest import Recipient
-
-    return [Recipient(profile_id=p.id, name=p.name, emails=p.emails, language=p.language, max_items=p.max_items)
-            for p in _chosen_profiles(found, profile_id)]
-
-
-def _digest_settings(config: Config, *, check_deadlines: bool = True) -> Any:
-    from ..notifier.run import DigestSettings
-
-    digest = config.digest
-    return DigestSettings(sender=digest["sender"], base_url=digest["base_url"], send_empty=digest["send_empty"],
-                          timezone=config.timezone, check_deadlines=check_deadlines)
-
-
 def _secret(*, required: bool) -> bytes:
     """The unsubscribe secret from the environment. A dry run or preview without one signs
     with a throwaway secret (its links will not work) and says so."""
-    from ..notifier.tokens import check_secret
-
-    value = os.environ.get(SECRET_ENV)
-    if value or required:
-        return check_secret(value, name=SECRET_ENV)
+    if required or os.environ.get(SECRET_ENV):
+        return jobs.secret_from_env()
     click.echo(f"note: ${SECRET_ENV} is not set; the unsubscribe links shown are signed with a throwaway secret",
                err=True)
     return os.urandom(32)
-
-
-def _sender(config: Config) -> Any:
-    """An SMTP sender from [smtp] (credentials from the environment variables it names),
-    else the outbox folder."""
-    from ..notifier.send import OutboxSender, SmtpSender
-
-    smtp = config.smtp
-    if smtp is None:
-        return OutboxSender(config.digest["outbox"])
-    credentials = []
-    for key in ("username_env", "password_env"):
-        name = smtp[key]
-        if name and name not in os.environ:
-            raise ConfigError(f"{config.path}: [smtp] {key} names ${name}, which is not set")
-        credentials.append(os.environ.get(name) if name else None)
-    return SmtpSender(host=smtp["host"], port=smtp["port"], security=smtp["security"], username=credentials[0],
-                      password=credentials[1], timeout=smtp["timeout"])
 
 
 def _period_and_day(period: str | None, as_of: str | None) -> tuple[str, date]:
@@ -512,43 +444,10 @@ def _period_and_day(period: str | None, as_of: str | None) -> tuple[str, date]:
 def send_digests(context: Context, *, period: str, as_of: date, profile_id: str | None,
                  check_deadlines: bool = True, echo: Any = click.echo) -> Any:
     """Record this period's digests, then send every pending one; returns the report."""
-    from ..notifier.render import mailbox
-    from ..notifier.run import deliver_pending, outbox_name, plan_digests
-
-    config = context.config
     found = context.profile_set()
     _warn_profile_errors(found)
-    recipients = _recipients(found, profile_id)
-    secret = _secret(required=True)
-    sender = _sender(config)
-    store = context.open_store()
-    run_id = store.start_run("digest")
-    try:
-        planned = plan_digests(store, recipients, period=period, as_of=as_of, secret=secret, record=True,
-                               run_id=run_id, settings=_digest_settings(config, check_deadlines=check_deadlines))
-        echo(f"{len(planned)} new digests for {period} recorded; sending every pending digest"
-             f" {'to ' + sender.where if config.smtp else 'to the outbox ' + str(sender.folder)}")
-
-        def progress(delivery: dict[str, Any], outcome: str, error: str | None) -> None:
-            where = f" {sender.path_of(outbox_name(delivery))}" if config.smtp is None and outcome == "sent" else ""
-            echo(f"  {outcome:7} {delivery['period']} {delivery['profile_id']} <{delivery['email']}>{where}"
-                 + (f": {error}" if error else ""))
-
-        smtp = config.smtp or {setting.name: setting.default for setting in SMTP_SETTINGS}  # outbox: same retries
-        report = deliver_pending(store, sender, from_address=mailbox(config.digest["sender"]),
-                                 retries=smtp["retries"], retry_delay=smtp["retry_delay"], progress=progress)
-    except BaseException as error:
-        store.finish_run(run_id, outcome="interrupted" if isinstance(error, KeyboardInterrupt) else "failed",
-                         stats={}, error=str(error) or type(error).__name__)
-        raise
-    stats = {"period": period, "planned": len(planned), "sent": len(report.sent), "failed": len(report.failed),
-             "pending": len(report.pending), "retries": report.retries}
-    outcome = "ok" if not report.failed and not report.pending else "partial" if report.sent else "failed"
-    store.finish_run(run_id, outcome=outcome, stats=stats, error=report.stopped)
-    store.close()
-    echo(f"{len(report.sent)} sent, {len(report.failed)} refused, {len(report.pending)} left pending"
-         f" ({report.retries} retries)" + (f"; stopped: {report.stopped}" if report.stopped else ""))
-    return report
+    return jobs.send_digests(context.config, found, period=period, as_of=as_of, profile_id=profile_id,
+                             check_deadlines=check_deadlines, echo=echo)
 
 
 @cli.command()
@@ -582,11 +481,11 @@ def digest(context: Context, mode: str | None, period: str | None, profile_id: s
         if out is None:
             raise click.UsageError("--preview needs --out DIR")
         found = context.profile_set()
-        recipient = _recipients(found, preview)[0]
+        recipient = jobs.recipients(found, preview)[0]
         store = context.open_store()
-        built = digest_for(store, recipient, period=day_period, as_of=day, settings=_digest_settings(config))
+        built = digest_for(store, recipient, period=day_period, as_of=day, settings=jobs.digest_settings(config))
         store.close()
-        _, _, message, html, text = compose(built, to=recipient.emails[0], settings=_digest_settings(config),
+        _, _, message, html, text = compose(built, to=recipient.emails[0], settings=jobs.digest_settings(config),
                                             secret=_secret(required=False))
         out.mkdir(parents=True, exist_ok=True)
         for suffix, content in ((".html", html.encode()), (".txt", text.encode()), (".eml", message)):
@@ -605,8 +504,8 @@ def digest(context: Context, mode: str | None, period: str | None, profile_id: s
     found = context.profile_set()
     _warn_profile_errors(found)
     store = context.open_store()
-    planned = plan_digests(store, _recipients(found, profile_id), period=day_period, as_of=day,
-                           settings=_digest_settings(config), secret=_secret(required=False), record=False)
+    planned = plan_digests(store, jobs.recipients(found, profile_id), period=day_period, as_of=day,
+                           settings=jobs.digest_settings(config), secret=_secret(required=False), record=False)
     store.close()
     rows = [{"profile": plan.profile_id, "to": plan.email, "language": plan.language, "new": str(plan.items),
              "changed": str(plan.changed), "subject": plan.subject} for plan in planned]
@@ -668,6 +567,191 @@ def unsubscribe(context: Context, token: str) -> None:
     click.echo(f"{email} {'unsubscribed from' if new else 'was already unsubscribed from'} {profile_id}'s digests")
 
 
+# -- the worker -----------------------------------------------------------------------------
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _setup_logging(level: str, log_file: Path | None, *, max_mb: float, backups: int) -> None:
+    """One format to stderr and, if asked, to a rotating file. APScheduler's own INFO
+    lines (job added, job running) are left out: the worker logs each job's start and end."""
+    import logging
+    from logging.handlers import RotatingFileHandler
+
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            handlers.append(RotatingFileHandler(log_file, maxBytes=int(max_mb * 1024 * 1024), backupCount=backups,
+                                                encoding="utf-8"))
+        except OSError as error:
+            raise ConfigError(f"{log_file}: cannot write the log file: {error.strerror or error}") from None
+    logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING if level != "DEBUG" else logging.DEBUG)
+
+
+@cli.command()
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+              help="[default: [worker] log_level, else INFO]")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also log to this file, rotated [default: [worker] log_file].")
+@pass_context
+def run(context: Context, log_level: str | None, log_file: Path | None) -> None:
+    """Run the worker until SIGTERM or Ctrl-C: crawl each enabled source on its schedule
+    (each crawl in a child process, stopped at the source's timeout), match after every
+    crawl that stored something new, and send the weekly digests on [digest] schedule.
+
+    A run missed while the worker was stopped runs once when it starts. SIGHUP, or an edit
+    of the config or a profile file, reloads them; a bad edit is refused (logged) and the
+    running config is kept. One worker per store: a second one says so and exits 2.
+    $TENDERMATCH_SECRET must be set (it signs the digests' unsubscribe links).
+
+    Example: tendermatch --config /etc/tendermatch/tendermatch.toml run --log-level DEBUG
+    """
+    from .scheduler import Worker, WorkerLocked
+
+    config = context.config
+    if config.path is None:
+        raise ConfigError("tendermatch run needs a config file: give --config PATH (or set TENDERMATCH_CONFIG)")
+    found = context.profile_set()
+    jobs.check_can_send(config)
+    level = (log_level or config.worker["log_level"]).upper()
+    _setup_logging(level, log_file or config.worker["log_file"], max_mb=config.worker["log_max_mb"],
+                   backups=config.worker["log_backups"])
+    worker = Worker(config, found, db_override=context.db_option, profiles_override=context.profiles_option,
+                    log_level=level)
+    try:
+        code = worker.run()
+    except WorkerLocked as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    sys.exit(code)
+
+
+def _run_counts(run: dict[str, Any]) -> str:
+    """A run's main counts in a few words."""
+    stats = run.get("stats") or {}
+    if run["job"] == "match":
+        return f"{stats.get('matches', 0)} matches, {stats.get('matched_notices', 0)} open notices" if stats else ""
+    if run["job"] == "digest":
+        return ", ".join(f"{key} {stats[key]}" for key in ("planned", "sent", "failed", "pending") if key in stats)
+    return ", ".join(f"{key} {stats[key]}" for key in ("fetched", "new", "updated", "rejected", "errors")
+                     if key in stats)
+
+
+def _seconds(run: dict[str, Any]) -> float | None:
+    from datetime import datetime
+
+    if not run.get("finished"):
+        return None
+    return (datetime.fromisoformat(run["finished"]) - datetime.fromisoformat(run["started"])).total_seconds()
+
+
+def _job_id(run: dict[str, Any]) -> str:
+    return f"{run['job']}:{run['source']}" if run.get("source") else run["job"]
+
+
+@cli.command()
+@click.option("--job", "job_id", metavar="ID", help="Only this job: crawl:<source>, crawl (every source), match,"
+              " digest, ingest or reparse.")
+@click.option("--limit", default=50, show_default=True, help="The newest this many runs.")
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_context
+def runs(context: Context, job_id: str | None, limit: int, output: str) -> None:
+    """The run history: every crawl, match and digest run (by the worker or a command),
+    newest first, with start, end, outcome, counts and error.
+
+    Example: tendermatch runs --job crawl:kk-udbud --format json
+    """
+    job, _, source = (job_id or "").partition(":")
+    store = context.open_store()
+    rows = [{**row, "stats": json.loads(row["stats"]) if row.get("stats") else {}}
+            for row in store.runs(limit=limit, job=job or None, source=source or None)]
+    store.close()
+    if output == "json":
+        click.echo(json.dumps([{"id": row["id"], "job": _job_id(row), "started": row["started"],
+                                "finished": row["finished"], "seconds": _seconds(row), "outcome": row["outcome"],
+                                "stats": row["stats"], "error": row["error"], "pid": row["pid"]} for row in rows],
+                              ensure_ascii=False, indent=2))
+        return
+    seconds = [_seconds(row) for row in rows]
+    table = [{"id": str(row["id"]), "job": _job_id(row), "started": row["started"],
+              "seconds": f"{taken:.1f}" if taken is not None else "", "outcome": row["outcome"],
+              "counts": _run_counts(row), "error": row["error"] or ""} for row, taken in zip(rows, seconds)]
+    echo_table(table, ("id", "job", "started", "seconds", "outcome", "counts", "error"))
+    click.echo(f"{len(rows)} runs")
+
+
+def _local_time(value: str | None, timezone: str) -> str:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    if not value:
+        return ""
+    return datetime.fromisoformat(value).astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+@cli.command()
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_context
+def status(context: Context, output: str) -> None:
+    """The worker (running or not), each job with its schedule, next run, last run and
+    outcome, and the store's size and counts. With no worker running the jobs are those
+    the config would schedule.
+
+    Example: tendermatch status
+    """
+    from .scheduler import StoreLock, planned_jobs
+
+    config = context.config
+    holder = StoreLock.holder(config.store_path)
+    store = context.open_store()
+    state = store.worker_state() or {}
+    job_rows = store.worker_jobs() if holder else planned_jobs(config)
+    for job in job_rows:
+        kind, _, source = job["id"].partition(":")
+        found_runs = store.runs(limit=1, job=kind, source=source or None)
+        last = found_runs[0] if found_runs else {}
+        job["last_run"] = last.get("started")
+        job["outcome"] = last.get("outcome")
+        job["counts"] = _run_counts({**last, "stats": json.loads(last["stats"]) if last.get("stats") else {}}) \
+            if last else ""
+    counts = store.counts()
+    size = store.size_bytes()
+    store.close()
+    found = context.profile_set()
+    worker = {"running": holder is not None, "pid": holder if holder else None,
+              "host": state.get("host"), "started": state.get("started") if holder else None,
+              "config": state.get("config") if holder else str(config.path),
+              "config_loaded": state.get("config_loaded") if holder else None,
+              "reload_error": state.get("reload_error") if holder else None,
+              "heartbeat": state.get("heartbeat"), "stopped": state.get("stopped")}
+    summary = {"store": str(config.store_path), "size_bytes": size, "notices": counts["notices"],
+               "profiles": len(found.profiles), "invalid_profiles": len(found.errors), "matches": counts["matches"],
+               "deliveries": counts["deliveries"]}
+    if output == "json":
+        click.echo(json.dumps({"worker": worker, "jobs": job_rows, "store": summary}, ensure_ascii=False, indent=2))
+        return
+    zone = config.timezone
+    if holder:
+        click.echo(f"worker: running (pid {holder} on {state.get('host') or '?'}, since"
+                   f" {_local_time(state.get('started'), zone)}; config {state.get('config')} loaded"
+                   f" {_local_time(state.get('config_loaded'), zone)})")
+        if state.get("reload_error"):
+            click.echo(f"  last reload refused, the running config is kept: {state['reload_error']}")
+    else:
+        stopped = f" (last stopped {_local_time(state['stopped'], zone)})" if state.get("stopped") else ""
+        click.echo(f"worker: not running{stopped}; jobs as {config.path} would schedule them")
+    table = [{"job": job["id"], "schedule": job["schedule"], "next run": _local_time(job.get("next_run"), zone),
+              "last run": _local_time(job["last_run"], zone), "outcome": job["outcome"] or "",
+              "counts": job["counts"]} for job in job_rows]
+    echo_table(table, ("job", "schedule", "next run", "last run", "outcome", "counts"))
+    click.echo(f"store: {config.store_path} ({size / 1024 / 1024:.1f} MB): {counts['notices']:,} notices,"
+               f" {len(found.profiles)} profiles" + (f" ({len(found.errors)} invalid)" if found.errors else "")
+               + f", {counts['matches']:,} matches, {counts['deliveries']:,} deliveries")
+
+
 @cli.command()
 @click.option("--state-dir", type=click.Path(path_type=Path), help="Where the demo keeps its store"
               " [default: the store path in config/demo.toml].")
@@ -696,7 +780,7 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
         for old_message in outbox.glob("*.eml"):
             old_message.unlink()
     click.echo(f"tendermatch demo: crawling {len(config.sources)} bundled sources ({DEMO_CONFIG})")
-    results = _crawl(config, ())
+    results = jobs.crawl_here(config)
     for name, stats in results.items():
         _print_stats(name, stats)
     store = Store.open(store_path)
@@ -717,7 +801,7 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
     found = demo_context.profile_set()
     _warn_profile_errors(found)
     store = Store.open(store_path)
-    result = _run_match(demo_context, store, found, as_of=_as_of(as_of), profile_id=None)
+    result = jobs.run_match(config, store, found, as_of=_as_of(as_of))
     store.close()
     when = f"open on {as_of}" if as_of else "deadlines not checked"
     click.echo(f"\nMatched {result.stats['matched_notices']} notices ({when}) against {len(found.profiles)} sample"

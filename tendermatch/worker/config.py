@@ -125,6 +125,24 @@ SMTP_SETTINGS: tuple[Setting, ...] = (
     Setting("retry_delay", (int, float), 2, "Seconds before the first retry.", minimum=0),
 )
 
+WORKER_SETTINGS: tuple[Setting, ...] = (
+    Setting("timezone", str, "Europe/Copenhagen", "Time zone of every schedule (the sources' and [digest]'s)."),
+    Setting("misfire_grace", int, 3600, "Seconds a job may start late (the machine was busy or asleep) and still"
+            " run. A run missed while the worker was stopped runs once when it starts (not once per missed time).",
+            minimum=1),
+    Setting("stop_grace", (int, float), 30, "Seconds a crawl gets to close cleanly after SIGTERM (at its timeout, or"
+            " when the worker stops) before it is killed; a stopping worker waits this long for running jobs.",
+            minimum=0),
+    Setting("watch", (int, float), 5, "Seconds between checks of this file and the profile files for changes, which"
+            " are then reloaded as on SIGHUP (0: reload only on SIGHUP).", minimum=0),
+    Setting("log_level", str, "INFO", "DEBUG, INFO, WARNING or ERROR; `tendermatch run --log-level` overrides it."),
+    Setting("log_file", str, None, "Also log to this file (relative to this config file), rotated at log_max_mb;"
+            " unset: stderr only (journald keeps it)."),
+    Setting("log_max_mb", (int, float), 10, "Size at which the log file is rotated.", minimum=0.01),
+    Setting("log_backups", int, 5, "Rotated log files kept (tendermatch.log.1, .2, ...).", minimum=0),
+)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
 SMTP_SECURITY = ("none", "starttls", "ssl")
 SECRET_ENV = "TENDERMATCH_SECRET"  # signs the unsubscribe links
 
@@ -171,6 +189,7 @@ class Config:
     path: Path | None
     store_path: Path
     timezone: str = "Europe/Copenhagen"
+    worker: dict[str, Any] = field(default_factory=dict)  # WORKER_SETTINGS; log_file is a resolved Path or None
     crawler: dict[str, Any] = field(default_factory=dict)
     sources: list[SourceConfig] = field(default_factory=list)
     matcher: dict[str, Any] = field(default_factory=dict)  # MATCHER_SETTINGS; profiles is a resolved Path
@@ -227,12 +246,8 @@ def parse_config(data: dict[str, Any], *, path: Path | None, db: str | None = No
         raise ConfigError(f"{where}: [store] path must be a file path (a string), not {store_file!r}")
     store_path = Path(db) if db else _resolve(base, store_file)
 
-    worker = _table(data, "worker", where)
-    _check_keys(worker, {"timezone"}, f"{where}: [worker]")
-    timezone = worker.get("timezone", "Europe/Copenhagen")
-    if not isinstance(timezone, str):
-        raise ConfigError(f"{where}: [worker] timezone must be a name like \"Europe/Copenhagen\", not {timezone!r}")
-    _check_timezone(timezone, f"{where}: [worker] timezone")
+    worker = _parse_worker(_table(data, "worker", where), where=where, base=base)
+    timezone = worker["timezone"]
 
     crawler_table = _table(data, "crawler", where)
     crawler = _apply_settings(crawler_table, CRAWLER_SETTINGS, f"{where}: [crawler]")
@@ -251,8 +266,20 @@ def parse_config(data: dict[str, Any], *, path: Path | None, db: str | None = No
     digest = _parse_digest(_table(data, "digest", where), where=where, base=base, timezone=timezone)
     smtp = _parse_smtp(_table(data, "smtp", where), where=where) if "smtp" in data else None
     sections = {name: data[name] for name in ("serve",) if name in data}
-    return Config(path=path, store_path=store_path, timezone=timezone, crawler=crawler, sources=sources,
-                  matcher=matcher, digest=digest, smtp=smtp, sections=sections)
+    return Config(path=path, store_path=store_path, timezone=timezone, worker=worker, crawler=crawler,
+                  sources=sources, matcher=matcher, digest=digest, smtp=smtp, sections=sections)
+
+
+def _parse_worker(table: dict[str, Any], *, where: str, base: Path) -> dict[str, Any]:
+    label = f"{where}: [worker]"
+    worker = _apply_settings(table, WORKER_SETTINGS, label)
+    _check_timezone(worker["timezone"], f"{label} timezone")
+    if worker["log_level"].upper() not in LOG_LEVELS:
+        raise ConfigError(f"{label} log_level must be one of {', '.join(LOG_LEVELS)}, not {worker['log_level']!r}")
+    worker["log_level"] = worker["log_level"].upper()
+    if worker["log_file"] is not None:
+        worker["log_file"] = _resolve(base, worker["log_file"])
+    return worker
 
 
 def _parse_digest(table: dict[str, Any], *, where: str, base: Path, timezone: str) -> dict[str, Any]:
@@ -422,14 +449,67 @@ def _parse_source(raw: Any, *, index: int, where: str, base: Path, timezone: str
     return source
 
 
-def check_cron(expression: str, where: str, *, timezone: str = "Europe/Copenhagen") -> None:
-    """Raise ConfigError unless ``expression`` is a valid 5-field cron expression."""
+CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _cron_weekdays(field_text: str) -> str:
+    """A crontab weekday field (0 or 7 = Sunday, names allowed) as APScheduler 3 names.
+
+    APScheduler 3 reads weekday *numbers* with 0 = Monday (its from_crontab keeps that
+    mistake: "0 7 * * 1" would fire on Tuesdays), so the field is expanded to names here."""
+    def day(token: str) -> int:
+        token = token.lower()
+        if token[:3] in CRON_WEEKDAYS and not token.isdigit():
+            return CRON_WEEKDAYS.index(token[:3])
+        if token.isdigit() and 0 <= int(token) <= 7:
+            return int(token) % 7 if int(token) != 7 else 7
+        raise ValueError(f"{token!r} is not a weekday (0-7 or sun-sat)")
+
+    days: set[int] = set()
+    for part in field_text.split(","):
+        span, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if step < 1:
+            raise ValueError(f"step {step_text!r} must be at least 1")
+        if span == "*":
+            first, last = 0, 6
+        elif "-" in span:
+            first_text, _, last_text = span.partition("-")
+            first, last = day(first_text), day(last_text)
+        else:
+            first = last = day(span)
+            if step_text:  # "1/2": from 1 to the end of the week
+                last = 6
+        if first > last:
+            raise ValueError(f"range {span!r} runs backwards")
+        days.update(number % 7 for number in range(first, last + 1, step))
+    if len(days) == 7:
+        return "*"
+    return ",".join(CRON_WEEKDAYS[number] for number in sorted(days))
+
+
+def cron_trigger(expression: str, *, timezone: str) -> Any:
+    """An APScheduler CronTrigger from a crontab expression: 5 fields (minute hour day
+    month weekday), or 6 with seconds first (for short test schedules). Weekdays count as
+    in crontab: 0 or 7 is Sunday, 1 is Monday. Raises ValueError."""
     from apscheduler.triggers.cron import CronTrigger
 
-    if len(expression.split()) != 5:
-        raise ConfigError(f"{where}: {expression!r} is not a cron expression (5 fields: minute hour day month weekday)")
+    fields = expression.split()
+    if len(fields) not in (5, 6):
+        raise ValueError("a cron expression has 5 fields (minute hour day month weekday), or 6 with seconds first")
+    second = fields.pop(0) if len(fields) == 6 else "0"
+    minute, hour, day, month, weekday = fields
+    return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
+                       day_of_week=_cron_weekdays(weekday), timezone=timezone)
+
+
+def check_cron(expression: str, where: str, *, timezone: str = "Europe/Copenhagen") -> None:
+    """Raise ConfigError unless ``expression`` is a valid cron expression (see cron_trigger)."""
+    if len(expression.split()) not in (5, 6):
+        raise ConfigError(f"{where}: {expression!r} is not a cron expression (5 fields: minute hour day month"
+                          f" weekday; or 6 with seconds first)")
     try:
-        CronTrigger.from_crontab(expression, timezone=timezone)
+        cron_trigger(expression, timezone=timezone)
     except ValueError as error:
         raise ConfigError(f"{where}: {expression!r} is not a valid cron expression: {error}") from None
 
@@ -454,14 +534,16 @@ def _toml_value(value: Any) -> str:
 
 
 def settings_reference() -> str:
-    """The [[sources]], [crawler], [matcher], [digest] and [smtp] keys as Markdown tables (the README embeds them; a
+    """The [[sources]], [worker], [crawler], [matcher], [digest] and [smtp] keys as Markdown tables (the README embeds them; a
     test keeps the two the same)."""
     lines = ["`[[sources]]` (one table per source):", "", "| key | kinds | default | meaning |", "|---|---|---|---|"]
     for setting in SOURCE_SETTINGS:
         kinds = "all" if setting.kinds == SOURCE_KINDS else ", ".join(setting.kinds)
         default = "required" if setting.required else _toml_value(setting.default)
         lines.append(f"| `{setting.name}` | {kinds} | {default} | {setting.help} |")
-    for title, settings in (("`[crawler]` (every source):", CRAWLER_SETTINGS),
+    for title, settings in (("`[worker]` (`tendermatch run`: schedules, reloads, stopping, logging):",
+                             WORKER_SETTINGS),
+                            ("`[crawler]` (every source):", CRAWLER_SETTINGS),
                             ("`[matcher]` (matching notices to profiles):", MATCHER_SETTINGS),
                             ("`[digest]` (the weekly e-mails):", DIGEST_SETTINGS),
                             ("`[smtp]` (optional; without it digests go to the outbox folder):", SMTP_SETTINGS)):

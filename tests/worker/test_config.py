@@ -65,7 +65,7 @@ def test_relative_paths_are_resolved_against_the_config_folder(tmp_path):
     ('[crawler]\nretry_times = -2', "[crawler]: retry_times must be at least 0"),
     ('[crawler]\nmax_document_mb = 0', "max_document_mb must be at least"),
     ('[store]\npath = 5', "[store] path must be a file path"),
-    ('[worker]\ntimezone = 5', "[worker] timezone must be a name"),
+    ('[worker]\ntimezone = 5', "[worker]: timezone must be a string"),
     ('[worker]\ntimezone = "Mars/Olympus"', "unknown time zone"),
     ('[surprise]\nx = 1', "unknown section or key 'surprise'"),
 ])
