@@ -634,10 +634,11 @@ def _run_counts(run: dict[str, Any]) -> str:
     stats = run.get("stats") or {}
     if run["job"] == "match":
         return f"{stats.get('matches', 0)} matches, {stats.get('matched_notices', 0)} open notices" if stats else ""
-    if run["job"] == "digest":
-        return ", ".join(f"{key} {stats[key]}" for key in ("planned", "sent", "failed", "pending") if key in stats)
-    return ", ".join(f"{key} {stats[key]}" for key in ("fetched", "new", "updated", "rejected", "errors")
-                     if key in stats)
+    # The first two always, the rest when not zero: a line that fits a table cell.
+    keys = ("planned", "sent", "failed", "pending") if run["job"] == "digest" else (
+        "fetched", "new", "updated", "rejected", "errors")
+    return ", ".join(f"{key} {stats[key]}" for index, key in enumerate(keys)
+                     if key in stats and (index < 2 or stats[key]))
 
 
 def _seconds(run: dict[str, Any]) -> float | None:

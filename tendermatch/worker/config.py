@@ -478,8 +478,8 @@ def _cron_weekdays(field_text: str) -> str:
             first, last = day(first_text), day(last_text)
         else:
             first = last = day(span)
-            if step_text:  # "1/2": from 1 to the end of the week
-                last = 6
+            if step_text:  # "1/2": from 1 to the end of the week (7, as cronie reads it)
+                last = 7
         if first > last:
             raise ValueError(f"range {span!r} runs backwards")
         days.update(number % 7 for number in range(first, last + 1, step))
@@ -491,7 +491,8 @@ def _cron_weekdays(field_text: str) -> str:
 def cron_trigger(expression: str, *, timezone: str) -> Any:
     """An APScheduler CronTrigger from a crontab expression: 5 fields (minute hour day
     month weekday), or 6 with seconds first (for short test schedules). Weekdays count as
-    in crontab: 0 or 7 is Sunday, 1 is Monday. Raises ValueError."""
+    in crontab: 0 or 7 is Sunday, 1 is Monday. Raises ValueError, also when both the day
+    of the month and the weekday are restricted."""
     from apscheduler.triggers.cron import CronTrigger
 
     fields = expression.split()
@@ -499,6 +500,10 @@ def cron_trigger(expression: str, *, timezone: str) -> Any:
         raise ValueError("a cron expression has 5 fields (minute hour day month weekday), or 6 with seconds first")
     second = fields.pop(0) if len(fields) == 6 else "0"
     minute, hour, day, month, weekday = fields
+    if day != "*" and weekday != "*":
+        # crontab fires when either matches, APScheduler only when both do: ask for one.
+        raise ValueError("restrict the day of the month or the weekday, not both (cron programs disagree on"
+                         " what both means)")
     return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
                        day_of_week=_cron_weekdays(weekday), timezone=timezone)
 
