@@ -670,6 +670,10 @@ class Store:
                 row["message"] = decompress(row["message"])
                 yield row
 
+    def pending_count(self) -> int:
+        """Digests recorded but not yet accepted by the server (or written to the outbox)."""
+        return self.db.execute("SELECT count(*) FROM deliveries WHERE state = 'pending'").fetchone()[0]
+
     def still_pending(self, delivery_id: int) -> bool:
         """Whether a delivery is still pending (another run may have sent it meanwhile)."""
         row = self.db.execute("SELECT state FROM deliveries WHERE id = ?", [delivery_id]).fetchone()

@@ -44,6 +44,7 @@ MATCH_JOB = "match"
 DIGEST_JOB = "digest"
 MATCH_SCHEDULE = "after each crawl that stored something new"
 HEARTBEAT_SECONDS = 10
+PENDING_RETRY_MINUTES = 15  # a digest run that left messages pending is tried again this soon
 TICK_SECONDS = 0.25
 
 
@@ -343,9 +344,12 @@ class Worker:
 
     def _missed_since_last_run(self, spec: JobSpec, trigger: CronTrigger, config: Config) -> datetime | None:
         """Now, if a scheduled time passed since the job last ran to completion (once, not
-        once per missed time); or if a source was never crawled. A digest that never ran
-        waits for its time: starting the worker alone never sends e-mail."""
+        once per missed time); if a source was never crawled; or if digests recorded by an
+        earlier run are still pending. A digest that never ran waits for its time:
+        starting the worker alone never sends e-mail."""
         now = datetime.now(ZoneInfo(config.timezone))
+        if spec.kind == "digest" and self._pending_digests():
+            return now
         last = self._last_completed(spec)
         if last is None:
             return now if spec.kind == "crawl" else None
@@ -354,7 +358,16 @@ class Worker:
         due = trigger.get_next_fire_time(None, after)
         return now if due is not None and due <= now else None
 
+    def _pending_digests(self) -> int:
+        store = self._store()
+        try:
+            return store.pending_count()
+        finally:
+            store.close()
+
     def _why_due(self, spec: JobSpec, config: Config) -> str:
+        if spec.kind == "digest" and self._pending_digests():
+            return f"{self._pending_digests()} digests recorded by an earlier run are still pending"
         last = self._last_completed(spec)
         if last is None:
             return "never crawled"
@@ -534,6 +547,14 @@ class Worker:
         level = logging.INFO if not report.failed and not report.pending else logging.WARNING
         logger.log(level, "digest %s: %d sent, %d refused, %d left pending%s", period, len(report.sent),
                    len(report.failed), len(report.pending), f"; stopped: {report.stopped}" if report.stopped else "")
+        if report.pending and not self.stop_event.is_set():
+            # The server was down or busy: try the pending ones again soon, not next week.
+            job = self.scheduler.get_job(DIGEST_JOB)
+            retry = datetime.now(ZoneInfo(config.timezone)) + timedelta(minutes=PENDING_RETRY_MINUTES)
+            if job is not None and (job.next_run_time is None or job.next_run_time > retry):
+                self.scheduler.modify_job(DIGEST_JOB, next_run_time=retry)
+                logger.info("digest: %d pending, tried again at %s", len(report.pending),
+                            retry.isoformat(timespec="seconds"))
 
 
 def _profile_state(profiles: ProfileSet) -> tuple[Any, ...]:
