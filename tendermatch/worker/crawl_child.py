@@ -9,6 +9,7 @@ re-log. The child records the run's end itself; the worker finishes the run if i
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 
@@ -28,9 +29,26 @@ def _die_with_parent() -> None:
         pass
 
 
+def _record_orphaned(job: dict) -> None:
+    """The worker died while this crawl ran: say so in the run, whatever Scrapy recorded."""
+    from tendermatch.store import Store
+
+    store = Store.open(job["store_path"])
+    try:
+        run = store.get_run(job["run_id"]) or {}
+        store.finish_run(job["run_id"], outcome="interrupted", stats=run.get("stats") or {},
+                         error="the worker process ended while this crawl ran")
+    finally:
+        store.close()
+
+
 def main() -> int:
     _die_with_parent()
     job = json.loads(sys.stdin.read())
+    parent = job.get("parent_pid")
+    if parent and os.getppid() != parent:  # the worker died before the death signal was set
+        _record_orphaned(job)
+        return 1
     from tendermatch.crawler.runner import run_crawls
 
     # Scrapy's INFO lines (a stats dump per crawl) are noise in the worker's log: the
@@ -43,6 +61,9 @@ def main() -> int:
     except Exception as error:  # one line for the worker's log; the worker records the run failed
         print(f"ERROR tendermatch.crawl: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         return 1
+    finally:
+        if parent and os.getppid() != parent:
+            _record_orphaned(job)
     return 0
 
 

@@ -87,7 +87,7 @@ def crawl_in_child(config: Config, source: SourceConfig, *, stop: threading.Even
     finally:
         store.close()
     job = {"source": source.as_dict(), "store_path": str(config.store_path), "crawler": config.crawler,
-           "run_id": run_id, "log_level": log_level}
+           "run_id": run_id, "log_level": log_level, "parent_pid": os.getpid()}
     process = subprocess.Popen([sys.executable, "-m", "tendermatch.worker.crawl_child"], stdin=subprocess.PIPE,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if started:
@@ -164,10 +164,8 @@ def _forward_log(process: subprocess.Popen[bytes], source: str) -> None:
         if isinstance(named, int):
             level = named
             child_logger.log(level, "%s", message)
-        elif line[:1].isspace():  # the next line of a multi-line message: its level
+        else:  # the next line of a multi-line message (a dump, a traceback): its level
             child_logger.log(level, "%s", line)
-        else:  # a library writing to stderr directly
-            child_logger.warning("%s", line)
 
 
 # -- matching --------------------------------------------------------------------------------

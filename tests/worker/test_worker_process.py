@@ -1,0 +1,394 @@
+"""`tendermatch run` as a real process under real signals: the store lock, a crawl child
+stopped at its source's timeout (even one that cannot handle SIGTERM), a crawl child
+killed by the OS, a graceful stop on SIGTERM/SIGINT with a crawl in flight, and the
+refusal to start without $TENDERMATCH_SECRET. No mocks: real workers, real crawl
+children, local HTTP servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+from tests.crawler.servers import LocalServer
+from tests.worker.worker_process import (
+    WEB,
+    WORKER_ENV,
+    RunningWorker,
+    feed_source,
+    runs,
+    status,
+    web_site,
+    write_worker_config,
+)
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; Linux signals")
+
+FEED = "/udbud_feed.xml"
+STOP_GRACE = 2
+WORKER_SETTINGS = f"watch = 0.5\nstop_grace = {STOP_GRACE}\n"
+ONCE = "0 0 7 * * 1"  # weekly: a never-crawled source runs once at start, then not again during a test
+SLACK = 10  # seconds of slack for a loaded 2-core machine
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def wait_until(predicate: Callable[[], object], *, timeout: float, what: str, interval: float = 0.1) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(interval)
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def is_crawl_child(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"tendermatch.worker.crawl_child" in cmdline
+
+
+def crawl_children(worker: RunningWorker) -> list[int]:
+    return [pid for pid in worker.children() if is_crawl_child(pid)]
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    return inodes
+
+
+def connected_to(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a TCP connection to 127.0.0.1:``port``."""
+    inodes = _socket_inodes(pid)
+    try:
+        table = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    for line in table:
+        fields = line.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        if remote_port == port and fields[9] in inodes:
+            return True
+    return False
+
+
+def crawl_child_of(worker: RunningWorker, server: SlowSite, *, timeout: float = 30) -> int:
+    """The pid of the worker's crawl child that is talking to ``server`` (its request hangs there)."""
+    wait_until(lambda: server.feed_requests() >= 1, timeout=timeout, what="the crawl to ask the slow server")
+
+    def find() -> int | None:
+        found = [pid for pid in crawl_children(worker) if connected_to(pid, server.port)]
+        return found[0] if found else None
+
+    return wait_until(find, timeout=10, what="a crawl child connected to the slow server")  # type: ignore[return-value]
+
+
+def log_lines(worker: RunningWorker, pattern: str) -> list[str]:
+    return [line for line in worker.log().splitlines() if re.search(pattern, line)]
+
+
+class SlowSite:
+    """Serves the RSS fixture, each feed request held ``delay`` seconds while ``slow`` (an
+    event cuts the wait short at teardown); robots.txt is answered at once with 404."""
+
+    def __init__(self, *, delay: float = 60):
+        self.delay = delay
+        self.slow = True
+        self.release = threading.Event()
+        self.server = LocalServer(self._handle)
+        self.url = self.server.url
+        self.port = self.server.port
+
+    def _handle(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        if path.split("?")[0] == "/robots.txt":
+            return 404, {"Content-Type": "text/plain"}, b"not found"
+        if self.slow:
+            self.release.wait(self.delay)
+        return 200, {"Content-Type": "application/xml"}, (WEB / FEED.lstrip("/")).read_bytes()
+
+    def feed_requests(self) -> int:
+        return len(self.server.hits_for(FEED))
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.close()
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., RunningWorker]]:
+    """Start workers; at teardown kill every one still running and any crawl child left behind
+    (a SIGSTOPped child ignores the SIGTERM its dying parent asks Linux to send)."""
+    started: list[RunningWorker] = []
+    seen_children: set[int] = set()
+
+    def start(config: Path, **kwargs: object) -> RunningWorker:
+        worker = RunningWorker(config, **kwargs)  # type: ignore[arg-type]
+        started.append(worker)
+        return worker
+
+    start.seen_children = seen_children  # type: ignore[attr-defined]
+    yield start
+    for worker in started:
+        if worker.process.poll() is None:
+            seen_children.update(crawl_children(worker))
+        worker.kill()
+    for pid in seen_children:
+        if alive(pid) and is_crawl_child(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def site() -> Iterator:
+    server = web_site()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def slow_site() -> Iterator[SlowSite]:
+    server = SlowSite(delay=60)
+    yield server
+    server.close()
+
+
+def remember(spawn: Callable[..., RunningWorker], pid: int) -> int:
+    spawn.seen_children.add(pid)  # type: ignore[attr-defined]
+    return pid
+
+
+def finished_runs(config: Path, job: str) -> list[dict]:
+    return [run for run in runs(config, job) if run["outcome"] != "running"]
+
+
+# -- 1. one worker per store ----------------------------------------------------------------------
+
+
+def test_a_second_worker_on_the_same_store_is_refused_and_the_first_goes_on(tmp_path, site, spawn):
+    folder_a, folder_b = tmp_path / "a", tmp_path / "b"
+    folder_a.mkdir()
+    folder_b.mkdir()
+    url = site.url + FEED
+    config_a = write_worker_config(folder_a, [feed_source("feed", url, schedule="*/2 * * * * *")],
+                                   worker=WORKER_SETTINGS)
+    config_b = write_worker_config(folder_b, [feed_source("feed", url, schedule="*/2 * * * * *")],
+                                   worker=WORKER_SETTINGS)
+    first = spawn(config_a)
+    first.wait_for(r"crawl:feed ok in", timeout=60)
+
+    second = run_cli("--config", str(config_a), "run", env=WORKER_ENV, timeout=60)
+    assert second.returncode == 2, second.stdout + second.stderr
+    message = second.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert f"another worker (pid {first.pid}) is already running on this store; stop it first" in message
+    assert message.startswith("Error: ") and "store.db" in message
+
+    # The first worker is untouched: still running, still holding the store, still crawling.
+    assert first.process.poll() is None
+    worker_state = status(config_a)["worker"]
+    assert worker_state["running"] is True and worker_state["pid"] == first.pid
+    oks = len(log_lines(first, r"crawl:feed ok in"))
+    first.wait_for(r"crawl:feed ok in", count=oks + 1, timeout=30)
+    assert {run["pid"] for run in runs(config_a)} == {first.pid}  # the refused one recorded nothing
+
+    # A worker on another store runs beside it.
+    other = spawn(config_b)
+    other.wait_for(r"crawl:feed ok in", timeout=60)
+    assert first.process.poll() is None and other.process.poll() is None
+    assert status(config_b)["worker"]["pid"] == other.pid
+
+    # Once the first stops, the store is free for a new worker.
+    assert first.stop(timeout=30) == 0
+    assert status(config_a)["worker"]["running"] is False
+    third = spawn(config_a)
+    third.wait_for(rf"worker started \(pid {third.pid}\)", timeout=30)
+    done = len(finished_runs(config_a, "crawl:feed"))
+    wait_until(lambda: len(finished_runs(config_a, "crawl:feed")) > done, timeout=30,
+               what="the new worker's first crawl")
+    newest = finished_runs(config_a, "crawl:feed")[-1]
+    assert newest["pid"] == third.pid and newest["outcome"] == "ok"
+    assert status(config_a)["worker"]["pid"] == third.pid
+    assert third.stop(timeout=30) == 0
+    assert other.stop(timeout=30) == 0
+
+
+# -- 2. a hanging crawl is stopped at its timeout -------------------------------------------------
+
+
+def test_a_hanging_crawl_is_killed_at_its_timeout_and_the_other_source_goes_on(tmp_path, site, slow_site, spawn):
+    config = write_worker_config(tmp_path, [
+        feed_source("stuck", slow_site.url + FEED, schedule=ONCE, timeout=3),
+        feed_source("feed", site.url + FEED, schedule="*/2 * * * * *"),
+    ], worker=WORKER_SETTINGS)
+    worker = spawn(config)
+    child = remember(spawn, crawl_child_of(worker, slow_site))
+    ended = worker.wait_for(r"crawl:stuck (failed|partial) in", timeout=3 + STOP_GRACE + SLACK + 10)
+
+    [run] = runs(config, "crawl:stuck")
+    assert run["outcome"] in ("failed", "partial"), run
+    assert "stopped at the source's timeout (3 s)" in run["error"], run
+    assert run["seconds"] <= 3 + STOP_GRACE + SLACK, run
+    assert "stopped at the source's timeout (3 s)" in ended[0]
+    wait_until(lambda: not alive(child), timeout=5, what=f"the stuck crawl child {child} to be gone")
+    assert child not in worker.children()
+
+    # The worker lived through it, and the healthy source was crawled during the hang and after.
+    assert worker.process.poll() is None
+    lines = worker.log().splitlines()
+    end_at = next(i for i, line in enumerate(lines) if re.search(r"crawl:stuck (failed|partial) in", line))
+    during = [line for line in lines[:end_at] if "crawl:feed ok in" in line]
+    assert len(during) >= 1, "\n".join(lines)
+    worker.wait_for(r"crawl:feed ok in", count=len(log_lines(worker, r"crawl:feed ok in")) + 1, timeout=30)
+    feed_runs = finished_runs(config, "crawl:feed")
+    assert feed_runs and all(r["outcome"] == "ok" for r in feed_runs), feed_runs
+    assert worker.stop(timeout=STOP_GRACE + 30) == 0
+
+
+def test_a_crawl_child_that_cannot_handle_sigterm_is_killed_after_the_grace(tmp_path, slow_site, spawn):
+    config = write_worker_config(tmp_path, [feed_source("stuck", slow_site.url + FEED, schedule=ONCE, timeout=3)],
+                                 worker=WORKER_SETTINGS)
+    worker = spawn(config)
+    child = remember(spawn, crawl_child_of(worker, slow_site))
+    os.kill(child, signal.SIGSTOP)
+    worker.wait_for(r"crawl:stuck failed in", timeout=3 + STOP_GRACE + SLACK + 10)
+
+    [run] = runs(config, "crawl:stuck")
+    assert run["outcome"] == "failed", run
+    assert run["error"].startswith("stopped at the source's timeout (3 s)"), run
+    assert run["seconds"] <= 3 + STOP_GRACE + SLACK, run
+    wait_until(lambda: not alive(child), timeout=5, what=f"the stopped crawl child {child} to be killed")
+    assert child not in worker.children()
+    assert worker.process.poll() is None
+    assert worker.stop(timeout=STOP_GRACE + 30) == 0
+
+
+# -- 3. a crawl child killed by the OS ------------------------------------------------------------
+
+
+def test_a_crawl_child_killed_by_the_os_fails_its_run_and_the_next_crawl_succeeds(tmp_path, slow_site, spawn):
+    config = write_worker_config(tmp_path, [
+        feed_source("slow", slow_site.url + FEED, schedule="*/3 * * * * *", timeout=60)], worker=WORKER_SETTINGS)
+    worker = spawn(config)
+    child = remember(spawn, crawl_child_of(worker, slow_site))
+    os.kill(child, signal.SIGKILL)
+    slow_site.slow = False  # the site is fast again for the next crawl
+
+    worker.wait_for(r"crawl:slow failed in", timeout=30)
+    first = runs(config, "crawl:slow")[0]
+    assert first["outcome"] == "failed", first
+    assert first["error"] == "the crawl process was killed by SIGKILL", first
+    assert first["pid"] == worker.pid
+
+    worker.wait_for(r"crawl:slow ok in", timeout=30)
+    assert worker.process.poll() is None
+    later = [run for run in runs(config, "crawl:slow") if run["id"] > first["id"]]
+    assert any(run["outcome"] == "ok" and run["stats"]["fetched"] >= 1 and run["stats"]["new"] >= 1
+               for run in later), later
+    assert worker.stop(timeout=STOP_GRACE + 30) == 0
+
+
+# -- 4. a graceful stop with a crawl in flight -----------------------------------------------------
+
+
+@pytest.mark.parametrize("sig, frozen", [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGTERM, True)],
+                         ids=["SIGTERM", "SIGINT", "SIGTERM-child-SIGSTOPped"])
+def test_a_stop_signal_with_a_crawl_in_flight_exits_0_and_records_it_interrupted(tmp_path, slow_site, spawn, sig,
+                                                                                  frozen):
+    slow_site.delay = 30
+    config = write_worker_config(tmp_path, [
+        feed_source("slow", slow_site.url + FEED, schedule="*/3 * * * * *", timeout=60)], worker=WORKER_SETTINGS)
+    worker = spawn(config)
+    child = remember(spawn, crawl_child_of(worker, slow_site))
+    assert status(config)["worker"]["running"] is True
+    if frozen:  # it cannot even handle the SIGTERM: the worker must SIGKILL it after stop_grace
+        os.kill(child, signal.SIGSTOP)
+
+    began = time.monotonic()
+    worker.send(sig)
+    try:
+        code = worker.process.wait(timeout=STOP_GRACE + SLACK)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the worker did not exit within {STOP_GRACE + SLACK} s of {sig.name}:\n{worker.log()}")
+    took = time.monotonic() - began
+    assert code == 0, worker.log()
+    assert took <= STOP_GRACE + SLACK
+
+    log = worker.log()
+    assert re.search(rf"stopping \({sig.name}\): no new jobs; waiting up to {STOP_GRACE} s for crawl:slow", log), log
+    assert re.search(r"INFO tendermatch\.worker: worker stopped$", log, re.MULTILINE), log
+    assert "abandoned" not in log  # the crawl ended within the grace: nothing was left behind
+    wait_until(lambda: not alive(child), timeout=5, what=f"the crawl child {child} to be gone")
+    [run] = runs(config, "crawl:slow")
+    assert run["outcome"] == "interrupted", run
+    assert run["finished"] is not None
+    assert status(config)["worker"]["running"] is False
+    assert status(config)["worker"]["pid"] is None
+
+
+# -- 5. no secret, no worker -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("secret", [None, "", "fifteen-chars-x"], ids=["unset", "empty", "too-short"])
+def test_run_without_a_usable_secret_refuses_to_start(tmp_path, site, secret):
+    config = write_worker_config(tmp_path, [feed_source("feed", site.url + FEED, schedule="*/2 * * * * *")],
+                                 worker=WORKER_SETTINGS)
+    env = {key: value for key, value in os.environ.items() if key not in ("TENDERMATCH_CONFIG", "TENDERMATCH_SECRET")}
+    if secret is not None:
+        env["TENDERMATCH_SECRET"] = secret
+    try:
+        result = subprocess.run([sys.executable, "-m", "tendermatch", "--config", str(config), "run"], cwd=ROOT,
+                                env=env, capture_output=True, text=True, timeout=60, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("`tendermatch run` without a usable secret started instead of refusing")
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "TENDERMATCH_SECRET" in lines[0], result.stderr
+    if secret:
+        assert secret not in result.stderr
+    assert "worker started" not in result.stdout + result.stderr
+
+    # Nothing started: no lock holder, no runs, no request to the site.
+    assert not (tmp_path / "store.db.worker.lock").exists()
+    assert site.server.hits == []
+    if (tmp_path / "store.db").exists():
+        assert runs(config) == []
+    listed = json.loads(run_cli("--config", str(config), "status", "--format", "json", env=WORKER_ENV,
+                                check=True).stdout)
+    assert listed["worker"]["running"] is False and listed["worker"]["pid"] is None
