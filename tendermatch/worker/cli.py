@@ -699,17 +699,29 @@ def _local_time(value: str | None, timezone: str) -> str:
 def status(context: Context, output: str) -> None:
     """The worker (running or not), each job with its schedule, next run, last run and
     outcome, and the store's size and counts. With no worker running the jobs are those
-    the config would schedule.
+    the config would schedule. A config file the running worker refused (it keeps its last
+    good one) is reported, and the rest still shown.
 
     Example: tendermatch status
     """
+    from .config import store_path_only
     from .scheduler import StoreLock, planned_jobs
 
-    config = context.config
-    holder = StoreLock.holder(config.store_path)
-    store = context.open_store()
+    config: Config | None
+    try:
+        config = context.config
+        store_path, config_error = config.store_path, None
+    except ConfigError as error:
+        # A running worker keeps its last good config: show it, with what is wrong now.
+        found_path = Path(context.db_option) if context.db_option else store_path_only(config_path(
+            context.config_option))
+        if found_path is None:
+            raise
+        config, store_path, config_error = None, found_path, str(error)
+    holder = StoreLock.holder(store_path)
+    store = Store.open(store_path)
     state = store.worker_state() or {}
-    job_rows = store.worker_jobs() if holder else planned_jobs(config)
+    job_rows = store.worker_jobs() if holder else planned_jobs(config) if config else []
     for job in job_rows:
         kind, _, source = job["id"].partition(":")
         found_runs = store.runs(limit=1, job=kind, source=source or None)
@@ -721,20 +733,21 @@ def status(context: Context, output: str) -> None:
     counts = store.counts()
     size = store.size_bytes()
     store.close()
-    found = context.profile_set()
+    found = context.profile_set() if config else None
     worker = {"running": holder is not None, "pid": holder if holder else None,
               "host": state.get("host"), "started": state.get("started") if holder else None,
-              "config": state.get("config") if holder else str(config.path),
+              "config": state.get("config") if holder else str(config_path(context.config_option)),
               "config_loaded": state.get("config_loaded") if holder else None,
               "reload_error": state.get("reload_error") if holder else None,
-              "heartbeat": state.get("heartbeat"), "stopped": state.get("stopped")}
-    summary = {"store": str(config.store_path), "size_bytes": size, "notices": counts["notices"],
-               "profiles": len(found.profiles), "invalid_profiles": len(found.errors), "matches": counts["matches"],
+              "config_error": config_error, "heartbeat": state.get("heartbeat"), "stopped": state.get("stopped")}
+    summary = {"store": str(store_path), "size_bytes": size, "notices": counts["notices"],
+               "profiles": len(found.profiles) if found else None,
+               "invalid_profiles": len(found.errors) if found else None, "matches": counts["matches"],
                "deliveries": counts["deliveries"]}
     if output == "json":
         click.echo(json.dumps({"worker": worker, "jobs": job_rows, "store": summary}, ensure_ascii=False, indent=2))
         return
-    zone = config.timezone
+    zone = config.timezone if config else next((job["timezone"] for job in job_rows), "UTC")
     if holder:
         click.echo(f"worker: running (pid {holder} on {state.get('host') or '?'}, since"
                    f" {_local_time(state.get('started'), zone)}; config {state.get('config')} loaded"
@@ -743,14 +756,17 @@ def status(context: Context, output: str) -> None:
             click.echo(f"  last reload refused, the running config is kept: {state['reload_error']}")
     else:
         stopped = f" (last stopped {_local_time(state['stopped'], zone)})" if state.get("stopped") else ""
-        click.echo(f"worker: not running{stopped}; jobs as {config.path} would schedule them")
+        click.echo(f"worker: not running{stopped}" + (f"; jobs as {config.path} would schedule them" if config else ""))
+    if config_error:
+        click.echo(f"config: {config_error}", err=True)
     table = [{"job": job["id"], "schedule": job["schedule"], "next run": _local_time(job.get("next_run"), zone),
               "last run": _local_time(job["last_run"], zone), "outcome": job["outcome"] or "",
               "counts": job["counts"]} for job in job_rows]
     echo_table(table, ("job", "schedule", "next run", "last run", "outcome", "counts"))
-    click.echo(f"store: {config.store_path} ({size / 1024 / 1024:.1f} MB): {counts['notices']:,} notices,"
-               f" {len(found.profiles)} profiles" + (f" ({len(found.errors)} invalid)" if found.errors else "")
-               + f", {counts['matches']:,} matches, {counts['deliveries']:,} deliveries")
+    profiles = (f", {len(found.profiles)} profiles" + (f" ({len(found.errors)} invalid)" if found.errors else "")
+                if found else "")
+    click.echo(f"store: {store_path} ({size / 1024 / 1024:.1f} MB): {counts['notices']:,} notices{profiles},"
+               f" {counts['matches']:,} matches, {counts['deliveries']:,} deliveries")
 
 
 @cli.command()

@@ -231,6 +231,18 @@ def load_config(path: str | Path, *, db: str | None = None) -> Config:
     return parse_config(data, path=path, db=db)
 
 
+def store_path_only(path: str | Path) -> Path | None:
+    """The store a config file names, read leniently (for `status` when the file no longer
+    validates); None if even that cannot be read."""
+    path = Path(path)
+    try:
+        store = tomllib.loads(path.read_text(encoding="utf-8")).get("store", {})
+        value = store.get("path", "../var/tendermatch.db") if isinstance(store, dict) else None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return _resolve(path.parent, value) if isinstance(value, str) and value else None
+
+
 def parse_config(data: dict[str, Any], *, path: Path | None, db: str | None = None) -> Config:
     """Validate already-parsed TOML."""
     where = str(path) if path else "<config>"
