@@ -17,14 +17,17 @@ LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
 def _die_with_parent() -> None:
-    """Ask Linux to send SIGTERM when the worker dies (even by SIGKILL), so no orphaned
-    crawl goes on writing to a store another worker may by then hold."""
+    """Ask Linux to kill this process when the worker dies (even by SIGKILL), so no
+    orphaned crawl goes on writing to a store another worker may by then hold. SIGKILL,
+    not SIGTERM: the signal can come more than once (once per worker thread that ends),
+    and Scrapy takes a second SIGTERM as "stop uncleanly", which records a wrong outcome.
+    The run is left 'running', and the next worker marks it interrupted and runs it again."""
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: the worker still kills it at its timeout
         pass
 
