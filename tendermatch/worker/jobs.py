@@ -73,8 +73,7 @@ class ChildCrawl:
 
 
 def crawl_in_child(config: Config, source: SourceConfig, *, stop: threading.Event, stop_grace: float,
-                   log_level: str = "INFO", started: Callable[[subprocess.Popen[bytes]], None] | None = None
-                   ) -> ChildCrawl:
+                   log_level: str = "INFO") -> ChildCrawl:
     """Crawl ``source`` in a child process (``python -m tendermatch.worker.crawl_child``).
 
     The child gets SIGTERM (Scrapy then closes cleanly and keeps what it has) at the
@@ -90,8 +89,6 @@ def crawl_in_child(config: Config, source: SourceConfig, *, stop: threading.Even
            "run_id": run_id, "log_level": log_level, "parent_pid": os.getpid()}
     process = subprocess.Popen([sys.executable, "-m", "tendermatch.worker.crawl_child"], stdin=subprocess.PIPE,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if started:
-        started(process)
     forward = threading.Thread(target=_forward_log, args=(process, source.name), daemon=True)
     forward.start()
     assert process.stdin is not None

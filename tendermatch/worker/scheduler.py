@@ -370,7 +370,7 @@ class Worker:
             return f"{self._pending_digests()} digests recorded by an earlier run are still pending"
         last = self._last_completed(spec)
         if last is None:
-            return "never crawled"
+            return "never crawled to an end"
         return f"its scheduled time passed since it last ran ({last['started']})"
 
     def _crawl_news_since_last_match(self) -> bool:

@@ -223,8 +223,8 @@ def test_a_run_missed_while_the_worker_was_down_runs_once_at_start_up(tmp_path, 
     config = write_worker_config(tmp_path, [feed_source("feed", site.url + FEED, schedule=daily), atom])
     first = RunningWorker(config)
     try:
-        first.wait_for(r"crawl:feed: never crawled, so it runs now")
-        first.wait_for(r"crawl:atom: never crawled, so it runs now")
+        first.wait_for(r"crawl:feed: never crawled to an end, so it runs now")
+        first.wait_for(r"crawl:atom: never crawled to an end, so it runs now")
         first.wait_for(r"crawl:feed ok in", timeout=45)
         first.wait_for(r"crawl:atom \w+ in", timeout=45)
     finally:
