@@ -11,21 +11,13 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 
 from tests.conftest import run_cli
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer, free_port
-from tests.worker.worker_process import WORKER_ENV, RunningWorker, feed_source, web_site, write_worker_config
+from tests.worker.worker_process import WORKER_ENV, RunningWorker, feed_source, write_worker_config
 
 
 ZONE = ZoneInfo("Europe/Copenhagen")
-
-
-@pytest.fixture
-def site():
-    server = web_site()
-    yield server
-    server.close()
 
 
 def smtp_config(folder, site, port: int, *, digest_schedule: str):

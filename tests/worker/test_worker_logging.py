@@ -6,18 +6,10 @@ from __future__ import annotations
 import re
 import time
 
-import pytest
 
-from tests.worker.worker_process import SECRET, RunningWorker, feed_source, web_site, write_worker_config
+from tests.worker.worker_process import SECRET, RunningWorker, feed_source, write_worker_config
 
 PASSWORD = "smtp-password-never-logged-42"
-
-
-@pytest.fixture
-def site():
-    server = web_site()
-    yield server
-    server.close()
 
 
 def test_job_lines_go_to_stderr_and_a_rotating_file_without_secrets(tmp_path, site):

@@ -28,7 +28,7 @@ from tests.worker.worker_process import (
     feed_source,
     runs,
     status,
-    web_site,
+    wait_until,
     write_worker_config,
 )
 
@@ -42,17 +42,6 @@ SLACK = 10  # seconds of slack for a loaded 2-core machine
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def wait_until(predicate: Callable[[], object], *, timeout: float, what: str, interval: float = 0.1) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(interval)
 
 
 def alive(pid: int) -> bool:
@@ -173,13 +162,6 @@ def spawn() -> Iterator[Callable[..., RunningWorker]]:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-
-
-@pytest.fixture
-def site() -> Iterator:
-    server = web_site()
-    yield server
-    server.close()
 
 
 @pytest.fixture

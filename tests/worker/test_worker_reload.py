@@ -20,7 +20,6 @@ from tests.worker.worker_process import (
     feed_source,
     runs,
     status,
-    web_site,
     write_worker_config,
 )
 
@@ -28,15 +27,6 @@ WORKER_LOG = r"tendermatch\.worker: "
 SIGHUP_ONLY = "watch = 0\nstop_grace = 2\n"
 WATCHED = "watch = 0.5\nstop_grace = 2\n"
 ZONE = "Europe/Copenhagen"  # the default [worker] timezone
-
-
-@pytest.fixture
-def site():
-    served = web_site()
-    try:
-        yield served
-    finally:
-        served.close()
 
 
 @pytest.fixture

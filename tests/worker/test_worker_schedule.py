@@ -27,7 +27,7 @@ from tests.worker.worker_process import (
     feed_source,
     runs,
     status,
-    web_site,
+    wait_until,
     write_worker_config,
 )
 
@@ -66,26 +66,6 @@ def gone(pid: int) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
-def wait_until(condition, *, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(interval)
-
-
-@pytest.fixture
-def site():
-    served = web_site()
-    try:
-        yield served
-    finally:
-        served.close()
 
 
 # -- scheduled crawls and the match after news ------------------------------------------------

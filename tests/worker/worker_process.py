@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import ROOT, run_cli
@@ -123,6 +124,18 @@ class RunningWorker:
             if int(fields[1]) == self.process.pid:
                 found.append(int(entry.name))
         return found
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float, what: str, interval: float = 0.1) -> object:
+    """Poll ``condition`` until it returns something true (returned), or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(interval)
 
 
 def status(config: Path) -> dict:
