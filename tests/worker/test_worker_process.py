@@ -374,3 +374,23 @@ def test_run_without_a_usable_secret_refuses_to_start(tmp_path, site, secret):
     listed = json.loads(run_cli("--config", str(config), "status", "--format", "json", env=WORKER_ENV,
                                 check=True).stdout)
     assert listed["worker"]["running"] is False and listed["worker"]["pid"] is None
+
+
+# -- a crawl slower than its schedule --------------------------------------------------------
+
+
+def test_a_crawl_slower_than_its_schedule_never_runs_twice_at_once(tmp_path, spawn):
+    slow = SlowSite(delay=3)  # each crawl takes over 3 s; it is due every second
+    try:
+        config = write_worker_config(tmp_path, [feed_source("slow", slow.url + FEED, schedule="* * * * * *")])
+        worker = spawn(config)
+        worker.wait_for(r"crawl:slow ok in", count=2, timeout=60)
+        assert worker.stop() == 0
+    finally:
+        slow.close()
+    crawls = [run for run in runs(config, "crawl:slow") if run["outcome"] == "ok"]
+    assert len(crawls) >= 2
+    for earlier, later in zip(crawls, crawls[1:]):
+        assert later["started"] >= earlier["finished"], (earlier, later)  # one at a time (max_instances = 1)
+    # Missed seconds are coalesced into the next run, not queued: no burst of catch-up crawls.
+    assert slow.feed_requests() <= len(runs(config, "crawl:slow")) + 1
