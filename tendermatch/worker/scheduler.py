@@ -247,17 +247,19 @@ class Worker:
         watch = self.config.worker["watch"]
         while not self.stop_event.wait(TICK_SECONDS):
             now = time.monotonic()
+            # The files' state is taken before reading them: an edit made while they are
+            # read changes it again and is picked up at the next check.
             if self.reload_event.is_set():
                 self.reload_event.clear()
-                self.reload("SIGHUP")
                 signature = _files_signature(self.config_path, self._profiles_path(self.config))
+                self.reload("SIGHUP")
                 watch = self.config.worker["watch"]
             elif watch and now - last_watch >= watch:
                 last_watch = now
                 current = _files_signature(self.config_path, self._profiles_path(self.config))
                 if current != signature:
+                    signature = current
                     self.reload("a file changed")
-                    signature = _files_signature(self.config_path, self._profiles_path(self.config))
                     watch = self.config.worker["watch"]
             if self._jobs_changed.is_set():
                 self._jobs_changed.clear()
