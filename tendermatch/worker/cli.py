@@ -221,7 +221,7 @@ def sources(context: Context) -> None:
     rows = []
     for source in config.sources:
         last = store.last_run(source.name)
-        stats = json.loads(last["stats"]) if last and last.get("stats") else {}
+        stats = _with_stats(last)["stats"] if last else {}
         rows.append({
             "name": source.name, "kind": source.kind, "schedule": source.schedule,
             "enabled": "yes" if source.enabled else "no",
@@ -629,6 +629,11 @@ def run(context: Context, log_level: str | None, log_file: Path | None) -> None:
     sys.exit(code)
 
 
+def _with_stats(run: dict[str, Any]) -> dict[str, Any]:
+    """A runs row with its stats JSON read."""
+    return {**run, "stats": json.loads(run["stats"]) if run.get("stats") else {}}
+
+
 def _run_counts(run: dict[str, Any]) -> str:
     """A run's main counts in a few words."""
     stats = run.get("stats") or {}
@@ -667,8 +672,7 @@ def runs(context: Context, job_id: str | None, limit: int, output: str) -> None:
     """
     job, _, source = (job_id or "").partition(":")
     store = context.open_store()
-    rows = [{**row, "stats": json.loads(row["stats"]) if row.get("stats") else {}}
-            for row in store.runs(limit=limit, job=job or None, source=source or None)]
+    rows = [_with_stats(row) for row in store.runs(limit=limit, job=job or None, source=source or None)]
     store.close()
     if output == "json":
         click.echo(json.dumps([{"id": row["id"], "job": _job_id(row), "started": row["started"],
@@ -728,8 +732,7 @@ def status(context: Context, output: str) -> None:
         last = found_runs[0] if found_runs else {}
         job["last_run"] = last.get("started")
         job["outcome"] = last.get("outcome")
-        job["counts"] = _run_counts({**last, "stats": json.loads(last["stats"]) if last.get("stats") else {}}) \
-            if last else ""
+        job["counts"] = _run_counts(_with_stats(last)) if last else ""
     counts = store.counts()
     size = store.size_bytes()
     store.close()

@@ -58,7 +58,6 @@ def crawl_here(config: Config, names: tuple[str, ...] = (), *, show_progress: bo
 class ChildCrawl:
     """How a crawl in a child process ended: its run (as recorded) and what happened to the process."""
 
-    source: str
     run_id: int
     run: dict[str, Any] = field(default_factory=dict)
     exit_code: int | None = None
@@ -97,7 +96,7 @@ def crawl_in_child(config: Config, source: SourceConfig, *, stop: threading.Even
         process.stdin.close()
     except BrokenPipeError:  # it died at once; its exit code says so below
         pass
-    result = ChildCrawl(source=source.name, run_id=run_id)
+    result = ChildCrawl(run_id=run_id)
     deadline = time.monotonic() + source.timeout
     while process.poll() is None:
         if stop.is_set() or time.monotonic() >= deadline:

@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -140,18 +141,24 @@ def job_specs(config: Config) -> dict[str, JobSpec]:
     return specs
 
 
+# The match has no schedule of its own: it runs after crawls with news.
+MATCH_SPEC = JobSpec(MATCH_JOB, "match", MATCH_SCHEDULE)
+
+
+def job_row(spec: JobSpec, *, timezone: str, next_run: datetime | None) -> dict[str, Any]:
+    """A job as `status` shows it (and the store's worker_jobs table holds it)."""
+    return {"id": spec.id, "kind": spec.kind, "source": spec.source, "schedule": spec.schedule,
+            "timezone": timezone, "next_run": next_run.isoformat() if next_run else None}
+
+
 def planned_jobs(config: Config, *, now: datetime | None = None) -> list[dict[str, Any]]:
     """What a worker started with ``config`` would schedule, with each next time (for
     ``status`` when no worker is running)."""
-    zone = ZoneInfo(config.timezone)
-    now = now or datetime.now(zone)
-    rows = []
-    for spec in job_specs(config).values():
-        next_run = spec.trigger(config.timezone).get_next_fire_time(None, now)
-        rows.append({"id": spec.id, "kind": spec.kind, "source": spec.source, "schedule": spec.schedule,
-                     "timezone": config.timezone, "next_run": next_run.isoformat() if next_run else None})
-    rows.append({"id": MATCH_JOB, "kind": "match", "source": None, "schedule": MATCH_SCHEDULE,
-                 "timezone": config.timezone, "next_run": None})
+    now = now or datetime.now(ZoneInfo(config.timezone))
+    zone = config.timezone
+    rows = [job_row(spec, timezone=zone, next_run=spec.trigger(zone).get_next_fire_time(None, now))
+            for spec in job_specs(config).values()]
+    rows.append(job_row(MATCH_SPEC, timezone=config.timezone, next_run=None))
     return sorted(rows, key=lambda row: row["id"])
 
 
@@ -204,8 +211,9 @@ class Worker:
     def _profiles_path(self, config: Config) -> Path:
         return Path(self.profiles_override) if self.profiles_override else config.matcher["profiles"]
 
-    def _store(self) -> Store:
-        return Store.open(self.config.store_path)
+    def _store(self) -> closing[Store]:
+        """The store, for a ``with`` block (each thread opens its own connection)."""
+        return closing(Store.open(self.config.store_path))
 
     # -- running --------------------------------------------------------------------------
 
@@ -218,14 +226,11 @@ class Worker:
 
     def _run_locked(self) -> int:
         self._install_signal_handlers()
-        store = self._store()
-        try:
+        with self._store() as store:
             orphans = store.interrupt_orphaned_runs(alive=pid_alive)
             store.publish_worker(pid=os.getpid(), host=socket.gethostname(), started=utc_now(),
                                  config=str(self.config_path), config_loaded=utc_now(), reload_error=None,
                                  heartbeat=utc_now(), stopped=None)
-        finally:
-            store.close()
         if orphans:
             logger.warning("marked %d run(s) interrupted that a stopped process left running (ids %s)",
                            len(orphans), ", ".join(map(str, orphans)))
@@ -300,15 +305,12 @@ class Worker:
             time.sleep(0.1)
         with self._active_lock:
             abandoned = dict(self._active)
-        store = self._store()
-        try:
+        with self._store() as store:
             me = os.getpid()
             # This process's runs still open were abandoned: say so (nothing half-written is
             # kept: a match replaces its rows in one transaction, digests stay pending).
             store.interrupt_orphaned_runs(alive=lambda pid: pid != me and pid_alive(pid))
             store.publish_worker(stopped=utc_now(), heartbeat=utc_now())
-        finally:
-            store.close()
         if abandoned:
             logger.warning("abandoned %s at stop; recorded as interrupted", ", ".join(abandoned))
             logger.info("worker stopped")
@@ -330,87 +332,53 @@ class Worker:
         trigger = spec.trigger(config.timezone)
         extra: dict[str, Any] = {}
         if catch_up:
-            due = self._missed_since_last_run(spec, trigger, config)
-            if due is not None:
-                extra["next_run_time"] = due
-                logger.info("%s: %s, so it runs now", spec.id, self._why_due(spec, config))
+            why = self._due_at_start(spec, trigger, config)
+            if why is not None:
+                extra["next_run_time"] = datetime.now(ZoneInfo(config.timezone))
+                logger.info("%s: %s, so it runs now", spec.id, why)
         self.scheduler.add_job(self._job_function(spec), trigger=trigger, id=spec.id, name=spec.id,
                                replace_existing=True, **extra)
 
-    def _last_completed(self, spec: JobSpec) -> dict[str, Any] | None:
-        store = self._store()
-        try:
-            return store.last_completed_run(spec.kind, source=spec.source)
-        finally:
-            store.close()
-
-    def _missed_since_last_run(self, spec: JobSpec, trigger: CronTrigger, config: Config) -> datetime | None:
-        """Now, if a scheduled time passed since the job last ran to completion (once, not
-        once per missed time); if a source was never crawled; or if digests recorded by an
-        earlier run are still pending. A digest that never ran waits for its time:
-        starting the worker alone never sends e-mail."""
-        now = datetime.now(ZoneInfo(config.timezone))
-        if spec.kind == "digest" and self._pending_digests():
-            return now
-        last = self._last_completed(spec)
+    def _due_at_start(self, spec: JobSpec, trigger: CronTrigger, config: Config) -> str | None:
+        """Why the job runs now, or None. It does when a scheduled time passed since it last
+        ran to completion (once, not once per missed time); when a source was never
+        crawled; or when digests recorded by an earlier run are still pending. A digest
+        that never ran waits for its time: starting the worker alone never sends e-mail."""
+        with self._store() as store:
+            pending = store.pending_count() if spec.kind == "digest" else 0
+            last = store.last_completed_run(spec.kind, source=spec.source)
+        if pending:
+            return f"{pending} digests recorded by an earlier run are still pending"
         if last is None:
-            return now if spec.kind == "crawl" else None
+            return "never crawled to an end" if spec.kind == "crawl" else None
         # Stored times have whole seconds: step past the run's own start.
-        after = datetime.fromisoformat(last["started"]) + timedelta(seconds=1)
-        due = trigger.get_next_fire_time(None, after)
-        return now if due is not None and due <= now else None
-
-    def _pending_digests(self) -> int:
-        store = self._store()
-        try:
-            return store.pending_count()
-        finally:
-            store.close()
-
-    def _why_due(self, spec: JobSpec, config: Config) -> str:
-        if spec.kind == "digest" and self._pending_digests():
-            return f"{self._pending_digests()} digests recorded by an earlier run are still pending"
-        last = self._last_completed(spec)
-        if last is None:
-            return "never crawled to an end"
-        return f"its scheduled time passed since it last ran ({last['started']})"
+        due = trigger.get_next_fire_time(None, datetime.fromisoformat(last["started"]) + timedelta(seconds=1))
+        if due is not None and due <= datetime.now(ZoneInfo(config.timezone)):
+            return f"its scheduled time passed since it last ran ({last['started']})"
+        return None
 
     def _crawl_news_since_last_match(self) -> bool:
-        store = self._store()
-        try:
+        with self._store() as store:
             return store.crawls_with_news_since_match() > 0
-        finally:
-            store.close()
 
     def _log_schedule(self) -> None:
+        specs = job_specs(self.config)
         for job in sorted(self.scheduler.get_jobs(), key=lambda job: job.id):
-            spec = job_specs(self.config).get(job.id)
+            spec = specs.get(job.id)
             when = job.next_run_time.isoformat(timespec="seconds") if job.next_run_time else "not due"
             logger.info("%s: schedule %r, next %s", job.id, spec.schedule if spec else "once", when)
 
     def _publish_jobs(self) -> None:
-        specs = job_specs(self.config)
-        rows = []
-        for job in self.scheduler.get_jobs():
-            spec = specs.get(job.id)
-            rows.append({"id": job.id, "kind": spec.kind if spec else job.id, "source": spec.source if spec else None,
-                         "schedule": spec.schedule if spec else MATCH_SCHEDULE, "timezone": self.config.timezone,
-                         "next_run": job.next_run_time.isoformat() if job.next_run_time else None})
-        if MATCH_JOB not in {row["id"] for row in rows}:
-            rows.append({"id": MATCH_JOB, "kind": "match", "source": None, "schedule": MATCH_SCHEDULE,
-                         "timezone": self.config.timezone, "next_run": None})
-        store = self._store()
-        try:
+        specs = {**job_specs(self.config), MATCH_JOB: MATCH_SPEC}
+        next_runs = {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
+        rows = [job_row(spec, timezone=self.config.timezone, next_run=next_runs.get(job_id))
+                for job_id, spec in specs.items() if job_id in next_runs or job_id == MATCH_JOB]
+        with self._store() as store:
             store.publish_jobs(rows)
-        finally:
-            store.close()
 
     def _publish_state(self, **state: Any) -> None:
-        store = self._store()
-        try:
+        with self._store() as store:
             store.publish_worker(**state)
-        finally:
-            store.close()
 
     # -- reloading ------------------------------------------------------------------------
 
@@ -528,11 +496,8 @@ class Worker:
         config, profiles = self.config, self.profiles
         today = datetime.now(ZoneInfo(config.timezone)).date()
         logger.info("match started: %d profiles, open on %s", len(profiles.profiles), today)
-        store = self._store()
-        try:
+        with self._store() as store:
             result = jobs.run_match(config, store, profiles, as_of=today)
-        finally:
-            store.close()
         stats = result.stats
         logger.info("match ok in %.1f s: %d matches for %d profiles over %d open notices (run %d)",
                     stats["seconds"], stats["matches"], stats["profiles"], stats["matched_notices"], result.run_id)
