@@ -146,7 +146,8 @@ def plan_digests(store: Store, recipients: list[Recipient], *, period: str, as_o
         if digest.is_empty and not settings.send_empty:
             continue
         told = [{"notice_id": item.notice_id, "section": item.section, "rank": item.rank,
-                 "deadline": item.deadline_iso, "status": item.status} for item in digest.items]
+                 "deadline": item.deadline_iso, "status": item.status, "reasons": item.reasons}
+                for item in digest.items]
         for address in addresses:
             subject, message_id, message, _, _ = compose(digest, to=address, settings=settings, secret=secret)
             plan = PlannedDigest(profile_id=recipient.profile_id, email=address, period=period,

@@ -243,11 +243,46 @@ def _m004_worker(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m005_web(db: sqlite_utils.Database) -> None:
+    # The notice's description gets a column of its own so the full-text index can read it.
+    db["notices"].add_column("description", str)
+    db.execute("UPDATE notices SET description = record ->> '$.description'")
+    # Full-text search over titles and descriptions for `tendermatch serve`. The trigram
+    # tokenizer finds a word inside a Danish compound ("rengøring" in
+    # "vinduesrengøringsaftale"), which a word tokenizer cannot; queries need 3+ characters.
+    # An external-content table kept in sync by triggers: the store, not its callers, keeps it.
+    db["notices"].enable_fts(["title", "description"], fts_version="FTS5", tokenize="trigram",
+                             create_triggers=True)
+    # The enterprises as the last match saw their profile files, so staff read names, not
+    # ids. `emails` is personal data: the web view shows it only to logged-in staff.
+    db["profiles"].create(
+        {
+            "id": str,
+            "name": str,
+            "emails": str,  # JSON list
+            "language": str,
+            "description": str,
+            "keywords": str,  # JSON list
+            "cpv": str,  # JSON list
+            "regions": str,  # JSON list
+            "max_value": float,
+            "reserved_eligible": str,  # JSON list
+            "updated_at": str,
+        },
+        pk="id",
+    )
+    # "Who was told about this notice, and why" reads digest items by notice, with the
+    # reasons as the digest told them (the match log forgets a notice once it closes).
+    db["delivery_items"].add_column("reasons", str)  # JSON list of sentences, in the digest's language
+    db["delivery_items"].create_index(["notice_id"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_match_log", _m002_match_log),
     ("003_deliveries", _m003_deliveries),
     ("004_worker", _m004_worker),
+    ("005_web", _m005_web),
 ]
 
 

@@ -81,7 +81,8 @@ class RawDocument:
     parent_id: int | None = None
 
 
-_NOTICE_COLUMNS = ("kind", "stage", "status", "title", "procedure_id", "deadline", "published", "valid_until")
+_NOTICE_COLUMNS = ("kind", "stage", "status", "title", "description", "procedure_id", "deadline", "published",
+                   "valid_until")
 
 
 def _json(value: Any) -> str:
@@ -617,6 +618,29 @@ class Store:
                 found[notice_id] = {**json.loads(record), "format": notice_format}
         return found
 
+    def save_profiles(self, profiles: list[dict[str, Any]], *, only: bool = False) -> None:
+        """Keep the enterprises' profiles as the matcher saw them (for the web view).
+        ``only`` False: these are all the profiles, and rows of others are removed."""
+        at = utc_now()
+        columns = ("id", "name", "emails", "language", "description", "keywords", "cpv", "regions", "max_value",
+                   "reserved_eligible")
+        rows = [{column: (_json(profile.get(column)) if isinstance(profile.get(column), (list, tuple, dict))
+                          else profile.get(column)) for column in columns} | {"updated_at": at}
+                for profile in profiles]
+        with self.transaction():
+            if not only:
+                self.db.execute("DELETE FROM profiles")
+            self.db["profiles"].upsert_all(rows, pk="id")
+
+    def profile(self, profile_id: str) -> dict[str, Any] | None:
+        """A profile as the last match saw it (``save_profiles``), or None."""
+        rows = list(self.db.query("SELECT * FROM profiles WHERE id = ?", [profile_id]))
+        return rows[0] if rows else None
+
+    def is_unsubscribed(self, profile_id: str, email: str) -> bool:
+        return self.db.execute("SELECT 1 FROM unsubscribes WHERE profile_id = ? AND email = ?",
+                               [profile_id, email.lower()]).fetchone() is not None
+
     def unsubscribed(self) -> set[tuple[str, str]]:
         """(profile_id, lower-cased e-mail) of every address that unsubscribed."""
         return {(row[0], row[1]) for row in self.db.execute("SELECT profile_id, email FROM unsubscribes")}
@@ -648,10 +672,11 @@ class Store:
                 return None
             delivery_id = cursor.lastrowid
             self.db.conn.executemany(
-                "INSERT INTO delivery_items (delivery_id, profile_id, notice_id, section, rank, deadline, status)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO delivery_items (delivery_id, profile_id, notice_id, section, rank, deadline, status,"
+                " reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(delivery_id, delivery["profile_id"], item["notice_id"], item["section"], item.get("rank"),
-                  item.get("deadline"), item.get("status")) for item in items])
+                  item.get("deadline"), item.get("status"), _json(item["reasons"]) if item.get("reasons") else None)
+                 for item in items])
         return delivery_id
 
     def pending_deliveries(self, *, batch: int = 100) -> Iterator[dict[str, Any]]:

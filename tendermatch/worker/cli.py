@@ -567,6 +567,51 @@ def unsubscribe(context: Context, token: str) -> None:
     click.echo(f"{email} {'unsubscribed from' if new else 'was already unsubscribed from'} {profile_id}'s digests")
 
 
+# -- the web view ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on [default: [serve] host, else 127.0.0.1].")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port [default: [serve] port, else 8001].")
+@pass_context
+def serve(context: Context, host: str | None, port: int | None) -> None:
+    """Serve the store read-only in a browser for procurement staff (Datasette): the match
+    log, who was told about each notice and why, deliveries, open tenders that reached no
+    enterprise, agreements ending within 12 months, run history, and full-text search.
+    The same server answers the digests' one-click unsubscribe links (/unsubscribe).
+
+    $TENDERMATCH_SECRET must be the one the digests were signed with. With [serve]
+    password_hash_env set, every page but /unsubscribe needs the staff login.
+
+    Example: tendermatch serve --port 8001
+    """
+    from .serve import serve as run_server
+
+    config = context.config
+    host = host or config.serve["host"]
+    port = port or config.serve["port"]
+    _setup_logging(config.worker["log_level"], None, max_mb=0, backups=0)
+    protected = "staff login required" if config.serve["password_hash_env"] else "no login (loopback only!)"
+    click.echo(f"Serving {config.store_path} at http://{host}:{port}/ ({protected}); Ctrl-C stops it", err=True)
+    run_server(config, host=host, port=port)
+
+
+@cli.command("hash-password")
+@click.password_option(prompt="Staff password", help="Read from a prompt if not given.")
+def hash_password(password: str) -> None:
+    """Print a hash of the staff password for `tendermatch serve`: put it in the environment
+    variable that [serve] password_hash_env names (never in the config file).
+
+    Example: export TENDERMATCH_STAFF_PASSWORD_HASH="$(tendermatch hash-password)"
+    """
+    from .serve import hash_password as make_hash
+
+    if len(password) < 10:
+        click.echo("Error: use at least 10 characters", err=True)
+        sys.exit(2)
+    click.echo(make_hash(password))
+
+
 # -- the worker -----------------------------------------------------------------------------
 
 

@@ -125,6 +125,17 @@ SMTP_SETTINGS: tuple[Setting, ...] = (
     Setting("retry_delay", (int, float), 2, "Seconds before the first retry.", minimum=0),
 )
 
+SERVE_SETTINGS: tuple[Setting, ...] = (
+    Setting("host", str, "127.0.0.1", "Address `tendermatch serve` listens on. Keep the loopback address and let"
+            " the municipality's reverse proxy (https) reach it; `--host` overrides it."),
+    Setting("port", int, 8001, "Port of `tendermatch serve`; `--port` overrides it.", minimum=1),
+    Setting("title", str, "tendermatch: udbud og match", "Title at the top of every page of the web view."),
+    Setting("password_hash_env", str, None, "Name of the environment variable holding the staff password's hash"
+            " (make one with `tendermatch hash-password`). Set, every page but the unsubscribe pages needs a"
+            " login (user name `staff`); unset, anyone who reaches the port sees everything, addresses included."),
+    Setting("sql_time_limit_ms", int, 3000, "The longest a page's query may run before it is stopped.", minimum=100),
+)
+
 WORKER_SETTINGS: tuple[Setting, ...] = (
     Setting("timezone", str, "Europe/Copenhagen", "Time zone of every schedule (the sources' and [digest]'s)."),
     Setting("misfire_grace", int, 3600, "Seconds a job may start late (the machine was busy or asleep) and still"
@@ -153,6 +164,7 @@ SELECTOR_KEYS = ("row", "title", "link", "deadline", "buyer", "supplier", "valid
                  "detail_deadline", "detail_reference", "detail_nuts", "detail_buyer", "detail_supplier",
                  "detail_valid_until", "detail_published")
 
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TOP_LEVEL = {"store", "crawler", "worker", "sources", "matcher", "digest", "smtp", "serve"}
 
 
@@ -195,7 +207,7 @@ class Config:
     matcher: dict[str, Any] = field(default_factory=dict)  # MATCHER_SETTINGS; profiles is a resolved Path
     digest: dict[str, Any] = field(default_factory=dict)  # DIGEST_SETTINGS; outbox is a resolved Path
     smtp: dict[str, Any] | None = None  # SMTP_SETTINGS, or None: write to the outbox
-    sections: dict[str, Any] = field(default_factory=dict)  # serve: a later stage
+    serve: dict[str, Any] = field(default_factory=dict)  # SERVE_SETTINGS
 
     @property
     def max_bytes(self) -> int:
@@ -277,9 +289,9 @@ def parse_config(data: dict[str, Any], *, path: Path | None, db: str | None = No
     matcher = _parse_matcher(_table(data, "matcher", where), where=where, base=base)
     digest = _parse_digest(_table(data, "digest", where), where=where, base=base, timezone=timezone)
     smtp = _parse_smtp(_table(data, "smtp", where), where=where) if "smtp" in data else None
-    sections = {name: data[name] for name in ("serve",) if name in data}
+    serve = _parse_serve(_table(data, "serve", where), where=where)
     return Config(path=path, store_path=store_path, timezone=timezone, worker=worker, crawler=crawler,
-                  sources=sources, matcher=matcher, digest=digest, smtp=smtp, sections=sections)
+                  sources=sources, matcher=matcher, digest=digest, smtp=smtp, serve=serve)
 
 
 def _parse_worker(table: dict[str, Any], *, where: str, base: Path) -> dict[str, Any]:
@@ -313,6 +325,18 @@ def _parse_digest(table: dict[str, Any], *, where: str, base: Path, timezone: st
     return digest
 
 
+def _parse_serve(table: dict[str, Any], *, where: str) -> dict[str, Any]:
+    label = f"{where}: [serve]"
+    serve = _apply_settings(table, SERVE_SETTINGS, label)
+    if serve["port"] > 65535:
+        raise ConfigError(f"{label} port must be 1-65535, not {serve['port']}")
+    name = serve["password_hash_env"]
+    if name is not None and not ENV_NAME.fullmatch(name):
+        raise ConfigError(f"{label} password_hash_env must name an environment variable (like"
+                          f" TENDERMATCH_STAFF_PASSWORD_HASH), not hold the hash itself")
+    return serve
+
+
 def _parse_smtp(table: dict[str, Any], *, where: str) -> dict[str, Any]:
     label = f"{where}: [smtp]"
     for setting in SMTP_SETTINGS:
@@ -325,7 +349,7 @@ def _parse_smtp(table: dict[str, Any], *, where: str) -> dict[str, Any]:
         raise ConfigError(f"{label}: port must be 1-65535, not {smtp['port']}")
     for key in ("username_env", "password_env"):
         name = smtp[key]
-        if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        if name is not None and not ENV_NAME.fullmatch(name):
             # The commonest mistake: the password itself in the config. Do not echo it.
             raise ConfigError(f"{label}: {key} must name an environment variable (like TENDERMATCH_SMTP_PASSWORD),"
                               f" not hold the secret itself")
@@ -551,7 +575,7 @@ def _toml_value(value: Any) -> str:
 
 
 def settings_reference() -> str:
-    """The [[sources]], [worker], [crawler], [matcher], [digest] and [smtp] keys as Markdown tables (the README embeds them; a
+    """The [[sources]], [worker], [crawler], [matcher], [digest], [smtp] and [serve] keys as Markdown tables (the README embeds them; a
     test keeps the two the same)."""
     lines = ["`[[sources]]` (one table per source):", "", "| key | kinds | default | meaning |", "|---|---|---|---|"]
     for setting in SOURCE_SETTINGS:
@@ -563,7 +587,9 @@ def settings_reference() -> str:
                             ("`[crawler]` (every source):", CRAWLER_SETTINGS),
                             ("`[matcher]` (matching notices to profiles):", MATCHER_SETTINGS),
                             ("`[digest]` (the weekly e-mails):", DIGEST_SETTINGS),
-                            ("`[smtp]` (optional; without it digests go to the outbox folder):", SMTP_SETTINGS)):
+                            ("`[smtp]` (optional; without it digests go to the outbox folder):", SMTP_SETTINGS),
+                            ("`[serve]` (`tendermatch serve`: the web view and the unsubscribe pages):",
+                             SERVE_SETTINGS)):
         lines += ["", title, "", "| key | default | meaning |", "|---|---|---|"]
         for setting in settings:
             default = "required" if setting.required else _toml_value(setting.default)

@@ -3,6 +3,7 @@ config. No click here: the caller turns errors into messages and chooses what to
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -173,7 +174,10 @@ def run_match(config: Config, store: Store, found: ProfileSet, *, as_of: date | 
     from ..matcher.run import match_store
 
     matcher = config.matcher
-    return match_store(store, chosen_profiles(found, profile_id), as_of=as_of, rates=matcher["rates"],
+    profiles = chosen_profiles(found, profile_id)
+    # The web view names enterprises from this copy (and shows their addresses to staff).
+    store.save_profiles([dataclasses.asdict(profile) for profile in profiles], only=profile_id is not None)
+    return match_store(store, profiles, as_of=as_of, rates=matcher["rates"],
                        min_relevance=matcher["min_relevance"], keep=matcher["keep"])
 
 

@@ -1,0 +1,127 @@
+"""The Datasette plugin inside tendermatch: one-click unsubscribe (RFC 8058), the staff
+login redirect and the ``:_week_start`` magic parameter.
+
+It is registered as an object, not found through an entry point, so the worker can hand
+it what it needs (how to read a token, where the store is) without this package
+importing another stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from datasette import hookimpl
+from datasette.utils.asgi import Response
+
+from ..store import Store
+
+logger = logging.getLogger("tendermatch.serve")
+
+UNSUBSCRIBE_PATH = "/unsubscribe"
+
+
+def week_start(now: datetime, *, timezone_name: str) -> str:
+    """Monday 00:00 of ``now``'s week in ``timezone_name``, as a UTC timestamp in the store's format."""
+    local = now.astimezone(ZoneInfo(timezone_name))
+    monday = (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    return monday.astimezone(timezone.utc).isoformat()
+
+
+class TendermatchPlugin:
+    """Hooks for one served store.
+
+    ``read_token`` returns (profile_id, email) for a valid unsubscribe token and raises
+    ValueError for any other; ``protected`` says whether staff must log in (then an
+    anonymous visitor is sent to the login page instead of a bare 403).
+    """
+
+    # Datasette lists plugins by module name and looks for their templates/ beside it.
+    __name__ = "tendermatch.web"
+
+    def __init__(self, *, store_path: str | Path, read_token: Callable[[str], tuple[str, str]],
+                 protected: bool, timezone_name: str):
+        self.store_path = str(store_path)
+        self.read_token = read_token
+        self.protected = protected
+        self.timezone_name = timezone_name
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    @hookimpl
+    def register_routes(self) -> list[tuple[str, Any]]:
+        return [(rf"^{UNSUBSCRIBE_PATH}$", self.unsubscribe_page)]
+
+    @hookimpl
+    def skip_csrf(self, scope: dict[str, Any]) -> bool | None:
+        # A mail client's one-click POST carries no CSRF cookie; the signed token is the proof.
+        return True if scope.get("path") == UNSUBSCRIBE_PATH else None
+
+    @hookimpl
+    def forbidden(self, datasette: Any, request: Any, message: str) -> Any:
+        if self.protected and not request.actor:
+            return Response.redirect(datasette.urls.path("/-/login"))
+        return None
+
+    @hookimpl
+    def register_magic_parameters(self) -> list[tuple[str, Callable[[str, Any], str]]]:
+        def week(key: str, request: Any) -> str:
+            if key != "start":
+                raise KeyError(key)
+            return week_start(datetime.now(timezone.utc), timezone_name=self.timezone_name)
+
+        return [("week", week)]
+
+    # -- the unsubscribe page ---------------------------------------------------------------
+
+    async def unsubscribe_page(self, request: Any, datasette: Any) -> Response:
+        """GET: a confirmation page with a button. POST (the button, or a mail client's
+        one-click ``List-Unsubscribe=One-Click``): unsubscribe. A bad token: 400, no change."""
+        if request.method not in ("GET", "POST"):
+            return Response.text("Method not allowed", status=405, headers={"Allow": "GET, POST"})
+        token = request.args.get("token", "")
+        try:
+            profile_id, email = self.read_token(token)
+        except ValueError as error:
+            logger.warning("unsubscribe refused: %s", error)
+            return await self._page(datasette, request, "unsubscribe_invalid.html", {}, status=400)
+        if request.method == "GET":
+            done, name = await asyncio.to_thread(self._look_up, profile_id, email)
+            return await self._page(datasette, request, "unsubscribe.html",
+                                    {"email": email, "enterprise": name, "already": done, "token": token})
+        form = await request.post_vars()
+        # The page's button says so; a mail client posts only List-Unsubscribe=One-Click.
+        via = "web page" if form.get("via") == "page" else "one-click"
+        new, name = await asyncio.to_thread(self._unsubscribe, profile_id, email, via)
+        logger.info("unsubscribed one address from %s's digests (%s)%s", profile_id, via,
+                    "" if new else ", it had already unsubscribed")
+        return await self._page(datasette, request, "unsubscribe_done.html", {"email": email, "enterprise": name})
+
+    async def _page(self, datasette: Any, request: Any, template: str, context: dict[str, Any], *,
+                    status: int = 200) -> Response:
+        html = await datasette.render_template(template, context, request=request)
+        # Never cached, never indexed: the URL carries a personal token.
+        return Response.html(html, status=status, headers={"Cache-Control": "no-store",
+                                                           "X-Robots-Tag": "noindex",
+                                                           "Referrer-Policy": "no-referrer"})
+
+    def _look_up(self, profile_id: str, email: str) -> tuple[bool, str]:
+        store = Store.open(self.store_path)
+        try:
+            profile = store.profile(profile_id)
+            return store.is_unsubscribed(profile_id, email), profile["name"] if profile else profile_id
+        finally:
+            store.close()
+
+    def _unsubscribe(self, profile_id: str, email: str, via: str) -> tuple[bool, str]:
+        store = Store.open(self.store_path)
+        try:
+            profile = store.profile(profile_id)
+            return store.unsubscribe(profile_id, email, via=via), profile["name"] if profile else profile_id
+        finally:
+            store.close()

@@ -1,0 +1,114 @@
+"""`tendermatch serve`: Datasette over the store, with the project's metadata and the
+unsubscribe plugin, behind uvicorn. The wiring only; what is shown lives in ``web``."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import os
+import re
+from typing import Any
+
+from .config import Config, ConfigError
+from .jobs import secret_from_env
+
+logger = logging.getLogger("tendermatch.serve")
+
+# datasette-auth-passwords' format: pbkdf2_sha256$<iterations>$<salt>$<base64 hash>
+PASSWORD_HASH = re.compile(r"pbkdf2_sha256\$\d+\$[^$]+\$[A-Za-z0-9+/=]+")
+STAFF = "staff"
+
+
+def staff_password_hash(config: Config) -> str | None:
+    """The staff password's hash from the variable ``[serve] password_hash_env`` names,
+    None when protection is off; a ConfigError (never echoing the value) if unusable."""
+    name = config.serve["password_hash_env"]
+    if not name:
+        return None
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{config.path}: [serve] password_hash_env names ${name}, which is not set"
+                          f" (make a hash with `tendermatch hash-password`)")
+    if not PASSWORD_HASH.fullmatch(value):
+        raise ConfigError(f"${name} does not hold a password hash (pbkdf2_sha256$...): make one with"
+                          f" `tendermatch hash-password`")
+    return value
+
+
+def hash_password(password: str) -> str:
+    """A hash of ``password`` for ``[serve] password_hash_env``."""
+    from datasette_auth_passwords.utils import hash_password as _hash
+
+    return _hash(password)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_datasette(config: Config, *, secret: bytes) -> Any:
+    """A Datasette for the config's store: read-only, the project's metadata, and the
+    plugin that answers /unsubscribe with tokens signed by ``secret``."""
+    from datasette.app import Datasette
+    from datasette.plugins import pm
+
+    from ..notifier.tokens import read_token
+    from ..web.plugin import TendermatchPlugin
+    from ..web.queries import metadata
+
+    protected = staff_password_hash(config) is not None
+    store_path = config.store_path
+    plugin = TendermatchPlugin(store_path=store_path, read_token=lambda token: read_token(token, secret=secret),
+                               protected=protected, timezone_name=config.timezone)
+    if pm.has_plugin(name=plugin.__name__):  # a second Datasette in one process (tests)
+        pm.unregister(name=plugin.__name__)
+    pm.register(plugin, name=plugin.__name__)
+    if not protected:
+        # No accounts: no "Log in" menu entry or login page that could never succeed.
+        for name, registered in pm.list_name_plugin():
+            if getattr(registered, "__name__", "") == "datasette_auth_passwords":
+                pm.unregister(name=name)
+    serve = config.serve
+    return Datasette(
+        [str(store_path)],
+        metadata=metadata(database=store_path.stem, title=serve["title"],
+                          password_hash_env=serve["password_hash_env"]),
+        settings={
+            "sql_time_limit_ms": serve["sql_time_limit_ms"],
+            "default_page_size": 100,
+            "max_returned_rows": 1000,
+            "allow_download": False,  # the file holds pending e-mails and addresses: not one click away
+            "truncate_cells_html": 300,
+            "suggest_facets": False,  # facet suggestions query every column of big tables on each page
+        },
+        # Cookies (the staff login) are signed with a key derived from the unsubscribe
+        # secret, so a login survives a restart and no second secret is needed.
+        secret=hmac.new(secret, b"tendermatch-web-cookies", hashlib.sha256).hexdigest(),
+    )
+
+
+def serve(config: Config, *, host: str, port: int) -> None:
+    """Serve until SIGTERM or SIGINT. Errors in the config or environment are raised
+    before anything listens."""
+    import asyncio
+
+    import uvicorn
+
+    from ..store import Store
+
+    secret = secret_from_env()
+    Store.open(config.store_path).close()  # create or migrate it first: Datasette only reads
+    datasette = build_datasette(config, secret=secret)
+    asyncio.run(datasette.invoke_startup())
+    if not is_loopback(host) and not config.serve["password_hash_env"]:
+        logger.warning("serving on %s without a staff password: anyone who reaches it sees e-mail addresses"
+                       " (set [serve] password_hash_env)", host)
+    # No access log: unsubscribe URLs carry personal tokens.
+    uvicorn.run(datasette.app(), host=host, port=port, log_level="warning", access_log=False, lifespan="on")
