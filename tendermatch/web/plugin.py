@@ -14,16 +14,19 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
+from markupsafe import Markup
 
 from ..store import Store
 
 logger = logging.getLogger("tendermatch.serve")
 
 UNSUBSCRIBE_PATH = "/unsubscribe"
+WRITABLE_PATHS = frozenset({UNSUBSCRIBE_PATH, "/-/login", "/-/logout"})
 
 
 def week_start(now: datetime, *, timezone_name: str) -> str:
@@ -63,9 +66,46 @@ class TendermatchPlugin:
         return True if scope.get("path") == UNSUBSCRIBE_PATH else None
 
     @hookimpl
+    def asgi_wrapper(self) -> Callable[[Any], Any]:
+        # Read-only at the door: the only requests that may change something are an
+        # unsubscribe and logging in or out. Datasette itself would answer other POSTs
+        # with a 500 after refusing them.
+        def wrap(app: Any) -> Any:
+            async def read_only(scope: dict[str, Any], receive: Any, send: Any) -> None:
+                if (scope["type"] == "http" and scope["method"] not in ("GET", "HEAD")
+                        and scope["path"] not in WRITABLE_PATHS):
+                    response = Response.text("Method not allowed: this view is read-only", status=405,
+                                             headers={"Allow": "GET, HEAD"})
+                    await response.asgi_send(send)
+                    return
+                await app(scope, receive, send)
+
+            return read_only
+
+        return wrap
+
+    @hookimpl
+    def prepare_connection(self, conn: Any) -> None:
+        # SQLite's LIKE and lower() fold ASCII only: "holbæk" must find "HOLBÆK KOMMUNE".
+        conn.create_function("tm_fold", 1, lambda text: text.casefold() if isinstance(text, str) else text,
+                             deterministic=True)
+
+    @hookimpl
     def forbidden(self, datasette: Any, request: Any, message: str) -> Any:
         if self.protected and not request.actor:
             return Response.redirect(datasette.urls.path("/-/login"))
+        return None
+
+    @hookimpl
+    def extra_css_urls(self, datasette: Any) -> list[str]:
+        return [datasette.urls.static_plugins(self.__name__, "tendermatch.css")]
+
+    @hookimpl
+    def render_cell(self, value: Any, column: str, table: str | None, database: str, datasette: Any) -> Any:
+        # In the canned queries' results, a notice id opens "who was told about it, and why".
+        if table is None and column == "notice_id" and isinstance(value, str) and value:
+            url = datasette.urls.database(database) + "/notice_recipients?" + urlencode({"notice": value})
+            return Markup('<a href="{}">{}</a>').format(url, value)
         return None
 
     @hookimpl

@@ -7,6 +7,7 @@ Every query is read-only SQL over the store's tables. Parameters left empty mean
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 # A JSON list of sentences as one readable cell.
@@ -18,17 +19,16 @@ _OPEN = ("n.kind = 'tender' AND n.status = 'active' AND n.stage = 'competition'"
          " AND (n.deadline IS NULL OR julianday(n.deadline) >= julianday('now'))")
 
 MATCH_LOG_SQL = f"""
-SELECT m.profile_id AS enterprise_id, p.name AS enterprise, m.rank, m.score,
-       m.notice_id, n.title, n.buyer_name AS buyer, m.kind, m.lot_id, m.deadline, m.expires,
+SELECT p.name AS enterprise, m.rank, m.score, n.title, n.buyer_name AS buyer, m.deadline,
        {_REASONS.format(column="m.reasons")} AS reasons,
        EXISTS (SELECT 1 FROM delivery_items AS di JOIN deliveries AS d ON d.id = di.delivery_id
                WHERE di.profile_id = m.profile_id AND di.notice_id = m.notice_id AND d.state = 'sent') AS told,
-       m.matched_at
+       m.notice_id, m.lot_id, m.kind, m.expires, m.profile_id AS enterprise_id, m.matched_at
 FROM matches AS m
 LEFT JOIN profiles AS p ON p.id = m.profile_id
 LEFT JOIN notices AS n ON n.id = m.notice_id
 WHERE m.matched_at >= :_week_start
-  AND (:enterprise = '' OR m.profile_id = :enterprise OR p.name LIKE '%' || :enterprise || '%')
+  AND (:enterprise = '' OR m.profile_id = :enterprise OR tm_fold(p.name) LIKE '%' || tm_fold(:enterprise) || '%')
 ORDER BY m.profile_id, m.rank
 """.strip()
 
@@ -71,7 +71,7 @@ SELECT n.id, n.title, n.buyer_name AS buyer, n.deadline, n.published,
        n.record ->> '$.url' AS url
 FROM notices AS n
 WHERE {_OPEN}
-  AND (:buyer = '' OR n.buyer_name LIKE '%' || :buyer || '%')
+  AND (:buyer = '' OR tm_fold(n.buyer_name) LIKE '%' || tm_fold(:buyer) || '%')
   AND NOT EXISTS (SELECT 1 FROM matches AS m WHERE m.notice_id = n.id)
   AND NOT EXISTS (SELECT 1 FROM delivery_items AS di WHERE di.notice_id = n.id)
 ORDER BY n.deadline IS NULL, n.deadline, n.id
@@ -87,7 +87,7 @@ SELECT n.id, n.title, n.buyer_name AS buyer, n.record ->> '$.supplier' AS suppli
 FROM notices AS n
 WHERE n.kind = 'agreement' AND n.status != 'cancelled'
   AND n.valid_until >= date('now') AND n.valid_until <= date('now', '+12 months')
-  AND (:buyer = '' OR n.buyer_name LIKE '%' || :buyer || '%')
+  AND (:buyer = '' OR tm_fold(n.buyer_name) LIKE '%' || tm_fold(:buyer) || '%')
 ORDER BY n.valid_until, n.id
 LIMIT 1000
 """.strip()
@@ -109,8 +109,10 @@ CANNED_QUERIES: dict[str, dict[str, str]] = {
         "title": "Matches this week, by enterprise",
         "description": "Which enterprise was matched to which notice this week (since Monday 00:00), its rank"
                        " among that enterprise's matches, the score (0-100) and the reasons, and whether a digest"
-                       " told it. Give an enterprise's id or part of its name, or leave it empty for all.",
+                       " told it (1 = a sent digest did). Give an enterprise's id or part of its name, or leave it"
+                       " empty for all. A notice id opens who was told about that notice.",
         "sql": MATCH_LOG_SQL,
+        "hide_sql": True,
     },
     "notice_recipients": {
         "title": "Who was told about a notice, and why",
@@ -118,30 +120,35 @@ CANNED_QUERIES: dict[str, dict[str, str]] = {
                        " the reasons the digest gave; enterprises matched but not told yet are listed too."
                        " Give the notice id, e.g. ted:123456-2026.",
         "sql": NOTICE_RECIPIENTS_SQL,
+        "hide_sql": True,
     },
     "deliveries": {
         "title": "Digest e-mails: sent, pending and failed",
         "description": "One row per weekly e-mail. state: sent, pending (not yet accepted by the mail server)"
                        " or failed (refused for good; see error). Filter by state or ISO week (2026-W48).",
         "sql": DELIVERIES_SQL,
+        "hide_sql": True,
     },
     "open_tenders_without_match": {
         "title": "Open tenders that reached no enterprise",
         "description": "Tenders open for bids now that no enterprise was matched to or told about: candidates"
                        " to market to social-economy enterprises directly. Filter by buyer (part of the name).",
         "sql": UNMATCHED_TENDERS_SQL,
+        "hide_sql": True,
     },
     "agreements_expiring": {
         "title": "Supplier agreements ending within 12 months",
         "description": "Agreements whose end date falls in the next 12 months: a new tender is likely before"
                        " then. Filter by buyer (part of the name).",
         "sql": EXPIRING_AGREEMENTS_SQL,
+        "hide_sql": True,
     },
     "run_history": {
         "title": "Crawl and job history",
         "description": "Every crawl, ingest, match and digest run, newest first, with its outcome and counts."
                        " job: crawl, crawl:<source>, match, digest; outcome: ok, partial, failed, interrupted.",
         "sql": RUN_HISTORY_SQL,
+        "hide_sql": True,
     },
 }
 
@@ -189,10 +196,13 @@ def metadata(*, database: str, title: str, password_hash_env: str | None) -> dic
     With ``password_hash_env`` (the name of the variable holding the staff password's
     hash) only the actor ``staff`` may see any page: the store holds e-mail addresses.
     """
+    links = "".join(f'<li><a href="/{database}/{name}">{escape(query["title"])}</a></li>'
+                    for name, query in CANNED_QUERIES.items())
     meta: dict[str, Any] = {
         "title": title,
-        "description": "Tenders and supplier agreements, which social-economy enterprises they were matched to"
-                       " and told about, and why. Read-only.",
+        "description_html": "<p>Tenders and supplier agreements, which social-economy enterprises they were"
+                            " matched to and told about, and why. Read-only.</p>"
+                            f'<ul>{links}<li><a href="/{database}/notices">Search the notices</a></li></ul>',
         "databases": {database: {"queries": CANNED_QUERIES, "tables": TABLES}},
     }
     if password_hash_env:

@@ -585,15 +585,17 @@ def serve(context: Context, host: str | None, port: int | None) -> None:
 
     Example: tendermatch serve --port 8001
     """
+    from .serve import check_can_serve
     from .serve import serve as run_server
 
     config = context.config
     host = host or config.serve["host"]
     port = port or config.serve["port"]
+    secret = check_can_serve(config)
     _setup_logging(config.worker["log_level"], None, max_mb=0, backups=0)
     protected = "staff login required" if config.serve["password_hash_env"] else "no login (loopback only!)"
     click.echo(f"Serving {config.store_path} at http://{host}:{port}/ ({protected}); Ctrl-C stops it", err=True)
-    run_server(config, host=host, port=port)
+    run_server(config, host=host, port=port, secret=secret)
 
 
 @cli.command("hash-password")
@@ -885,8 +887,10 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
 
     # The weekly digests, into the outbox: the demo signs its unsubscribe links with a
     # secret of its own, kept in its state folder, unless $TENDERMATCH_SECRET is set.
+    secret_prefix = ""
     if not os.environ.get(SECRET_ENV):
         os.environ[SECRET_ENV] = _demo_secret(store_path.parent / "secret")
+        secret_prefix = f'{SECRET_ENV}="$(cat {store_path.parent / "secret"})" '
     period = _period_and_day(None, as_of)[0]
     click.echo(f"\nWeekly digests for {period} (no [smtp] in {DEMO_CONFIG.name}: written to the outbox):")
     report = send_digests(demo_context, period=period, as_of=_as_of(as_of) or date.today(), profile_id=None,
@@ -900,6 +904,15 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
     click.echo(f"Browse: tendermatch --db {store_path} tenders")
     click.echo(f"Log:    tendermatch --db {store_path} log --profile {found.profiles[0].id if found.profiles else 'ID'}")
     click.echo(f"Sent:   tendermatch --db {store_path} deliveries")
+    click.echo(f"Web:    {secret_prefix}tendermatch --config {_shown_path(DEMO_CONFIG)} --db {store_path} serve")
+
+
+def _shown_path(path: Path) -> Path:
+    """``path`` relative to the working directory where it is inside it (shorter to copy)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def _demo_secret(path: Path) -> str:

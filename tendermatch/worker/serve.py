@@ -32,8 +32,8 @@ def staff_password_hash(config: Config) -> str | None:
         raise ConfigError(f"{config.path}: [serve] password_hash_env names ${name}, which is not set"
                           f" (make a hash with `tendermatch hash-password`)")
     if not PASSWORD_HASH.fullmatch(value):
-        raise ConfigError(f"${name} does not hold a password hash (pbkdf2_sha256$...): make one with"
-                          f" `tendermatch hash-password`")
+        raise ConfigError(f"{config.path}: [serve] password_hash_env names ${name}, which does not hold a"
+                          f" password hash (pbkdf2_sha256$...): make one with `tendermatch hash-password`")
     return value
 
 
@@ -85,7 +85,7 @@ def build_datasette(config: Config, *, secret: bytes) -> Any:
             "default_page_size": 100,
             "max_returned_rows": 1000,
             "allow_download": False,  # the file holds pending e-mails and addresses: not one click away
-            "truncate_cells_html": 300,
+            "truncate_cells_html": 1000,  # reasons are read whole; a record JSON is cut
             "suggest_facets": False,  # facet suggestions query every column of big tables on each page
         },
         # Cookies (the staff login) are signed with a key derived from the unsubscribe
@@ -94,16 +94,22 @@ def build_datasette(config: Config, *, secret: bytes) -> Any:
     )
 
 
-def serve(config: Config, *, host: str, port: int) -> None:
-    """Serve until SIGTERM or SIGINT. Errors in the config or environment are raised
-    before anything listens."""
+def check_can_serve(config: Config) -> bytes:
+    """The unsubscribe secret, after checking the staff password's hash if one is
+    configured: a SecretError or ConfigError names what is missing, before anything starts."""
+    secret = secret_from_env()
+    staff_password_hash(config)
+    return secret
+
+
+def serve(config: Config, *, host: str, port: int, secret: bytes) -> None:
+    """Serve until SIGTERM or SIGINT (``check_can_serve`` first)."""
     import asyncio
 
     import uvicorn
 
     from ..store import Store
 
-    secret = secret_from_env()
     Store.open(config.store_path).close()  # create or migrate it first: Datasette only reads
     datasette = build_datasette(config, secret=secret)
     asyncio.run(datasette.invoke_startup())

@@ -7,7 +7,7 @@ something (unsubscribing). ``protected``: served with the staff password on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
