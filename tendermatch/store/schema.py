@@ -250,9 +250,25 @@ def _m005_web(db: sqlite_utils.Database) -> None:
     # Full-text search over titles and descriptions for `tendermatch serve`. The trigram
     # tokenizer finds a word inside a Danish compound ("rengøring" in
     # "vinduesrengøringsaftale"), which a word tokenizer cannot; queries need 3+ characters.
-    # An external-content table kept in sync by triggers: the store, not its callers, keeps it.
-    db["notices"].enable_fts(["title", "description"], fts_version="FTS5", tokenize="trigram",
-                             create_triggers=True)
+    # External content: the text is stored once, in notices.
+    db.execute('CREATE VIRTUAL TABLE notices_fts USING FTS5 (title, description, tokenize=\'trigram\','
+               ' content="notices")')
+    db.execute("INSERT INTO notices_fts (notices_fts) VALUES ('rebuild')")
+    # The store keeps the index in step at each commit (Store.sync_search), not row by row:
+    # FTS5 writes a segment at every savepoint, and each stored document is one, which
+    # doubled the time to store a crawl. Triggers only note which rows changed, and with
+    # what text they were indexed (an external-content index deletes by the old values).
+    db.execute("CREATE TABLE _search_queue (notice_rowid INTEGER PRIMARY KEY, indexed INTEGER NOT NULL,"
+               " old_title TEXT, old_description TEXT)")
+    # The first change of a row since the last sync is the one to note. Not "INSERT OR
+    # IGNORE": a trigger's conflict clause gives way to the outer statement's (an upsert).
+    first = "WHERE NOT EXISTS (SELECT 1 FROM _search_queue WHERE notice_rowid = {row}.rowid)"
+    db.execute("CREATE TRIGGER notices_search_insert AFTER INSERT ON notices BEGIN INSERT INTO _search_queue"
+               f" SELECT new.rowid, 0, NULL, NULL {first.format(row='new')}; END")
+    for event in ("UPDATE OF title, description", "DELETE"):
+        name = "notices_search_" + event.split()[0].lower()
+        db.execute(f"CREATE TRIGGER {name} AFTER {event} ON notices BEGIN INSERT INTO _search_queue"
+                   f" SELECT old.rowid, 1, old.title, old.description {first.format(row='old')}; END")
     # The enterprises as the last match saw their profile files, so staff read names, not
     # ids. `emails` is personal data: the web view shows it only to logged-in staff.
     db["profiles"].create(

@@ -95,6 +95,7 @@ class Store:
     def __init__(self, db: sqlite_utils.Database, path: str):
         self.db = db
         self.path = path
+        self._depth = 0  # 1 inside transaction(): nested ones are savepoints
 
     # -- opening -------------------------------------------------------------------------
 
@@ -138,18 +139,26 @@ class Store:
         (SQLite cannot wait on a stale snapshot)."""
         conn = self.db.conn
         try:
-            if conn.in_transaction:
+            if self._depth:
                 with self.db.atomic():
                     yield
                 return
+            if conn.in_transaction:
+                # Python's sqlite3 opened one for a single statement (a write outside
+                # transaction()): that write was meant to stand on its own.
+                conn.commit()
             conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield
             except BaseException:
                 if conn.in_transaction:
                     conn.rollback()
                 raise
+            finally:
+                self._depth = 0
             try:
+                self.sync_search()
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -157,6 +166,19 @@ class Store:
                 raise
         except sqlite3.Error as error:
             raise StoreError(f"{self.path}: {error}") from error
+
+    def sync_search(self) -> None:
+        """Bring the full-text index (notices_fts) up to the notices changed since the last
+        sync; ``transaction`` runs it before every commit. The queue is committed with the
+        notices, so an index left behind by a crash catches up at the next sync."""
+        conn = self.db.conn
+        if conn.execute("SELECT 1 FROM _search_queue LIMIT 1").fetchone() is None:
+            return
+        conn.execute("INSERT INTO notices_fts (notices_fts, rowid, title, description)"
+                     " SELECT 'delete', notice_rowid, old_title, old_description FROM _search_queue WHERE indexed")
+        conn.execute("INSERT INTO notices_fts (rowid, title, description) SELECT n.rowid, n.title, n.description"
+                     " FROM _search_queue AS q JOIN notices AS n ON n.rowid = q.notice_rowid")
+        conn.execute("DELETE FROM _search_queue")
 
     # -- raw documents -------------------------------------------------------------------
 
@@ -338,6 +360,9 @@ class Store:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             [notice_id, version, at, source, raw_id, change, json.dumps(fields)],
         )
+        if not self._depth:  # a write outside transaction(): index it now
+            with self.transaction():
+                pass  # (sync_search runs before the commit)
 
     def add_keys(self, notice_id: str, keys: list[str]) -> None:
         """Point ``keys`` at a notice (a key already pointing elsewhere keeps its notice)."""
@@ -413,9 +438,13 @@ class Store:
 
     def clear_notices(self) -> None:
         """Forget every parsed notice (raw documents stay): the first step of `reparse`."""
-        for table in ("lots", "notice_keys", "notice_sources", "notice_versions", "notices"):
-            self.db.execute(f"DELETE FROM [{table}]")
-        self.db.execute("UPDATE raw_documents SET status = 'stored', error = NULL")
+        with self.transaction():
+            for table in ("lots", "notice_keys", "notice_sources", "notice_versions", "notices"):
+                self.db.execute(f"DELETE FROM [{table}]")
+            # The whole index goes at once, rather than row by row at the commit.
+            self.db.execute("INSERT INTO notices_fts (notices_fts) VALUES ('delete-all')")
+            self.db.execute("DELETE FROM _search_queue")
+            self.db.execute("UPDATE raw_documents SET status = 'stored', error = NULL")
 
     # -- runs ----------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """The store's full-text search and the tables the web view reads.
 
-Proves that ``notices_fts`` (FTS5, trigram tokenizer, external content = notices, kept in
-sync by triggers; migration 005) finds a word inside a Danish compound in a title and a
+Proves that ``notices_fts`` (FTS5, trigram tokenizer, external content = notices, brought
+up to date by the store at each commit from a queue its triggers fill; migration 005) finds a word inside a Danish compound in a title and a
 word in a description, case-insensitively with Danish letters, and nothing for queries
 under 3 characters; that it follows put_notice updates, set_status and clear_notices with
 a passing integrity check after each; that migrating a store made at 004 fills the new
@@ -72,6 +72,30 @@ def test_queries_shorter_than_three_characters_find_nothing(store, query):
     # yet a shorter query matches no row (the web view says: give at least 3 letters).
     assert "af" in store.get_notice("t:1")["title"]
     assert found(store, query) == []
+
+
+def test_many_changes_of_one_notice_in_one_transaction_are_indexed_once_as_they_end(store):
+    # A crawl stores a notice, then its change notices, in one batch: the queue notes the
+    # first change and the index gets the last state at the commit.
+    with store.transaction():
+        put(store, record("t:4", "Snerydning af veje"))
+        for title in ("Snerydning af stier", "Vintertjeneste på stier"):
+            put(store, dict(store.get_notice("t:4"), title=title), change="updated")
+        put(store, dict(store.get_notice("t:1"), title="Glaspolering af skoler"), change="updated")
+        put(store, dict(store.get_notice("t:1"), title="Glaspolering af plejehjem"), change="updated")
+        assert found(store, '"vintertjeneste"') == []  # not before the commit
+    integrity_ok(store.db)
+    assert found(store, '"vintertjeneste"') == ["t:4"] and found(store, '"snerydning"') == []
+    assert found(store, '"plejehjem"') == ["t:1"] and found(store, '"vinduesrengøring"') == []
+    assert store.db.execute("SELECT count(*) FROM _search_queue").fetchone()[0] == 0
+
+
+def test_a_rolled_back_transaction_leaves_the_index_as_it_was(store):
+    with pytest.raises(RuntimeError), store.transaction():
+        put(store, dict(store.get_notice("t:1"), title="Noget helt andet"), change="updated")
+        raise RuntimeError("the document failed")
+    integrity_ok(store.db)
+    assert found(store, '"vinduesrengøring"') == ["t:1"] and found(store, '"helt andet"') == []
 
 
 def test_the_index_follows_updates_status_changes_and_clearing(store):
