@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.chromium import chromium  # noqa: F401 (a fixture for every test folder)
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("TENDERMATCH_CORPUS", ROOT.parent / "shared" / "corpus"))
 SCHEMA_PATH = Path(os.environ.get("TENDERMATCH_SCHEMA", ROOT.parent / "shared" / "spec" / "notice.schema.json"))

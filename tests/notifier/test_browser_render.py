@@ -10,25 +10,19 @@ Skipped, with the install command, where chromium is not installed (.ci/run inst
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import signal
-import struct
-import subprocess
-import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 from xml.sax.saxutils import escape
 
 import numpy as np
-import pytest
 
 from tendermatch.notifier.tokens import read_token
+from tests.chromium import read_png
+from tests.chromium import run_chromium as shared_run_chromium
 from tests.conftest import ROOT, SAMPLE, run_cli
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SECRET = "browser-test-secret-0123456789"
 PROFILE = "maaltidsvaerkstedet"
 CANTEEN = SAMPLE / "ted-dk" / "095237-2016.xml"  # open tender, lot 2 fits the profile
@@ -49,13 +43,6 @@ outbox = "outbox"
 """
 
 
-@pytest.fixture
-def chromium() -> str:
-    if CHROMIUM is None:
-        pytest.skip("chromium not installed: apt-get install chromium")
-    return CHROMIUM
-
-
 def preview(folder: Path, notices: list[Path]) -> Path:
     """Ingest ``notices``, match them for the sample profiles as of 2016-01-01 and write the
     profile's digest preview; returns the .html file."""
@@ -73,22 +60,10 @@ def preview(folder: Path, notices: list[Path]) -> Path:
     return pages[0]
 
 
-def run_chromium(binary: str, page: Path, folder: Path, *action: str, timeout: float = 30) -> bytes:
-    """Chromium's standard output for ``page``. Run in its own process group, so a page that
-    hangs it (a script's alert() dialog waits forever headless) ends with all its helpers."""
-    command = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run",
-               f"--user-data-dir={folder / 'chromium-profile'}", "--window-size=800,1600", *action, page.as_uri()]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        output, errors = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail(f"chromium did not finish {page.name} in {timeout:.0f} s: did a script in the page open a"
-                    f" dialog (alert)?")
-    assert process.returncode == 0, f"chromium exited {process.returncode}:\n{errors.decode(errors='replace')[-3000:]}"
-    return output
+def run_chromium(binary: str, page: Path, folder: Path, *action: str) -> bytes:
+    """Chromium's standard output for the digest ``page`` in a tall phone-like window."""
+    return shared_run_chromium(binary, page.as_uri(), folder, *action, timeout=30,
+                               hint=": did a script in the page open a dialog (alert)?")[0]
 
 
 def dump_dom(binary: str, page: Path, folder: Path) -> str:
@@ -127,60 +102,6 @@ class Elements(HTMLParser):
 
     def tags(self) -> set[str]:
         return {name for name, _, _ in self.elements}
-
-
-def read_png(path: Path) -> np.ndarray:
-    """An 8-bit RGB or RGBA, non-interlaced PNG (as Chromium writes screenshots) as a
-    (height, width, channels) array."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
-    position, header, compressed = 8, None, []
-    while position < len(data):
-        length, kind = struct.unpack(">I4s", data[position:position + 8])
-        body = data[position + 8:position + 8 + length]
-        position += 12 + length
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            compressed.append(body)
-        elif kind == b"IEND":
-            break
-    assert header is not None, "no IHDR"
-    width, height, depth, colour, _, _, interlace = header
-    assert depth == 8 and colour in (2, 6) and interlace == 0, f"unexpected PNG format {header}"
-    channels = 3 if colour == 2 else 4
-    stride = width * channels
-    raw = np.frombuffer(zlib.decompress(b"".join(compressed)), dtype=np.uint8).reshape(height, stride + 1)
-    image = np.empty((height, stride), dtype=np.uint8)
-    previous = np.zeros(stride, dtype=np.uint8)
-    for y in range(height):
-        method, row = raw[y, 0], raw[y, 1:]
-        if method == 0:  # None
-            line = row.copy()
-        elif method == 1:  # Sub: a running sum along each channel (uint8 wraps like the spec)
-            line = row.reshape(width, channels).cumsum(axis=0, dtype=np.uint8).reshape(stride)
-        elif method == 2:  # Up
-            line = row + previous
-        elif method in (3, 4):  # Average, Paeth: each byte depends on the one before it
-            out, up, filtered = bytearray(stride), previous.tobytes(), row.tobytes()
-            for i in range(stride):
-                left = out[i - channels] if i >= channels else 0
-                above = up[i]
-                if method == 3:
-                    predicted = (left + above) >> 1
-                else:
-                    corner = up[i - channels] if i >= channels else 0
-                    estimate = left + above - corner
-                    to_left, to_above, to_corner = abs(estimate - left), abs(estimate - above), abs(estimate - corner)
-                    predicted = (left if to_left <= to_above and to_left <= to_corner
-                                 else above if to_above <= to_corner else corner)
-                out[i] = (filtered[i] + predicted) & 0xFF
-            line = np.frombuffer(bytes(out), dtype=np.uint8)
-        else:
-            raise AssertionError(f"row {y}: unknown PNG filter {method}")
-        image[y] = line
-        previous = line
-    return image.reshape(height, width, channels)
 
 
 def assert_no_remote_content(html: str) -> None:

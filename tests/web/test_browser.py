@@ -16,24 +16,17 @@ Skipped, with the install command, where chromium is not installed (.ci/run inst
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
 import sqlite3
-import subprocess
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlparse
 
 import numpy as np
-import pytest
 
-# read_png: a plain PNG decoder (zlib + numpy) beside the digest's browser test.
-from tests.notifier.test_browser_render import read_png
+from tests.chromium import read_png, run_chromium
 from tests.web.served import TENDERS, Served, unsubscribe_url
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 MATCH_LOG = "/store/match_log?enterprise="
 MATCH_LOG_TITLE = "Matches this week, by enterprise"
 MATCHED = {"RentFokus": TENDERS[0].title, "Måltidsværkstedet": TENDERS[1].title}
@@ -43,36 +36,9 @@ WINDOW = (1280, 1000)  # a desktop for staff
 PHONE = (412, 800)  # a recipient may open the e-mail on a phone
 
 
-@pytest.fixture
-def chromium() -> str:
-    if CHROMIUM is None:
-        pytest.skip("chromium not installed: apt-get install chromium")
-    return CHROMIUM
-
-
-def run_chromium(binary: str, url: str, folder: Path, *action: str, window: tuple[int, int] = WINDOW,
-                 timeout: float = 60) -> tuple[bytes, str]:
-    """Chromium's standard output and log (console messages included) for ``url``, in its
-    own process group so a hung page ends with all its helpers."""
-    profile = folder / f"chromium-profile-{len(list(folder.glob('chromium-profile-*')))}"  # fresh each run
-    command = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-logging=stderr",
-               "--v=0", f"--user-data-dir={profile}", f"--window-size={window[0]},{window[1]}", *action, url]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        output, errors = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail(f"chromium did not finish {url} in {timeout:.0f} s")
-    log = errors.decode(errors="replace")
-    assert process.returncode == 0, f"chromium exited {process.returncode}:\n{log[-3000:]}"
-    return output, log
-
-
 def dump_dom(binary: str, url: str, folder: Path) -> tuple[Page, str]:
     """The document after its scripts ran, parsed, and Chromium's log."""
-    output, log = run_chromium(binary, url, folder, "--dump-dom")
+    output, log = run_chromium(binary, url, folder, "--dump-dom", window=WINDOW)
     dom = output.decode("utf-8")
     assert "</html>" in dom, dom[-2000:]
     return Page(dom), log
