@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import closing
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -131,13 +132,15 @@ class TendermatchPlugin:
             logger.warning("unsubscribe refused: %s", error)
             return await self._page(datasette, request, "unsubscribe_invalid.html", {}, status=400)
         if request.method == "GET":
-            done, name = await asyncio.to_thread(self._look_up, profile_id, email)
+            done, name = await asyncio.to_thread(
+                self._in_store, profile_id, lambda store: store.is_unsubscribed(profile_id, email))
             return await self._page(datasette, request, "unsubscribe.html",
                                     {"email": email, "enterprise": name, "already": done, "token": token})
         form = await request.post_vars()
         # The page's button says so; a mail client posts only List-Unsubscribe=One-Click.
         via = "web page" if form.get("via") == "page" else "one-click"
-        new, name = await asyncio.to_thread(self._unsubscribe, profile_id, email, via)
+        new, name = await asyncio.to_thread(
+            self._in_store, profile_id, lambda store: store.unsubscribe(profile_id, email, via=via))
         logger.info("unsubscribed one address from %s's digests (%s)%s", profile_id, via,
                     "" if new else ", it had already unsubscribed")
         return await self._page(datasette, request, "unsubscribe_done.html", {"email": email, "enterprise": name})
@@ -150,18 +153,8 @@ class TendermatchPlugin:
                                                            "X-Robots-Tag": "noindex",
                                                            "Referrer-Policy": "no-referrer"})
 
-    def _look_up(self, profile_id: str, email: str) -> tuple[bool, str]:
-        store = Store.open(self.store_path)
-        try:
+    def _in_store(self, profile_id: str, action: Callable[[Store], bool]) -> tuple[bool, str]:
+        """``action``'s answer and the enterprise's name (its id if the store has no profile)."""
+        with closing(Store.open(self.store_path)) as store:
             profile = store.profile(profile_id)
-            return store.is_unsubscribed(profile_id, email), profile["name"] if profile else profile_id
-        finally:
-            store.close()
-
-    def _unsubscribe(self, profile_id: str, email: str, via: str) -> tuple[bool, str]:
-        store = Store.open(self.store_path)
-        try:
-            profile = store.profile(profile_id)
-            return store.unsubscribe(profile_id, email, via=via), profile["name"] if profile else profile_id
-        finally:
-            store.close()
+            return action(store), profile["name"] if profile else profile_id
