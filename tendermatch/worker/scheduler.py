@@ -196,6 +196,9 @@ class Worker:
         self._match_lock = threading.Lock()
         self._match_wanted = False
         self._match_running = False
+        # The files' state as close as possible to when they were read (by the caller, just
+        # now): an edit made while the worker starts must count as a change.
+        self._files_read = _files_signature(self.config_path, self._profiles_path(config))
         self.scheduler = BackgroundScheduler(
             timezone=config.timezone, executors={"default": ThreadPoolExecutor(8)},
             job_defaults={"coalesce": True, "max_instances": 1,
@@ -247,7 +250,7 @@ class Worker:
             self.request_match("a crawl stored news after the last match")
         self._log_schedule()
         self._publish_jobs()
-        signature = _files_signature(self.config_path, self._profiles_path(self.config))
+        signature = self._files_read
         last_watch = last_beat = time.monotonic()
         watch = self.config.worker["watch"]
         while not self.stop_event.wait(TICK_SECONDS):
