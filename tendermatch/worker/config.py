@@ -41,6 +41,7 @@ class Setting:
     kinds: tuple[str, ...] = SOURCE_KINDS  # for source keys: the kinds that take it
     required: bool = False
     minimum: float | None = None  # numbers: the smallest allowed value
+    maximum: float | None = None  # numbers: the largest allowed value
 
 
 SOURCE_SETTINGS: tuple[Setting, ...] = (
@@ -113,7 +114,7 @@ DIGEST_SETTINGS: tuple[Setting, ...] = (
 
 SMTP_SETTINGS: tuple[Setting, ...] = (
     Setting("host", str, None, "SMTP server (relay) host name.", required=True),
-    Setting("port", int, 25, "SMTP port (587 for starttls, 465 for ssl are usual).", minimum=1),
+    Setting("port", int, 25, "SMTP port (587 for starttls, 465 for ssl are usual).", minimum=1, maximum=65535),
     Setting("security", str, "none", "\"starttls\", \"ssl\" or \"none\" (none only on a trusted network or"
             " loopback)."),
     Setting("username_env", str, None, "Name of the environment variable holding the SMTP user name (never the"
@@ -128,7 +129,7 @@ SMTP_SETTINGS: tuple[Setting, ...] = (
 SERVE_SETTINGS: tuple[Setting, ...] = (
     Setting("host", str, "127.0.0.1", "Address `tendermatch serve` listens on. Keep the loopback address and let"
             " the municipality's reverse proxy (https) reach it; `--host` overrides it."),
-    Setting("port", int, 8001, "Port of `tendermatch serve`; `--port` overrides it.", minimum=1),
+    Setting("port", int, 8001, "Port of `tendermatch serve`; `--port` overrides it.", minimum=1, maximum=65535),
     Setting("title", str, "tendermatch: udbud og match", "Title at the top of every page of the web view."),
     Setting("password_hash_env", str, None, "Name of the environment variable holding the staff password's hash"
             " (make one with `tendermatch hash-password`). Set, every page but the unsubscribe pages needs a"
@@ -328,8 +329,6 @@ def _parse_digest(table: dict[str, Any], *, where: str, base: Path, timezone: st
 def _parse_serve(table: dict[str, Any], *, where: str) -> dict[str, Any]:
     label = f"{where}: [serve]"
     serve = _apply_settings(table, SERVE_SETTINGS, label)
-    if serve["port"] > 65535:
-        raise ConfigError(f"{label} port must be 1-65535, not {serve['port']}")
     name = serve["password_hash_env"]
     if name is not None and not ENV_NAME.fullmatch(name):
         raise ConfigError(f"{label} password_hash_env must name an environment variable (like"
@@ -345,8 +344,6 @@ def _parse_smtp(table: dict[str, Any], *, where: str) -> dict[str, Any]:
     smtp = _apply_settings(table, SMTP_SETTINGS, label)
     if smtp["security"] not in SMTP_SECURITY:
         raise ConfigError(f"{label}: security must be one of {', '.join(SMTP_SECURITY)}, not {smtp['security']!r}")
-    if smtp["port"] > 65535:
-        raise ConfigError(f"{label}: port must be 1-65535, not {smtp['port']}")
     for key in ("username_env", "password_env"):
         name = smtp[key]
         if name is not None and not ENV_NAME.fullmatch(name):
@@ -409,6 +406,8 @@ def _check_type(value: Any, setting: Setting, where: str) -> Any:
         raise ConfigError(f"{where}: {setting.name} must be {_type_name(setting.type)}, not {value!r}")
     if setting.minimum is not None and value < setting.minimum:
         raise ConfigError(f"{where}: {setting.name} must be at least {setting.minimum:g}, not {value!r}")
+    if setting.maximum is not None and value > setting.maximum:
+        raise ConfigError(f"{where}: {setting.name} must be at most {setting.maximum:g}, not {value!r}")
     if isinstance(value, list) and not all(isinstance(item, str) and item for item in value):
         raise ConfigError(f"{where}: {setting.name} must be an array of strings, not {value!r}")
     return value

@@ -18,7 +18,6 @@ logger = logging.getLogger("tendermatch.serve")
 
 # datasette-auth-passwords' format: pbkdf2_sha256$<iterations>$<salt>$<base64 hash>
 PASSWORD_HASH = re.compile(r"pbkdf2_sha256\$\d+\$[^$]+\$[A-Za-z0-9+/=]+")
-STAFF = "staff"
 
 
 def staff_password_hash(config: Config) -> str | None:
@@ -63,7 +62,7 @@ def build_datasette(config: Config, *, secret: bytes) -> Any:
     from ..web.plugin import TendermatchPlugin
     from ..web.queries import metadata
 
-    protected = staff_password_hash(config) is not None
+    protected = bool(config.serve["password_hash_env"])  # its variable was checked by check_can_serve
     store_path = config.store_path
     plugin = TendermatchPlugin(store_path=store_path, read_token=lambda token: read_token(token, secret=secret),
                                protected=protected, timezone_name=config.timezone)

@@ -158,6 +158,7 @@ def test_preview_writes_html_text_and_eml_without_recording(workspace, tmp_path)
 @pytest.mark.parametrize(("section", "message"), [
     ('[smtp]\nhost = "127.0.0.1"\nsecurity = "tls"\n', "[smtp]: security must be one of none, starttls, ssl"),
     ('[smtp]\nport = 25\n', "[smtp]: missing key 'host'"),
+    ('[smtp]\nhost = "h"\nport = 70000\n', "[smtp]: port must be at most 65535"),
     ('[smtp]\nhost = "h"\nusername_env = "U"\npassword_env = "hunter2!"\n',
      "[smtp]: password_env must name an environment variable"),
     ('[digest]\nsender = "nobody"\n', "[digest] sender must be one address"),
