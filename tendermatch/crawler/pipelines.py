@@ -95,6 +95,17 @@ class RunStats:
     def restore(self, counts: dict[str, int]) -> None:
         self.__dict__.update(counts)
 
+    def suspicion(self) -> str | None:
+        """Why this run looks wrong although nothing failed, or None: it fetched new or
+        changed documents and found no notice in any. A listing whose layout changed (the
+        selectors find nothing) or a feed that suddenly serves no items looks like this, and
+        must not pass for a quiet day. Documents kept already with the same bytes do not count."""
+        fresh = self.fetched - self.skipped
+        if fresh <= 0 or self.notices:
+            return None
+        return (f"no notices in {fresh} new or changed document(s): the source's page layout or format"
+                " may have changed")
+
     def summary(self) -> str:
         return (f"fetched {self.fetched}, new {self.new}, updated {self.updated}, unchanged {self.unchanged},"
                 f" rejected {self.rejected}, errors {self.errors}")
@@ -506,8 +517,9 @@ class NoticeIngester:
     def record_run(self, *, outcome: str | None = None, error: str | None = None) -> None:
         """Write this run's outcome (by default from the stats), stats and first problems."""
         if self.run_id:
+            problems = [self.stats.suspicion() or "", *self.stats.rejections[:20]]
             self.store.finish_run(self.run_id, outcome=outcome or run_outcome(self.stats), stats=self.stats.as_dict(),
-                                  error=error or "; ".join(self.stats.rejections[:20]) or None)
+                                  error=error or "; ".join(filter(None, problems)) or None)
 
     def finish(self, *, extra_warnings: list[str] | None = None) -> RunStats:
         self.stats.warnings.extend(extra_warnings or [])
@@ -578,9 +590,12 @@ class StorePipeline:
 
 def run_outcome(stats: RunStats) -> str:
     """ok: every fetch worked (bad documents may have been rejected); partial: some fetches
-    failed or the crawl stopped before the end; failed: nothing could be fetched."""
+    failed or the crawl stopped before the end; failed: nothing could be fetched;
+    suspicious: documents were fetched but held no notice (see ``RunStats.suspicion``)."""
     if stats.errors and stats.fetched == 0:
         return "failed"
+    if stats.suspicion():
+        return "suspicious"
     return "partial" if stats.errors or stats.extra.get("incomplete") else "ok"
 
 

@@ -123,7 +123,7 @@ def test_municipal_pages_feed_and_ocds_with_the_shipped_selectors(tmp_path, site
     assert {r["kind"] for r in after.values() if "aftale-feed" in r["sources"]} == {"agreement"}
 
 
-def test_changed_page_layout_is_rejected_not_reported_as_zero_notices(tmp_path, site):
+def test_changed_page_layout_is_rejected_and_the_run_flagged_suspicious(tmp_path, site):
     web = site(WEB)
     config = write_config(tmp_path, [
         source_block("roskilde", "html", f"{web.url}/roskilde_udbud_changed.html",
@@ -132,6 +132,10 @@ def test_changed_page_layout_is_rejected_not_reported_as_zero_notices(tmp_path, 
     result = run_cli("--config", config, "crawl")
     assert result.returncode == 1
     assert "found no rows" in result.stderr and "roskilde_udbud_changed.html" in result.stderr
+    assert "suspicious: no notices in 1 new or changed document(s)" in result.stderr
+    run = json.loads(run_cli("--config", config, "runs", "--format", "json").stdout)[0]
+    assert run["outcome"] == "suspicious"
+    assert run["error"].startswith("no notices in 1 new or changed document(s)") and "found no rows" in run["error"]
 
 
 def test_same_notice_on_ted_and_on_the_municipal_page_is_one_record_with_both_sources(tmp_path, site):
