@@ -39,7 +39,10 @@ def match_store(store: Store, profiles: list[Profile], *, as_of: date | None,
     run_id = store.start_run("match")
     started = time.perf_counter()
     try:
-        records = list(store.notices())
+        # Closed notices (most of a store that has run for a year) are left in the store;
+        # the rules below would skip them anyway.
+        records = list(store.notices(open_on=as_of.isoformat() if as_of else None))
+        closed = store.counts()["notices"] - len(records)
         table = NoticeTable.build(records, as_of=as_of, rates=rates)
         matches, found = match_profiles(table, profiles, min_relevance=min_relevance, keep=keep,
                                         workers=workers or os.cpu_count() or 1)
@@ -50,13 +53,13 @@ def match_store(store: Store, profiles: list[Profile], *, as_of: date | None,
     except BaseException as error:
         store.finish_run(run_id, outcome="failed", stats={}, error=f"{type(error).__name__}: {error}")
         raise
-    skipped: dict[str, int] = {}
+    skipped: dict[str, int] = {"closed": closed} if closed else {}
     for reason in table.skipped.values():
         key = reason.split(" ")[0] if not reason.startswith("stage") else reason
         skipped[key] = skipped.get(key, 0) + 1
     stats = {
         "as_of": as_of.isoformat() if as_of else None,
-        "notices": len(records),
+        "notices": len(records) + closed,
         "matched_notices": len(table.records),
         "lots": table.size,
         "skipped": skipped,

@@ -398,12 +398,19 @@ class Store:
         since: str | None = None,
         notice_id: str | None = None,
         kind: str | None = None,
+        open_on: str | None = None,
         limit: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Stored notices as schema records (with ``sources``), newest published first.
-        ``since`` keeps notices published on or after that date."""
+        ``since`` keeps notices published on or after that date. ``open_on`` (an ISO date)
+        keeps the active ones whose deadline (an agreement's: its end date) is not before that
+        day or unknown, so a matcher need not read a year of closed notices."""
         sql = "SELECT id, record FROM notices WHERE 1 = 1"
         params: list[Any] = []
+        if open_on:
+            sql += (" AND status = 'active' AND coalesce(nullif(substr(CASE WHEN kind = 'agreement' THEN valid_until"
+                    " ELSE deadline END, 1, 10), '') >= ?, 1)")
+            params.append(open_on)
         if notice_id:
             sql += " AND id = ?"
             params.append(notice_id)

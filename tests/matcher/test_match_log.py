@@ -143,3 +143,24 @@ def test_since_compares_the_day_a_row_was_matched(store):
     assert [row["notice_id"] for row in store.match_log(since="2026-01-11")] == ["b"]
     assert [row["notice_id"] for row in store.match_log(since="2026-01-12")] == ["b"]
     assert store.match_log(since="2026-01-13") == []
+
+
+@pytest.mark.parametrize("day", [date(2015, 6, 1), AS_OF, date(2017, 3, 1), date(2030, 1, 1)])
+def test_the_stores_open_on_filter_drops_only_notices_the_rules_would_skip_for_their_date_or_status(store, day):
+    # The matcher reads `notices(open_on=day)`; a notice the filter drops must be one the
+    # rules skip anyway (closed status, deadline or end date before the day), and no other.
+    from tendermatch.matcher.rules import skip_reason
+
+    every = list(store.notices())
+    read = {record["id"] for record in store.notices(open_on=day.isoformat())}
+    expected = {record["id"] for record in every
+                if not (skip_reason(record, as_of=day) or "").startswith(("status", "deadline", "agreement"))}
+    assert read == expected
+    assert len(every) > len(read) > 0 or day == date(2030, 1, 1)
+
+
+def test_a_match_run_counts_the_closed_notices_it_left_unread(store, profiles):
+    run = match_store(store, profiles, as_of=date(2017, 3, 1))
+    every = list(store.notices())
+    assert run.stats["notices"] == len(every)
+    assert run.stats["skipped"]["closed"] == len(every) - len(list(store.notices(open_on="2017-03-01")))
