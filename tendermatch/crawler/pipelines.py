@@ -18,7 +18,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from ..store import Store, StoreError, compress, utc_now
+from ..store import Store, StoreError, StoreFullError, compress, utc_now
 from .items import FetchFailure, Refusal
 from .parsers import ParsedNotice, ParseError, detect_format, parse_document
 from .parsers.common import MAX_DOCUMENT_BYTES, country_code, too_large
@@ -359,6 +359,9 @@ class NoticeIngester:
                     counts = self.stats.counts()
                     try:
                         self.store_prepared(item)
+                    except StoreFullError:
+                        self.stats.restore(counts)
+                        raise  # every later document would fail the same way
                     except StoreError as error:  # that document is rolled back; the batch goes on
                         self.stats.restore(counts)
                         self.reject(item.document.url, f"store error: {error}", error=True)
@@ -546,6 +549,7 @@ class StorePipeline:
         self.max_bytes = settings.getint("TENDERMATCH_MAX_BYTES", MAX_DOCUMENT_BYTES)
         self.store: Store | None = None
         self.ingester: NoticeIngester | None = None
+        self.store_full: StoreFullError | None = None  # set when the disk refused a write
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:
@@ -560,6 +564,9 @@ class StorePipeline:
     def process_item(self, item: Any, spider: Any = None) -> Any:
         assert self.ingester is not None
         ingester = self.ingester
+        if self.store_full is not None:
+            return item  # the crawl is closing: what is still in flight is fetched again next run
+        counts = ingester.stats.counts()
         try:
             if isinstance(item, Document):
                 ingester.process(item)
@@ -568,7 +575,17 @@ class StorePipeline:
                 ingester.reject(item.url, item.reason)
             elif isinstance(item, FetchFailure):
                 ingester.reject(item.url, item.reason, error=True)
-        except Exception as error:  # the store failed (disk full?): count it, keep crawling
+        except StoreFullError as error:
+            # Every later write would fail too: stop the crawl rather than fetch for nothing.
+            ingester.stats.restore(counts)  # that document was rolled back
+            ingester.stats.errors += 1
+            self.store_full = error
+            logger.error("%s; the crawl stops (what it stored so far is kept)", error)
+            from scrapy.utils.defer import deferred_from_coro  # Scrapy only here: ingest runs without it
+
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_full"))
+        except Exception as error:  # the store failed otherwise: count it, keep crawling
+            ingester.stats.restore(counts)
             ingester.stats.errors += 1
             ingester.stats.rejections.append(f"{getattr(item, 'url', '?')}: store error: {error}")
             logger.error("store error on %s: %s", getattr(item, "url", "?"), error)
@@ -583,9 +600,16 @@ class StorePipeline:
             value = self.crawler.stats.get_value(f"tendermatch/{name}")
             if value:
                 stats.extra[name] = value
-        self.ingester.record_run()
         self.crawler.stats.set_value("tendermatch/result", stats)
-        self.store.close()
+        try:
+            if self.store_full is not None:
+                self.ingester.record_run(outcome="failed", error=f"stopped: {self.store_full}")
+            else:
+                self.ingester.record_run()
+        except StoreError as error:  # still no room: the next worker to start marks it interrupted
+            logger.error("%s: the run's outcome could not be recorded", error)
+        finally:
+            self.store.close()
 
 
 def run_outcome(stats: RunStats) -> str:

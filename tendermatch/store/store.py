@@ -31,6 +31,20 @@ class StoreError(RuntimeError):
     not a SQLite database, disk full); the message names the file."""
 
 
+class StoreFullError(StoreError):
+    """Raised when a write fails because the disk is full or the file may not grow (SQLite's
+    SQLITE_FULL, or SQLITE_IOERR from a write, e.g. past a file-size limit). The transaction
+    was rolled back, so the store holds nothing of it; more writes would fail the same way."""
+
+
+def _write_error(path: str, error: sqlite3.Error) -> StoreError:
+    """The StoreError for a failed write: StoreFullError when the disk refused it."""
+    code = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF  # the primary code of an extended one
+    if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):
+        return StoreFullError(f"{path}: cannot write: the disk is full or the file may not grow ({error})")
+    return StoreError(f"{path}: {error}")
+
+
 def _enable_wal(db: sqlite_utils.Database) -> None:
     """Switch to WAL. The switch does not wait for the busy timeout, so when another
     process holds the brand-new file (opening it at the same moment) try again briefly."""
@@ -165,7 +179,7 @@ class Store:
                     conn.rollback()
                 raise
         except sqlite3.Error as error:
-            raise StoreError(f"{self.path}: {error}") from error
+            raise _write_error(self.path, error) from error
 
     def sync_search(self) -> None:
         """Bring the full-text index (notices_fts) up to the notices changed since the last

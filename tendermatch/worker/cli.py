@@ -3,6 +3,7 @@ errors into messages."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -128,7 +129,8 @@ def ingest(context: Context, paths: tuple[Path, ...], source: str) -> None:
         ingester.record_run(outcome="interrupted")
         raise
     except StoreError as error:
-        ingester.record_run(outcome="failed", error=str(error))
+        with contextlib.suppress(StoreError):  # on a full disk the run's end may not fit either
+            ingester.record_run(outcome="failed", error=str(error))
         raise
     stats = ingester.finish()
     ingester.record_run()
