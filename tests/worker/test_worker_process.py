@@ -1,8 +1,8 @@
 """`tendermatch run` as a real process under real signals: the store lock, a crawl child
-stopped at its source's timeout (even one that cannot handle SIGTERM), a crawl child
-killed by the OS, a graceful stop on SIGTERM/SIGINT with a crawl in flight, and the
-refusal to start without $TENDERMATCH_SECRET. No mocks: real workers, real crawl
-children, local HTTP servers."""
+stopped at its source's timeout (even one that cannot handle SIGTERM), a graceful stop
+on SIGTERM/SIGINT with a crawl in flight, and the refusal to start without
+$TENDERMATCH_SECRET (a crawl child killed by the OS: tests/reliability/test_faults.py).
+No mocks: real workers, real crawl children, local HTTP servers."""
 
 from __future__ import annotations
 
@@ -278,31 +278,6 @@ def test_a_crawl_child_that_cannot_handle_sigterm_is_killed_after_the_grace(tmp_
     wait_until(lambda: not alive(child), timeout=5, what=f"the stopped crawl child {child} to be killed")
     assert child not in worker.children()
     assert worker.process.poll() is None
-    assert worker.stop(timeout=STOP_GRACE + 30) == 0
-
-
-# -- 3. a crawl child killed by the OS ------------------------------------------------------------
-
-
-def test_a_crawl_child_killed_by_the_os_fails_its_run_and_the_next_crawl_succeeds(tmp_path, slow_site, spawn):
-    config = write_worker_config(tmp_path, [
-        feed_source("slow", slow_site.url + FEED, schedule="*/3 * * * * *", timeout=60)], worker=WORKER_SETTINGS)
-    worker = spawn(config)
-    child = remember(spawn, crawl_child_of(worker, slow_site))
-    os.kill(child, signal.SIGKILL)
-    slow_site.slow = False  # the site is fast again for the next crawl
-
-    worker.wait_for(r"crawl:slow failed in", timeout=30)
-    first = runs(config, "crawl:slow")[0]
-    assert first["outcome"] == "failed", first
-    assert first["error"] == "the crawl process was killed by SIGKILL", first
-    assert first["pid"] == worker.pid
-
-    worker.wait_for(r"crawl:slow ok in", timeout=30)
-    assert worker.process.poll() is None
-    later = [run for run in runs(config, "crawl:slow") if run["id"] > first["id"]]
-    assert any(run["outcome"] == "ok" and run["stats"]["fetched"] >= 1 and run["stats"]["new"] >= 1
-               for run in later), later
     assert worker.stop(timeout=STOP_GRACE + 30) == 0
 
 
