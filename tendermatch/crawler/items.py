@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass
 class FetchFailure:
-    """A request that failed for good (network error, HTTP error after retries, too large)."""
+    """A request that failed for good (network error, HTTP error after retries)."""
 
     source: str
     url: str
@@ -16,7 +16,7 @@ class FetchFailure:
 
 @dataclass
 class Refusal:
-    """A document refused before fetching (e.g. larger than the limit): counted as rejected."""
+    """A document refused before or while fetching (larger than the limit): counted as rejected."""
 
     source: str
     url: str

@@ -32,7 +32,7 @@ _FIRST_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)")
 def _first_element_name(content: bytes) -> str | None:
     """Local name of the first element, skipping the XML declaration, comments and PIs."""
     position = 0
-    head = content[:65536]
+    head = content  # not a prefix: a notice may open with a comment of any length
     while True:
         start = head.find(b"<", position)
         if start < 0:
@@ -56,6 +56,9 @@ def _first_element_name(content: bytes) -> str | None:
 def detect_format(content: bytes) -> str:
     """Name the format of ``content`` (one of FORMATS) or raise ParseError."""
     check_size(content, max_bytes=max(len(content), 1))
+    if content[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        # UTF-16 with its byte-order mark (lxml and json read it): look at its text as UTF-8.
+        content = content.decode("utf-16", "ignore").encode("utf-8")
     text_start = content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if text_start in (b"{", b"["):
         return _detect_json(content)

@@ -116,9 +116,12 @@ def clean_text(text: str | None) -> str | None:
     return text or None
 
 
-def cpv_code(code: str | None) -> str | None:
-    """'45000000-7' or ' 45000000 ' -> '45000000'; anything that is not 8 digits -> None."""
-    if not code:
+def cpv_code(code: object) -> str | None:
+    """'45000000-7' or ' 45000000 ' -> '45000000'; a JSON number 3000000 -> '03000000';
+    anything that is not 8 digits -> None."""
+    if isinstance(code, int) and not isinstance(code, bool) and 0 <= code < 10**8:
+        return f"{code:08d}"
+    if not code or not isinstance(code, str):
         return None
     digits = code.strip().split("-")[0].strip()
     return digits if re.fullmatch(r"[0-9]{8}", digits) else None

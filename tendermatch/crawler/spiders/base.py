@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import scrapy
+from scrapy.exceptions import DownloadCancelledError
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from ..items import FetchFailure
+from ..items import FetchFailure, Refusal
+from ..parsers.common import too_large
 from ..pipelines import Document
 
 
@@ -49,10 +52,17 @@ class NoticeSpider(scrapy.Spider):
         return Document(source=self.source_name, url=response.url, content=response.body,
                         notice_kind=self.source.get("notice_kind", "tender"), **fields)
 
-    def failed(self, failure: Failure) -> FetchFailure:
-        """Errback: a request that failed for good (after retries) becomes a counted error."""
+    def failed(self, failure: Failure) -> FetchFailure | Refusal:
+        """Errback: a request that failed for good (after retries) becomes a counted error;
+        a document over the size limit is refused (bad content, not a failed fetch, so the
+        run stays ok and the next one does not fetch everything again)."""
         request = getattr(failure, "request", None)
         url = request.url if request is not None else "?"
+        if failure.check(DownloadCancelledError):
+            message = failure.getErrorMessage()
+            sizes = [int(number) for number in re.findall(r"(?:receive|Received|size) \(?(\d+)", message)]
+            if len(sizes) == 2:
+                return Refusal(source=self.source_name, url=url, reason=too_large(*sizes))
         response = getattr(failure.value, "response", None)
         if response is not None:
             reason = f"HTTP {response.status}"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
 import scrapy
+from scrapy.exceptions import ResponseDataLossError
 from scrapy.http import Response
 
 from ..items import FetchFailure
@@ -59,7 +61,7 @@ class TedSpider(NoticeSpider):
             body["iterationNextToken"] = token
         return scrapy.Request(self.search_url, method="POST", body=json.dumps(body),
                               headers={"Content-Type": "application/json", "Accept": "application/json"},
-                              callback=self.parse_search, errback=self.failed, dont_filter=True)
+                              callback=self.parse_search, errback=self.search_failed, dont_filter=True)
 
     async def start(self) -> AsyncIterator[Any]:
         yield self.search_request(None)
@@ -76,10 +78,7 @@ class TedSpider(NoticeSpider):
             self.total = total
         self.received += len(notices)
         for notice in notices:
-            xml_url = ((notice.get("links") or {}).get("xml") or {}).get("MUL")
-            number = notice.get("publication-number")
-            if not xml_url and number:
-                xml_url = f"https://ted.europa.eu/en/notice/{number}/xml"
+            xml_url = notice_xml_url(notice)
             if not xml_url:
                 self.crawler.stats.inc_value("tendermatch/no_xml_link")
                 continue
@@ -94,6 +93,17 @@ class TedSpider(NoticeSpider):
         else:
             self.warn_shortfall(incomplete=bool(token and notices))
 
+    def search_failed(self, failure: Any) -> Any:
+        """Errback of a search page: the page is lost, so the run is incomplete (the next
+        run does not ask only for what is newer) and the reason names the page."""
+        self.pages += 1
+        problem = self.failed(failure)
+        if failure.check(ResponseDataLossError):
+            problem.reason = "cut off: the connection closed before the whole response arrived"
+        problem.reason = f"search page {self.pages}: {problem.reason}"
+        self.warn_shortfall(incomplete=True)
+        return problem
+
     def warn_shortfall(self, *, incomplete: bool) -> None:
         """Record a shortfall against totalNoticeCount. Stopping early (max_pages, a broken
         page) makes the run incomplete, so the next run does not skip what was missed."""
@@ -105,3 +115,20 @@ class TedSpider(NoticeSpider):
 
     def parse_notice(self, response: Response) -> Any:
         yield self.document(response)
+
+
+def notice_xml_url(notice: Any) -> str | None:
+    """The notice's XML link from a search result (``links.xml.MUL``, else built from its
+    publication number), or None. The result is untrusted JSON: any field may be of the
+    wrong type, and such a field counts as missing."""
+    if not isinstance(notice, dict):
+        return None
+    links = notice.get("links")
+    xml = links.get("xml") if isinstance(links, dict) else None
+    url = xml.get("MUL") if isinstance(xml, dict) else None
+    if isinstance(url, str) and url.strip():
+        return url.strip()
+    number = notice.get("publication-number")
+    if isinstance(number, str) and re.fullmatch(r"[0-9]{1,8}-[0-9]{4}", number.strip()):
+        return f"https://ted.europa.eu/en/notice/{number.strip()}/xml"
+    return None
