@@ -24,16 +24,8 @@ from tendermatch.store.store import decompress
 from tests.conftest import CORPUS, ROOT, run_cli
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer, free_port
 from tests.notifier.test_smtp_delivery import ENV as SMTP_ENV
-from tests.notifier.test_smtp_delivery import (  # noqa: F401 (base and servers are fixtures)
-    assert_exactly_once,
-    base,
-    message_id,
-    parse,
-    servers,
-    workspace,
-)
-from tests.worker.conftest import site  # noqa: F401 (a fixture)
-from tests.worker.test_worker_process import (  # noqa: F401 (slow_site and spawn are fixtures)
+from tests.notifier.test_smtp_delivery import assert_exactly_once, message_id, parse, workspace
+from tests.worker.test_worker_process import (
     FEED,
     ONCE,
     STOP_GRACE,
@@ -41,8 +33,6 @@ from tests.worker.test_worker_process import (  # noqa: F401 (slow_site and spaw
     alive,
     crawl_child_of,
     remember,
-    slow_site,
-    spawn,
 )
 from tests.worker.test_worker_reload import job_table, probe_config
 from tests.worker.worker_process import (
