@@ -30,7 +30,12 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes of ``text`` as ``_b64`` writes it, and only so: padding, the +/ alphabet
+    or stray characters raise ValueError, so one token has one spelling."""
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not canonical unpadded URL-safe base64")
+    return data
 
 
 def check_secret(secret: str | None, *, name: str = "TENDERMATCH_SECRET") -> bytes:

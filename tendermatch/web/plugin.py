@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import closing
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,17 @@ def week_start(now: datetime, *, timezone_name: str) -> str:
     local = now.astimezone(ZoneInfo(timezone_name))
     monday = (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
     return monday.astimezone(timezone.utc).isoformat()
+
+
+# SQL typed into the web view must not reach SQLite's native-pointer and code-loading
+# functions: fts3_tokenizer() reads (and with two arguments installs) a C pointer.
+_NATIVE_FUNCTIONS = frozenset({"fts3_tokenizer", "load_extension"})
+
+
+def _deny_native_functions(action: int, first: str | None, second: str | None, *_: Any) -> int:
+    if action == sqlite3.SQLITE_FUNCTION and (second or "").lower() in _NATIVE_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
 
 
 class TendermatchPlugin:
@@ -90,6 +102,7 @@ class TendermatchPlugin:
         # SQLite's LIKE and lower() fold ASCII only: "holbæk" must find "HOLBÆK KOMMUNE".
         conn.create_function("tm_fold", 1, lambda text: text.casefold() if isinstance(text, str) else text,
                              deterministic=True)
+        conn.set_authorizer(_deny_native_functions)
 
     @hookimpl
     def forbidden(self, datasette: Any, request: Any, message: str) -> Any:

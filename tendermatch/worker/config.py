@@ -458,10 +458,10 @@ def _parse_source(raw: Any, *, index: int, where: str, base: Path, timezone: str
     else:
         if not source.url:
             raise ConfigError(f"{label}: missing key 'url'")
-        for url in [source.url, *source.urls]:
+        for key, url in [("url", source.url), *((f"urls[{n}]", url) for n, url in enumerate(source.urls))]:
             parsed = urlparse(url)
             if parsed.scheme not in ("http", "https") or not parsed.hostname:
-                raise ConfigError(f"{label}: url must be an http(s) URL with a host, not {url!r}")
+                raise ConfigError(f"{label}: {key} must be an http(s) URL with a host, not {url!r}")
     if source.kind == "ted":
         if not source.query:
             raise ConfigError(f"{label}: missing key 'query' (a TED expert-search query)")

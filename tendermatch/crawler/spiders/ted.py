@@ -7,12 +7,13 @@ import re
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
+from urllib.parse import urlparse
 
 import scrapy
 from scrapy.exceptions import ResponseDataLossError
 from scrapy.http import Response
 
-from ..items import FetchFailure
+from ..items import FetchFailure, Refusal
 from ..parsers import ParseError
 from ..parsers.ted_api import read_search_page
 from .base import NoticeSpider
@@ -81,6 +82,10 @@ class TedSpider(NoticeSpider):
             xml_url = notice_xml_url(notice)
             if not xml_url:
                 self.crawler.stats.inc_value("tendermatch/no_xml_link")
+                continue
+            xml_url = response.urljoin(xml_url)
+            if urlparse(xml_url).scheme not in ("http", "https"):
+                yield Refusal(self.source_name, xml_url[:200], "the notice's XML link is not an http(s) URL")
                 continue
             if xml_url in self.known_urls:
                 self.crawler.stats.inc_value("tendermatch/known_skipped")
