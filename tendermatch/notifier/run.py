@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -181,7 +182,9 @@ def deliver_pending(store: Store, sender: Sender, *, from_address: str, retries:
     failed and the others go on. An unreachable server or a setup error stops the run.
     Once ``stop`` is set no further delivery is tried: they stay pending for the next run."""
     report = DeliveryReport()
-    try:
+    # One sender at a time per store: a second run (a CLI beside the worker) waits, then
+    # finds the first one's deliveries sent.
+    with store.exclusive("sending"), closing(sender):
         for delivery in store.pending_deliveries():
             if stop is not None and stop.is_set():
                 report.stopped = report.stopped or "asked to stop"
@@ -197,8 +200,6 @@ def deliver_pending(store: Store, sender: Sender, *, from_address: str, retries:
                                           retry_delay=retry_delay, sleep=sleep, report=report)
             if progress:
                 progress(delivery, outcome, error)
-    finally:
-        sender.close()
     return report
 
 

@@ -305,6 +305,12 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations this store lacks; return their names."""
     applied: list[str] = []
+    # Nothing missing (every open but the first): a plain read, so a reader opening the
+    # store never waits for a writer's lock.
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = '_migrations'").fetchone():
+        done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+        if all(name in done for name, _ in MIGRATIONS):
+            return applied
     # BEGIN IMMEDIATE takes the write lock first, so two processes opening a new store at
     # once apply each migration once: the second waits (busy timeout), then finds it done.
     db.conn.execute("BEGIN IMMEDIATE")

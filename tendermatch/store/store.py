@@ -181,6 +181,24 @@ class Store:
         except sqlite3.Error as error:
             raise _write_error(self.path, error) from error
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold the lock ``name`` of this store while the block runs, waiting for another
+        process that holds it: for work that must never run twice at once, like sending the
+        pending digests (two senders would both send each one). A ``flock`` on
+        ``<store>.<name>.lock``, so the kernel releases it however the holder ends."""
+        if self.path == ":memory:":
+            yield
+            return
+        import fcntl
+
+        with open(f"{self.path}.{name}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def sync_search(self) -> None:
         """Bring the full-text index (notices_fts) up to the notices changed since the last
         sync; ``transaction`` runs it before every commit. The queue is committed with the
