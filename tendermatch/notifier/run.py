@@ -38,7 +38,7 @@ from .send import (
 )
 from .tokens import make_token
 
-RECORD_CACHE = 5000  # notice records kept between recipients (many profiles share notices)
+RECORD_CACHE = 20_000  # notice records kept between recipients (many share notices; a store holds ~15,000 open)
 
 
 @dataclass(frozen=True)
