@@ -1,0 +1,273 @@
+"""A year's store under load: 50,000 notices and 10,000 profiles through the real commands.
+
+Builds (not timed) a store of 50,000 notices, as a store holds after a year of crawling:
+15,000 open ones (the corpus's open competition and planning notices replicated under new
+ids as in benchmarks/match.py, deadlines in the coming weeks) and 35,000 whose deadline
+passed (the same replicas, deadlines in the past year); 10,000 profile files generated as in
+benchmarks/match.py (TOML, in a profiles folder), and a config. Then times, each a real
+`tendermatch` process on that store:
+
+  * `match` (read the store, index, score, write the log);
+    target: <= 60 s, issue 3's target at 15,000 open notices x 10,000 profiles;
+  * `digest --dry-run` (plan and render every due digest, print them, record nothing);
+    target: >= 200 digests/s, issue 4's;
+  * `serve`: the match-log page (HTML, all enterprises, this week), the first request and
+    the median of the next ones; target: < 1 s.
+
+Baseline, in the same run: the same commands on a store of the 15,000 open notices alone.
+The ratio (50,000 store / open-only store) shows what the closed history costs.
+
+Usage: python benchmarks/load.py [--notices 50000] [--open 15000] [--profiles 10000]
+                                 [--requests 5] [--no-baseline] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.match import SEED, generate_profiles, open_notices, replicate  # noqa: E402
+from tendermatch.matcher.profiles import Profile  # noqa: E402
+from tendermatch.store import Store  # noqa: E402
+
+SECRET = "load-benchmark-secret-0123456789"
+NUTS = re.compile(r"[A-Z]{2}[0-9A-Z]{0,3}")
+TARGETS = {"match_s": 60.0, "digests_per_s": 200.0, "page_s": 1.0}
+
+
+def _deadline(day: date) -> str:
+    return f"{day.isoformat()}T12:00:00+01:00"
+
+
+def notices_for(records: list[dict], *, total: int, open_count: int, today: date) -> list[dict]:
+    """``total`` replicas of ``records``: the first ``open_count`` with deadlines 3-60 days
+    ahead, the rest with deadlines 1-365 days ago (the matcher skips those)."""
+    rng = random.Random(SEED)
+    notices = replicate(records, total)
+    for number, record in enumerate(notices):
+        days = rng.randint(3, 60) if number < open_count else -rng.randint(1, 365)
+        record["deadline"] = _deadline(today + timedelta(days=days))
+        record["published"] = (today - timedelta(days=rng.randint(1, 30) - min(days, 0))).isoformat()
+        record["status"] = "active"
+    return notices
+
+
+def profile_toml(profile: Profile, *, language: str) -> str:
+    """One profile file in the format of config/profiles/*.toml (JSON strings are TOML strings)."""
+    def value(item: object) -> str:
+        if isinstance(item, (list, tuple)):
+            return "[" + ", ".join(value(part) for part in item) + "]"
+        return json.dumps(item, ensure_ascii=False)
+
+    fields = {"id": profile.id, "name": profile.name, "emails": profile.emails, "language": language,
+              "description": profile.description, "keywords": profile.keywords, "exclude": profile.exclude,
+              "cpv": profile.cpv, "regions": profile.regions, "max_value": int(profile.max_value or 0),
+              "reserved_eligible": profile.reserved_eligible}
+    return "".join(f"{key} = {value(item)}\n" for key, item in fields.items())
+
+
+def build(folder: Path, records: list[dict], *, total: int, open_count: int, profiles: int,
+          today: date) -> Path:
+    """Write the store, the profile files and the config into ``folder``; return the config."""
+    folder.mkdir(parents=True, exist_ok=True)
+    store = Store.open(folder / "store.db")
+    notices = notices_for(records, total=total, open_count=open_count, today=today)
+    for start in range(0, len(notices), 5000):
+        with store.transaction():
+            for record in notices[start:start + 5000]:
+                store.put_notice(record, keys=[f"pub:{record['id']}"], source="load", source_url=None,
+                                 raw_id=None, change="new", fields=[])
+    store.close()
+    profile_folder = folder / "profiles"
+    profile_folder.mkdir(exist_ok=True)
+    for number, profile in enumerate(generate_profiles(notices[:open_count], profiles)):
+        # A few corpus notices carry codes that are not NUTS ('00', '1A'): a profile may not.
+        profile = replace(profile, regions=tuple(code for code in profile.regions if NUTS.fullmatch(code)))
+        (profile_folder / f"{profile.id}.toml").write_text(
+            profile_toml(profile, language="en" if number % 10 == 0 else "da"), encoding="utf-8")
+    config = folder / "tendermatch.toml"
+    config.write_text(
+        '[store]\npath = "store.db"\n\n[matcher]\nprofiles = "profiles"\n\n'
+        '[digest]\noutbox = "outbox"\nsender = "Udbudsvagten <udbud@kk.example>"\n'
+        'base_url = "https://udbud.kk.example"\n', encoding="utf-8")
+    return config
+
+
+@dataclass
+class Timed:
+    seconds: float
+    peak_mb: float
+    stdout: str
+    stderr: str
+    returncode: int
+
+
+def run_timed(config: Path, *args: str, timeout: float = 900) -> Timed:
+    """Run `tendermatch --config CONFIG ARGS` and return its wall time and peak RSS."""
+    env = {**os.environ, "TENDERMATCH_SECRET": SECRET}
+    env.pop("TENDERMATCH_CONFIG", None)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", "tendermatch", "--config", str(config), *args],
+                                   stdout=out, stderr=err, env=env, cwd=config.parent)
+        deadline = started + timeout
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                process.kill()
+                raise TimeoutError(f"tendermatch {' '.join(args)} ran over {timeout} s")
+            time.sleep(0.02)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Timed(seconds, usage.ru_maxrss / 1024, out.read().decode(), err.read().decode(), process.returncode)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Serving:
+    """`tendermatch serve` on a free loopback port, for as long as the block runs."""
+
+    def __init__(self, config: Path):
+        self.config = config
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Serving:
+        env = {**os.environ, "TENDERMATCH_SECRET": SECRET}
+        env.pop("TENDERMATCH_CONFIG", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tendermatch", "--config", str(self.config), "serve", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=self.config.parent)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/-/versions.json", timeout=5):
+                    return self
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"serve exited {self.process.returncode}") from None
+                time.sleep(0.1)
+        raise TimeoutError("serve did not answer within 60 s")
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+    def get(self, path: str) -> tuple[float, int, bytes]:
+        """Seconds, status and body of one GET."""
+        started = time.perf_counter()
+        with urllib.request.urlopen(self.url + path, timeout=60) as response:
+            body = response.read()
+            return time.perf_counter() - started, response.status, body
+
+
+MATCH_LOG_PAGE = "/store/match_log?enterprise="
+
+
+def measure(config: Path, *, requests: int) -> dict[str, float]:
+    """Time match, digest --dry-run and the match-log page on the store of ``config``."""
+    figures: dict[str, float] = {}
+    match = run_timed(config, "match")
+    if match.returncode:
+        raise RuntimeError(f"match exited {match.returncode}: {match.stderr.strip()[-500:]}")
+    figures.update(match_s=match.seconds, match_mb=match.peak_mb)
+    digest = run_timed(config, "digest", "--dry-run")
+    if digest.returncode:
+        raise RuntimeError(f"digest --dry-run exited {digest.returncode}: {digest.stderr.strip()[-500:]}")
+    digests = int(re.search(r"dry run: (\d+) digests", digest.stdout).group(1))
+    figures.update(digest_s=digest.seconds, digest_mb=digest.peak_mb, digests=digests,
+                   digests_per_s=digests / digest.seconds)
+    with Serving(config) as serving:
+        first, status, body = serving.get(MATCH_LOG_PAGE)
+        if status != 200 or b"<table" not in body:
+            raise RuntimeError(f"the match-log page answered {status} without a table")
+        times = [serving.get(MATCH_LOG_PAGE)[0] for _ in range(requests)]
+        json_times = [serving.get("/store/match_log.json?enterprise=&_shape=objects")[0] for _ in range(requests)]
+    figures.update(page_first_s=first, page_s=statistics.median(times), page_json_s=statistics.median(json_times))
+    store = Store.open(config.parent / "store.db")
+    figures.update(matches=store.db.execute("SELECT count(*) FROM matches").fetchone()[0],
+                   notices=store.db.execute("SELECT count(*) FROM notices").fetchone()[0])
+    store.close()
+    return figures
+
+
+def report(name: str, figures: dict[str, float]) -> None:
+    print(f"{name}: {figures['notices']:,.0f} notices, {figures['matches']:,.0f} matches kept;"
+          f" match {figures['match_s']:.1f} s ({figures['match_mb']:,.0f} MB);"
+          f" digest --dry-run {figures['digests']:,.0f} digests in {figures['digest_s']:.1f} s"
+          f" = {figures['digests_per_s']:.0f}/s ({figures['digest_mb']:,.0f} MB);"
+          f" match-log page first {figures['page_first_s']:.2f} s, median {figures['page_s']:.2f} s"
+          f" (JSON {figures['page_json_s']:.2f} s)", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus", type=Path, default=Path(os.environ.get("TENDERMATCH_CORPUS", ROOT.parent / "shared" / "corpus")))
+    parser.add_argument("--notices", type=int, default=50_000, help="Notices in the store [50000].")
+    parser.add_argument("--open", type=int, default=15_000, help="Of which open for bids [15000].")
+    parser.add_argument("--profiles", type=int, default=10_000, help="Profile files [10000].")
+    parser.add_argument("--requests", type=int, default=5, help="Timed requests of the match-log page [5].")
+    parser.add_argument("--no-baseline", action="store_true", help="Skip the open-notices-only store.")
+    parser.add_argument("--keep", type=Path, help="Build in this folder and keep it (default: a temporary one).")
+    args = parser.parse_args()
+
+    today = date.today()
+    records = open_notices(args.corpus)
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="tendermatch-load-"))
+    try:
+        started = time.perf_counter()
+        config = build(folder / "full", records, total=args.notices, open_count=args.open,
+                       profiles=args.profiles, today=today)
+        print(f"built {args.notices:,} notices ({args.open:,} open) and {args.profiles:,} profiles"
+              f" in {time.perf_counter() - started:.0f} s", flush=True)
+        full = measure(config, requests=args.requests)
+        report("full store", full)
+        if not args.no_baseline:
+            base_config = build(folder / "open-only", records, total=args.open, open_count=args.open,
+                                profiles=args.profiles, today=today)
+            base = measure(base_config, requests=args.requests)
+            report("baseline (open notices only)", base)
+            print("ratio full/baseline: match {:.2f}, digest {:.2f}, page {:.2f}".format(
+                full["match_s"] / base["match_s"], full["digest_s"] / base["digest_s"],
+                full["page_s"] / base["page_s"]))
+        verdicts = [f"match {full['match_s']:.1f} s <= {TARGETS['match_s']:.0f} s:"
+                    f" {'met' if full['match_s'] <= TARGETS['match_s'] else 'NOT MET'}",
+                    f"digest {full['digests_per_s']:.0f}/s >= {TARGETS['digests_per_s']:.0f}/s:"
+                    f" {'met' if full['digests_per_s'] >= TARGETS['digests_per_s'] else 'NOT MET'}",
+                    f"page {full['page_s']:.2f} s < {TARGETS['page_s']:.0f} s:"
+                    f" {'met' if full['page_s'] < TARGETS['page_s'] else 'NOT MET'}"]
+        print("targets: " + "; ".join(verdicts))
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
