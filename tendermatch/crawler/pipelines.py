@@ -106,6 +106,10 @@ class RunStats:
         return (f"no notices in {fresh} new or changed document(s): the source's page layout or format"
                 " may have changed")
 
+    def troubled(self) -> bool:
+        """Anything rejected, failed or suspicious: a command reporting this run exits 1."""
+        return bool(self.rejected or self.errors or self.suspicion())
+
     def summary(self) -> str:
         return (f"fetched {self.fetched}, new {self.new}, updated {self.updated}, unchanged {self.unchanged},"
                 f" rejected {self.rejected}, errors {self.errors}")

@@ -89,8 +89,9 @@ def cli(ctx: click.Context, config_option: str | None, db_option: str | None, pr
 
 def _print_stats(name: str, stats: Any) -> None:
     click.echo(f"{name}: {stats.summary()}")
-    if stats.suspicion():
-        click.echo(f"  suspicious: {stats.suspicion()}", err=True)
+    suspicion = stats.suspicion()
+    if suspicion:
+        click.echo(f"  suspicious: {suspicion}", err=True)
     for warning in stats.warnings:
         click.echo(f"  warning: {warning}")
     for line in stats.rejections[:50]:
@@ -137,7 +138,7 @@ def ingest(context: Context, paths: tuple[Path, ...], source: str) -> None:
     store.close()
     _print_stats(source, stats)
     click.echo(f"{stats.fetched} files in {time.monotonic() - started:.1f} s into {context.config.store_path}")
-    if stats.rejected or stats.errors or stats.suspicion():
+    if stats.troubled():
         sys.exit(1)
 
 
@@ -153,7 +154,7 @@ def crawl(context: Context, sources: tuple[str, ...]) -> None:
     results = jobs.crawl_here(context.config, sources)
     for name, stats in results.items():
         _print_stats(name, stats)
-    if any(stats.rejected or stats.errors or stats.suspicion() for stats in results.values()):
+    if any(stats.troubled() for stats in results.values()):
         sys.exit(1)
 
 
