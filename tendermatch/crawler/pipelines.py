@@ -6,27 +6,45 @@ and ``reparse`` (through ``NoticeIngester`` directly), so all paths store alike.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
+import time
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import islice
 from typing import Any
 
 from rapidfuzz import fuzz
 
+from ..localfiles import LocalFileError, read_regular_file
 from ..store import Store, StoreError, StoreFullError, compress, utc_now
 from .items import FetchFailure, Refusal
-from .parsers import ParsedNotice, ParseError, detect_format, parse_document
-from .parsers.common import MAX_DOCUMENT_BYTES, country_code, too_large
+from .parsers import ItemProblem, ParsedNotice, ParseError, detect_format, parse_document
+from .parsers.common import (
+    MAX_DOCUMENT_BYTES,
+    clean_identifier,
+    country_code,
+    plausible_moment,
+    too_large,
+    without_surrogates,
+)
 
 logger = logging.getLogger(__name__)
 
 # Richer formats win when the same notice comes from several sources.
 FORMAT_RANK = {"eforms": 5, "ted-xml": 5, "ted-api": 3, "ocds": 3, "feed": 1, "html": 1}
+
+# A batch of stored documents is committed after this long, so another process waits at
+# most about this long for the write lock, then the lock is left free for a moment.
+COMMIT_SECONDS = 0.5
+LOCK_PAUSE_SECONDS = 0.02
+# Documents taken ahead of a transaction hold at most about this much content.
+BATCH_BYTES = 16 * 1024 * 1024
 
 # Cross-source de-duplication thresholds (rapidfuzz scores 0-100) on normalised text.
 TITLE_THRESHOLD = 88
@@ -129,13 +147,13 @@ def same_real_notice(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """True when two records from different sources describe one notice: titles alike
     (in any language either carries), buyers alike when both are known, deadlines within
     a day (the caller's candidate query already ensured that)."""
-    if not same_buyer(a, b):
-        return False
-    both_buyers = bool((a.get("buyer") or {}).get("name") and (b.get("buyer") or {}).get("name"))
     titles_a, titles_b = _comparable_titles(a), _comparable_titles(b)
     best = max((fuzz.token_sort_ratio(x, y, score_cutoff=TITLE_THRESHOLD) for x in titles_a for y in titles_b),
                default=0)
-    return best >= (TITLE_THRESHOLD if both_buyers else 95)
+    if best < TITLE_THRESHOLD:  # the titles first: most candidates differ there, and it is cheaper
+        return False
+    both_buyers = bool((a.get("buyer") or {}).get("name") and (b.get("buyer") or {}).get("name"))
+    return best >= (TITLE_THRESHOLD if both_buyers else 95) and same_buyer(a, b)
 
 
 def _comparable_titles(record: dict[str, Any]) -> set[str]:
@@ -145,17 +163,61 @@ def _comparable_titles(record: dict[str, Any]) -> set[str]:
     return {normalise_text(t) for t in (record.get("title"), titles.get("da"), titles.get("en")) if t}
 
 
-def normalise_record(record: dict[str, Any], *, url: str | None) -> dict[str, Any]:
-    """Make a parsed record ready to store: defaults, cleaned codes, a url, lot ids as text."""
-    record = dict(record)
+_DATE_FIELDS = ("deadline", "published", "valid_from", "valid_until")
+
+
+class UnusableRecord(ValueError):
+    """A parsed record that cannot be stored (no usable id): rejected alone."""
+
+
+def _scrubbed(value: Any, *, checked: bool = False) -> Any:
+    """``value`` with every string in it free of lone surrogates and NUL (neither can be
+    stored as UTF-8 nor shown safely)."""
+    if not checked and isinstance(value, (dict, list)):
+        # Nearly every record is clean: one C-speed look at the whole of it (a notice may
+        # hold 50,000 lots) rather than a Python call per string.
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+            text.encode("utf-8")  # fails on a lone surrogate
+            if "\\u0000" not in text:  # json writes NUL as \u0000
+                return value
+        except (TypeError, ValueError):
+            pass
+        return _scrubbed(value, checked=True)
+    if isinstance(value, str):
+        return without_surrogates(value)
+    if isinstance(value, dict):
+        return {_scrubbed(key, checked=True): _scrubbed(item, checked=True) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(item, checked=True) for item in value]
+    return value
+
+
+def normalise_record(record: dict[str, Any], *, url: str | None,
+                     warnings: list[str] | None = None) -> dict[str, Any]:
+    """Make a parsed record ready to store: defaults, cleaned codes, a url, lot ids as text,
+    ids without control or bidi characters, text without lone surrogates, and no date the
+    store cannot hold (a dropped one is added to ``warnings``). Raises UnusableRecord when
+    no id is left."""
+    record = _scrubbed(dict(record))
     record.pop("sources", None)
+    record["id"] = clean_identifier(record.get("id"))
+    if not record["id"]:
+        raise UnusableRecord("no usable id")
+    record["procedure_id"] = clean_identifier(record.get("procedure_id"))
+    for name in _DATE_FIELDS:
+        if record.get(name) is not None and not plausible_moment(record[name]):
+            if warnings is not None:
+                warnings.append(f"{url}: {record['id']}: {name} {str(record[name])[:40]!r} is not a usable date;"
+                                " left out")
+            record[name] = None
     record["url"] = record.get("url") or url
     record["title"] = (record.get("title") or "").strip()
     record["titles"] = {lang: text for lang, text in sorted((record.get("titles") or {}).items()) if text}
     if record.get("buyer"):
         record["buyer"] = {**record["buyer"], "country": country_code(record["buyer"].get("country"))}
     for lot in record["lots"]:
-        lot["lot_id"] = str(lot.get("lot_id") or "1")
+        lot["lot_id"] = clean_identifier(lot.get("lot_id")) or "1"
         lot.setdefault("nuts", [])
         lot.setdefault("value", None)
     return record
@@ -236,6 +298,7 @@ class PreparedDocument:
     rejected: str | None = None  # why the document cannot be used
     parser_error: str | None = None  # a bug in a parser: counted as an error
     warnings: list[str] = field(default_factory=list)
+    item_problems: list[ItemProblem] = field(default_factory=list)  # items lost, the rest usable
 
 
 def prepare_document(document: Document, *, max_bytes: int = MAX_DOCUMENT_BYTES,
@@ -252,12 +315,12 @@ def prepare_document(document: Document, *, max_bytes: int = MAX_DOCUMENT_BYTES,
         prepared.notices = parse_document(
             document.content, url=document.url, format=prepared.format, html_selectors=document.selectors,
             notice_kind=document.notice_kind, html_details=document.details, warnings=prepared.warnings,
-            max_bytes=max_bytes)
+            problems=prepared.item_problems, max_bytes=max_bytes)
     except ParseError as error:
         prepared.rejected = str(error)
     except Exception as error:  # a parser bug must not lose the rest of the batch
-        logger.exception("parser error on %s", document.url)
-        prepared.parser_error = f"parser error: {type(error).__name__}: {error}"
+        logger.debug("parser error on %s", document.url, exc_info=True)  # the traceback only in a debug log
+        prepared.parser_error = f"parser error: {type(error).__name__}: {error}".splitlines()[0][:300]
     prepared.document = Document(**{**document.__dict__, "content": b"", "details": {}})
     return prepared
 
@@ -268,13 +331,17 @@ def prepare_file(path: str, source: str, max_bytes: int) -> PreparedDocument:
 
     file = Path(path)
     document = Document(source=source, url=file.as_uri(), content=b"")
-    size = file.stat().st_size
-    if size > max_bytes:  # refused unread
-        return PreparedDocument(document=document, raw=None, details={}, rejected=too_large(size, max_bytes))
     try:
-        document.content = file.read_bytes()
+        size = file.stat().st_size
     except OSError as error:
         return PreparedDocument(document=document, raw=None, details={}, rejected=f"cannot read: {error.strerror}")
+    if size > max_bytes:  # refused unread
+        return PreparedDocument(document=document, raw=None, details={}, rejected=too_large(size, max_bytes))
+    try:  # a regular file only, never more than the limit: /dev/zero or a FIFO is no notice
+        document.content = read_regular_file(file, max_bytes=max_bytes)
+    except LocalFileError as error:
+        reason = str(error).removeprefix(f"{file}: ")
+        return PreparedDocument(document=document, raw=None, details={}, rejected=reason)
     return prepare_document(document, max_bytes=max_bytes)
 
 
@@ -352,37 +419,53 @@ class NoticeIngester:
         return self.store_prepared(prepare_document(document, max_bytes=self.max_bytes, keep_raw=keep),
                                    raw_id=raw_id)
 
-    def store_all(self, prepared: Iterable[PreparedDocument], *, commit_every: int = 200) -> RunStats:
-        """Store many prepared documents, committing every ``commit_every`` documents (each
-        document is still all-or-nothing: a savepoint of its own)."""
-        batch = 0
+    def store_all(self, prepared: Iterable[PreparedDocument], *, commit_every: int = 200,
+                  commit_seconds: float = COMMIT_SECONDS) -> RunStats:
+        """Store many prepared documents in transactions of at most ``commit_every``
+        documents or ``commit_seconds`` of storing, whichever comes first, so that another
+        writer (a `match`, a crawl) never waits long; each document is still all-or-nothing
+        (a savepoint of its own). Documents are taken from ``prepared`` (which may be
+        parsing them) before the write lock is taken, never while holding it."""
         iterator = iter(prepared)
+        waiting: deque[PreparedDocument] = deque()
         while True:
+            if not waiting:
+                waiting.extend(_take(iterator, commit_every, max_bytes=BATCH_BYTES))
+                if not waiting:
+                    return self.stats
+            started = time.monotonic()
             with self.store.transaction():
-                for item in iterator:
+                while waiting:
+                    item = waiting.popleft()
                     counts = self.stats.counts()
                     try:
                         self.store_prepared(item)
                     except StoreFullError:
                         self.stats.restore(counts)
                         raise  # every later document would fail the same way
-                    except StoreError as error:  # that document is rolled back; the batch goes on
+                    except Exception as error:  # that document is rolled back; the batch goes on
                         self.stats.restore(counts)
-                        self.reject(item.document.url, f"store error: {error}", error=True)
-                    batch += 1
-                    if batch % commit_every == 0:
+                        self.stats.fetched += 1
+                        self.reject(item.document.url, _failure(error), error=True)
+                    if time.monotonic() - started >= commit_seconds:
                         break
-                else:
-                    return self.stats
+            if waiting:
+                # SQLite's busy handler polls (every 100 ms at most): a writer waiting for the
+                # lock needs a moment between two long transactions to get it.
+                time.sleep(LOCK_PAUSE_SECONDS)
 
     def store_prepared(self, prepared: PreparedDocument, *, raw_id: int | None = None) -> list[str]:
-        """Store a prepared document in one transaction (a savepoint inside a batch)."""
+        """Keep a prepared document, then store its notices, each in a savepoint of its own.
+        Inside a batch (``store_all``) the write lock is let go every ``COMMIT_SECONDS`` even
+        within one document (50,000 lots, a feed of 2,000 items). The document is marked
+        'parsed' only when all its notices are in: one cut off mid-way (a crash) is stored
+        again, not skipped as unchanged, by the next run."""
         document = prepared.document
         self.stats.fetched += 1
         self.stats.warnings.extend(prepared.warnings)
+        reason = prepared.rejected or prepared.parser_error
         with self.store.transaction():
-            reason = prepared.rejected or prepared.parser_error
-            status = "rejected" if reason else "parsed"
+            status = "rejected" if reason else "storing" if prepared.notices else "parsed"
             if prepared.raw is not None:
                 raw_id, is_new = self.store.save_raw(
                     source=document.source, url=document.url, sha256=prepared.raw.sha256,
@@ -404,16 +487,45 @@ class NoticeIngester:
             if reason:
                 self.reject(document.url, reason, error=not prepared.rejected)
                 return []
-            return [self.store_notice(notice, format=prepared.format, raw_id=raw_id, url=document.url)
-                    for notice in prepared.notices]
+            for problem in prepared.item_problems:
+                self.reject(document.url, f"{problem.item}: {problem.reason}", error=problem.error)
+        stored: list[str] = []
+        started = time.monotonic()
+        for notice in prepared.notices:
+            stored.extend(self._store_one(notice, format=prepared.format, raw_id=raw_id, url=document.url))
+            if time.monotonic() - started >= COMMIT_SECONDS and self.store.let_writers_in():
+                started = time.monotonic()
+        if prepared.notices and raw_id is not None:
+            with self.store.transaction():
+                self.store.mark_raw(raw_id, "parsed", None, format=prepared.format)
+        return stored
+
+    def _store_one(self, notice: ParsedNotice, *, format: str, raw_id: int | None, url: str) -> list[str]:
+        """``store_notice`` in a savepoint of its own, so that a notice that cannot be stored
+        costs only itself: bad content is a rejection, anything else an error, each one line
+        naming the document and the notice; the document's other notices are stored."""
+        counts = self.stats.counts()
+        try:
+            with self.store.transaction():
+                return [self.store_notice(notice, format=format, raw_id=raw_id, url=url)]
+        except StoreFullError:
+            raise  # every later write would fail the same way
+        except UnusableRecord as error:
+            self.stats.restore(counts)
+            self.reject(url, f"notice {_notice_label(notice)}: {error}")
+        except Exception as error:
+            self.stats.restore(counts)
+            logger.debug("cannot store notice %s of %s", _notice_label(notice), url, exc_info=True)
+            self.reject(url, f"notice {_notice_label(notice)}: {_failure(error)}", error=True)
+        return []
 
     # -- notices -------------------------------------------------------------------------
 
     def store_notice(self, notice: ParsedNotice, *, format: str, raw_id: int | None, url: str | None) -> str:
         """De-duplicate, version and store one parsed notice; return its stored id."""
         self.stats.notices += 1
-        record = normalise_record(notice.record, url=url)
-        keys = [key for key in notice.keys if key]
+        record = normalise_record(notice.record, url=url, warnings=self.stats.warnings)
+        keys = [key for key in (clean_identifier(key) for key in notice.keys) if key]
         if record["id"] and f"id:{record['id']}" not in keys:
             keys.append(f"id:{record['id']}")
         rank = FORMAT_RANK.get(format, 1)
@@ -478,9 +590,11 @@ class NoticeIngester:
             start = date.fromisoformat(day) - timedelta(days=1)
         except ValueError:
             return None
+        titles = record.get("titles") or {}
         candidates = self.store.fuzzy_candidates(kind=record["kind"], deadline_from=start.isoformat(),
                                                  deadline_to=(start + timedelta(days=3)).isoformat(),
-                                                 other_than_source=self.source)
+                                                 other_than_source=self.source,
+                                                 titles=(record.get("title"), titles.get("da"), titles.get("en")))
         for candidate in candidates:
             if candidate["id"] != record["id"] and same_real_notice(candidate, record):
                 return candidate["id"]
@@ -531,6 +645,32 @@ class NoticeIngester:
     def finish(self, *, extra_warnings: list[str] | None = None) -> RunStats:
         self.stats.warnings.extend(extra_warnings or [])
         return self.stats
+
+
+def _take(documents: Iterator[PreparedDocument], count: int, *, max_bytes: int) -> list[PreparedDocument]:
+    """The next ``count`` prepared documents, fewer once they hold ``max_bytes`` of content
+    (a batch of large documents is not all kept in memory at once); at least one."""
+    taken: list[PreparedDocument] = []
+    size = 0
+    for document in islice(documents, count):
+        taken.append(document)
+        size += document.raw.size if document.raw is not None else 0
+        if size >= max_bytes:
+            break
+    return taken
+
+
+def _notice_label(notice: ParsedNotice) -> str:
+    """A notice as a problem line names it: its id (printable, bounded) or its first key."""
+    label = clean_identifier(notice.record.get("id")) or next(
+        (key for key in (clean_identifier(key) for key in notice.keys) if key), None)
+    return (label or "without id")[:120]
+
+
+def _failure(error: BaseException) -> str:
+    """An unexpected error in one line: its type and first line, bounded."""
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}"[:300] if not isinstance(error, StoreError) else f"store error: {text}"[:300]
 
 
 def _is_older(new: dict[str, Any], old: dict[str, Any]) -> bool:

@@ -76,9 +76,9 @@ def run_crawls(sources: list[dict[str, Any]], *, store_path: str, crawler: dict[
                 store.finish_run(run_ids[name], outcome="failed", stats=stats.as_dict(), error="the crawl did not start")
             reason = crawler_.stats.get_value("finish_reason") if crawler_.stats else None
             if reason == "closespider_timeout":
-                stats.warnings.append(f"stopped at the source's timeout ({crawler_.settings.getint('CLOSESPIDER_TIMEOUT')} s)")
-                store.finish_run(run_ids[name], outcome="partial", stats=stats.as_dict(),
-                                 error="stopped at the source's timeout")
+                stopped = f"stopped at the source's timeout ({crawler_.settings.getint('CLOSESPIDER_TIMEOUT')} s)"
+                stats.warnings.append(stopped)
+                store.finish_run(run_ids[name], outcome="partial", stats=stats.as_dict(), error=stopped)
             results[name] = stats
     finally:
         store.close()

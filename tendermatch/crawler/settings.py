@@ -28,9 +28,22 @@ RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "tendermatch.crawler.middlewares.RetryAfterMiddleware": 550,
-    "tendermatch.crawler.middlewares.SafeSchemeMiddleware": 50,
+    # Before robots.txt (100), so neither a refused page nor its robots.txt is fetched, and
+    # every request (redirects and retries come back through here) is checked:
+    "tendermatch.crawler.middlewares.SourceDeadlineMiddleware": 40,  # nothing outlives the source's timeout
+    "tendermatch.crawler.middlewares.SafeSchemeMiddleware": 50,      # http(s) only
+    "tendermatch.crawler.middlewares.PublicAddressMiddleware": 60,   # no private addresses (allow_private_network)
 }
 RETRY_AFTER_MAX = 300
+
+# Default: a callback's exception is logged with a traceback and what it lost goes
+# uncounted; here it becomes a counted error for that page (engine side: it also catches
+# what other spider middlewares raise).
+SPIDER_MIDDLEWARES = {"tendermatch.crawler.middlewares.CallbackErrorMiddleware": 60}
+
+# Default CachingThreadedResolver: the same, but an answer is kept for the whole crawl, so the
+# address PublicAddressMiddleware checked is the one connected to (no DNS rebinding).
+TWISTED_DNS_RESOLVER = "tendermatch.crawler.middlewares.PinningResolver"
 
 # Default 1 GB: a notice is small; anything larger is refused (and counted) unread.
 DOWNLOAD_MAXSIZE = 20 * 1024 * 1024

@@ -268,6 +268,10 @@ class NoticeTable:
             return found
 
         for record in records:
+            problem = rules.record_problem(record)
+            if problem is not None:
+                table.skipped[str(record.get("id") if isinstance(record, dict) else "?")] = f"unusable: {problem}"
+                continue
             reason = rules.skip_reason(record, as_of=as_of)
             if reason is not None:
                 table.skipped[record["id"]] = reason

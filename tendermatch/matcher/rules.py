@@ -103,6 +103,45 @@ def to_dkk(amount: float | None, currency: str | None, rates: dict[str, float]) 
     return float(amount) * rate if rate is not None else math.nan
 
 
+def _iso_day(value: Any) -> bool:
+    """True for None or text that starts with a valid ISO date."""
+    if value is None:
+        return True
+    try:
+        date.fromisoformat(value[:10])
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def record_problem(record: Any) -> str | None:
+    """Why a stored record cannot be matched at all (a field of a type no parser writes, as
+    a store from an older version or a hand edit may hold), or None. The engine skips such a
+    record alone: one odd notice must not stop the match, and so the digests, of everyone."""
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+        return "not a notice record"
+    if not isinstance(record.get("lots"), list) or not all(isinstance(lot, dict) for lot in record["lots"]):
+        return "lots is not a list of lots"
+    for owner in (record, *record["lots"]):
+        for name in ("cpv", "nuts", "reserved", "social"):
+            if not isinstance(owner.get(name) or [], list) or not all(isinstance(x, str) for x in owner.get(name) or []):
+                return f"{name} is not a list of text"
+        value = owner.get("value")
+        if value is not None and not (isinstance(value, dict) and isinstance(value.get("amount"), (int, float))
+                                      and not isinstance(value.get("amount"), bool)
+                                      and isinstance(value.get("currency"), str)):
+            return "value is not an amount with a currency"
+        for name in ("title", "description"):
+            if owner.get(name) is not None and not isinstance(owner[name], str):
+                return f"{name} is not text"
+    if not isinstance(record.get("titles") or {}, dict):
+        return "titles is not a table of texts"
+    for name in ("deadline", "valid_until"):
+        if not _iso_day(record.get(name)):
+            return f"{name} is not a date"
+    return None
+
+
 def skip_reason(record: dict[str, Any], *, as_of: date | None) -> str | None:
     """Why a notice cannot be sent to anyone (None when it can): a result or other closed
     stage, cancelled or closed, its deadline before ``as_of``, an agreement that has

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from .blocking import block_rows
+
 
 def _m001_initial(db: sqlite_utils.Database) -> None:
     # Every fetched document, compressed, so `reparse` can rebuild notices without crawling.
@@ -24,7 +26,7 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
             "fetched_at": str,
             "size": int,
             "content": bytes,  # Zstandard-compressed (store.compress)
-            "status": str,  # parsed | rejected | stored
+            "status": str,  # parsed | rejected | stored | storing (its notices not all stored yet)
             "error": str,
             "run_id": int,
         },
@@ -293,12 +295,28 @@ def _m005_web(db: sqlite_utils.Database) -> None:
     db["delivery_items"].create_index(["notice_id"])
 
 
+def _m006_fuzzy_blocks(db: sqlite_utils.Database) -> None:
+    # Cross-source de-duplication compares a new notice only with the stored ones that share
+    # its kind, a day of its deadline window and a title word (see store/blocking.py): one
+    # row per (kind, deadline day, word, notice). Kept by Store.put_notice.
+    db.execute("CREATE TABLE fuzzy_blocks (kind TEXT NOT NULL, day TEXT NOT NULL, word TEXT NOT NULL,"
+               " notice_id TEXT NOT NULL, PRIMARY KEY (kind, day, word, notice_id)) WITHOUT ROWID")
+    db.execute("CREATE INDEX idx_fuzzy_blocks_notice_id ON fuzzy_blocks (notice_id)")
+    rows = db.execute("SELECT id, kind, deadline, title, CASE WHEN json_valid(record) THEN record ->> '$.titles.da' END,"
+                      " CASE WHEN json_valid(record) THEN record ->> '$.titles.en' END"
+                      " FROM notices WHERE deadline IS NOT NULL")
+    db.conn.executemany("INSERT OR IGNORE INTO fuzzy_blocks (kind, day, word, notice_id) VALUES (?, ?, ?, ?)",
+                        (block for notice_id, kind, deadline, *titles in rows
+                         for block in block_rows(notice_id, kind, deadline, titles)))
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_match_log", _m002_match_log),
     ("003_deliveries", _m003_deliveries),
     ("004_worker", _m004_worker),
     ("005_web", _m005_web),
+    ("006_fuzzy_blocks", _m006_fuzzy_blocks),
 ]
 
 

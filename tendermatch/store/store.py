@@ -11,7 +11,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,9 +21,13 @@ from typing import Any
 import sqlite_utils
 import zstandard
 
+from .blocking import block_rows, days_between, title_words
 from .schema import migrate
 
 BUSY_TIMEOUT_MS = 30_000
+# How many of a new notice's title words (the rarest in its deadline window) find its
+# de-duplication candidates: two, so that one word spelled differently loses nothing.
+FUZZY_BLOCK_WORDS = 2
 
 
 class StoreError(RuntimeError):
@@ -43,6 +47,23 @@ def _write_error(path: str, error: sqlite3.Error) -> StoreError:
     if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):
         return StoreFullError(f"{path}: cannot write: the disk is full or the file may not grow ({error})")
     return StoreError(f"{path}: {error}")
+
+
+def _read_only(path: Path) -> bool:
+    """Whether the store file or its folder (where SQLite keeps its -wal and -shm files)
+    cannot be written."""
+    folder = path.parent if str(path.parent) else Path(".")
+    return (path.exists() and not os.access(path, os.W_OK)) or (folder.exists() and not os.access(folder, os.W_OK))
+
+
+def lock_path(store_path: str | Path, name: str) -> Path:
+    """The file of the lock ``name`` (``worker``, ``sending``) of the store at ``store_path``:
+    beside the store's real file, named after it with every symlink and relative part
+    resolved, so that every spelling of one store (``./x.db``, an absolute path, a symlink
+    to the file or to its folder) takes the same lock. (A hard link is another name for
+    the file that SQLite itself cannot share safely: its -wal file goes by the name.)"""
+    real = Path(os.path.realpath(store_path))
+    return real.with_name(f"{real.name}.{name}.lock")
 
 
 def _enable_wal(db: sqlite_utils.Database) -> None:
@@ -110,6 +131,7 @@ class Store:
         self.db = db
         self.path = path
         self._depth = 0  # 1 inside transaction(): nested ones are savepoints
+        self._savepoints = 0  # savepoints open inside it
 
     # -- opening -------------------------------------------------------------------------
 
@@ -129,6 +151,9 @@ class Store:
             db.execute("PRAGMA foreign_keys = ON")
             migrate(db)
         except (sqlite3.Error, OSError) as error:
+            if _read_only(path):
+                raise StoreError(f"{path}: the store cannot be written (a read-only file, folder or file system):"
+                                 f" tendermatch writes to it and beside it ({error})") from None
             raise StoreError(f"{path}: cannot open the store: {error}") from None
         return cls(db, str(path))
 
@@ -154,8 +179,12 @@ class Store:
         conn = self.db.conn
         try:
             if self._depth:
-                with self.db.atomic():
-                    yield
+                self._savepoints += 1
+                try:
+                    with self.db.atomic():
+                        yield
+                finally:
+                    self._savepoints -= 1
                 return
             if conn.in_transaction:
                 # Python's sqlite3 opened one for a single statement (a write outside
@@ -181,18 +210,35 @@ class Store:
         except sqlite3.Error as error:
             raise _write_error(self.path, error) from error
 
+    def let_writers_in(self, *, pause: float = 0.02) -> bool:
+        """Inside the outermost ``transaction()`` with no savepoint open: commit what is
+        written so far, pause ``pause`` seconds (SQLite's busy handler polls, so a waiting
+        writer needs a gap) and begin again. A long job calls this every half second so no
+        other writer waits longer. Returns False, doing nothing, anywhere else."""
+        if self._depth != 1 or self._savepoints or self.path == ":memory:":
+            return False
+        conn = self.db.conn
+        try:
+            self.sync_search()
+            conn.execute("COMMIT")
+            time.sleep(pause)
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise _write_error(self.path, error) from error
+        return True
+
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
         """Hold the lock ``name`` of this store while the block runs, waiting for another
         process that holds it: for work that must never run twice at once, like sending the
-        pending digests (two senders would both send each one). A ``flock`` on
-        ``<store>.<name>.lock``, so the kernel releases it however the holder ends."""
+        pending digests (two senders would both send each one). A ``flock`` on the file
+        ``lock_path`` names, so the kernel releases it however the holder ends."""
         if self.path == ":memory:":
             yield
             return
         import fcntl
 
-        with open(f"{self.path}.{name}.lock", "a") as handle:
+        with open(lock_path(self.path, name), "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -257,9 +303,10 @@ class Store:
 
     def known_urls(self, source: str) -> set[str]:
         """URLs of documents from ``source`` already kept and usable (a crawl never fetches
-        them again; a rejected one, e.g. cut off in transit, is fetched again)."""
+        them again; a rejected one, e.g. cut off in transit, or one whose notices were not
+        all stored, 'storing' when a crash cut it off, is fetched again)."""
         return {row[0] for row in self.db.execute(
-            "SELECT url FROM raw_documents WHERE source = ? AND status != 'rejected'", [source])}
+            "SELECT url FROM raw_documents WHERE source = ? AND status NOT IN ('rejected', 'storing')", [source])}
 
     def iter_raw(self, *, source: str | None = None, top_level: bool = True) -> Iterator[RawDocument]:
         """Kept documents in the order they were fetched; top-level ones only by default
@@ -295,17 +342,40 @@ class Store:
         return [tuple(row) for row in self.db.execute(
             "SELECT id, stage FROM notices WHERE procedure_id = ? ORDER BY id", [procedure_id])]
 
-    def fuzzy_candidates(self, *, kind: str, deadline_from: str, deadline_to: str,
-                         other_than_source: str) -> list[dict[str, Any]]:
+    def fuzzy_candidates(self, *, kind: str, deadline_from: str, deadline_to: str, other_than_source: str,
+                         titles: Iterable[str | None], words: int = FUZZY_BLOCK_WORDS) -> list[dict[str, Any]]:
         """Notices of ``kind`` whose deadline falls in [deadline_from, deadline_to) (ISO
-        strings compared as text) that ``other_than_source`` has not delivered: candidates
-        for cross-source de-duplication (one source never lists one notice twice)."""
+        strings compared as text), that ``other_than_source`` has not delivered (one source
+        never lists one notice twice) and whose titles share with ``titles`` one of the
+        ``words`` rarest of their words in that window: the candidates for cross-source
+        de-duplication, in deadline order. Found through ``fuzzy_blocks`` (see
+        store/blocking.py), so the work grows with the few notices that share a rare
+        word, not with every notice of the window. Each candidate has only what the
+        comparison needs: id, title, titles (da, en) and buyer (name)."""
+        days = days_between(deadline_from, deadline_to)
+        mine = sorted(title_words(titles))
+        if not days or not mine:
+            return []
+        day_marks, word_marks = ", ".join("?" * len(days)), ", ".join("?" * len(mine))
+        # The rarest words first: a common word ("rengøring") would bring half the window.
+        counts = self.db.execute(
+            f"SELECT word, count(*) AS n FROM fuzzy_blocks WHERE kind = ? AND day IN ({day_marks})"
+            f" AND word IN ({word_marks}) GROUP BY word ORDER BY n, word LIMIT ?",
+            [kind, *days, *mine, words]).fetchall()
+        if not counts:
+            return []
+        chosen = [word for word, _ in counts]
         rows = self.db.execute(
-            "SELECT record FROM notices WHERE kind = ? AND deadline >= ? AND deadline < ? AND NOT EXISTS"
-            " (SELECT 1 FROM notice_sources WHERE notice_id = notices.id AND source = ?)",
-            [kind, deadline_from, deadline_to, other_than_source],
-        )
-        return [json.loads(row[0]) for row in rows]
+            "SELECT n.id, n.title, n.record ->> '$.titles.da', n.record ->> '$.titles.en', n.buyer_name"
+            " FROM notices AS n WHERE n.id IN (SELECT notice_id FROM fuzzy_blocks WHERE kind = ?"
+            f" AND day IN ({day_marks}) AND word IN ({', '.join('?' * len(chosen))}))"
+            " AND n.kind = ? AND n.deadline >= ? AND n.deadline < ? AND NOT EXISTS"
+            " (SELECT 1 FROM notice_sources WHERE notice_id = n.id AND source = ?) ORDER BY n.deadline, n.rowid",
+            [kind, *days, *chosen, kind, deadline_from, deadline_to, other_than_source])
+        return [{"id": notice_id, "title": title, "titles": {lang: text for lang, text in (("da", da), ("en", en))
+                                                            if text},
+                 "buyer": {"name": buyer} if buyer else None}
+                for notice_id, title, da, en, buyer in rows]
 
     def get_notice(self, notice_id: str) -> dict[str, Any] | None:
         """The schema record of a notice, with its sources."""
@@ -376,6 +446,11 @@ class Store:
         ).fetchone()[0]
         if version > 1:
             conn.execute("DELETE FROM lots WHERE notice_id = ?", [notice_id])
+            conn.execute("DELETE FROM fuzzy_blocks WHERE notice_id = ?", [notice_id])
+        titles = record.get("titles") or {}
+        conn.executemany("INSERT OR IGNORE INTO fuzzy_blocks (kind, day, word, notice_id) VALUES (?, ?, ?, ?)",
+                         block_rows(notice_id, record.get("kind"), record.get("deadline"),
+                                    (record.get("title"), titles.get("da"), titles.get("en"))))
         # The lots come straight out of the record's JSON: one statement, no re-encoding.
         conn.execute(
             "INSERT INTO lots (notice_id, lot_id, title, description, cpv, nuts, value_amount, value_currency,"
@@ -478,7 +553,7 @@ class Store:
     def clear_notices(self) -> None:
         """Forget every parsed notice (raw documents stay): the first step of `reparse`."""
         with self.transaction():
-            for table in ("lots", "notice_keys", "notice_sources", "notice_versions", "notices"):
+            for table in ("lots", "notice_keys", "notice_sources", "notice_versions", "fuzzy_blocks", "notices"):
                 self.db.execute(f"DELETE FROM [{table}]")
             # The whole index goes at once, rather than row by row at the commit.
             self.db.execute("INSERT INTO notices_fts (notices_fts) VALUES ('delete-all')")
@@ -747,6 +822,19 @@ class Store:
                  for item in items])
         return delivery_id
 
+    def add_failed_delivery(self, delivery: dict[str, Any], *, error: str) -> int | None:
+        """Record a digest that could not be made (``error`` says why) as ``failed``, telling
+        nothing: its notices stay untold for the next period. ``delivery`` as for
+        ``add_delivery``, without ``message``; None if the address already has one."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO deliveries (profile_id, email, period, language, message_id, subject, items,"
+                " changed, state, attempts, created_at, error, run_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, 0, 0, 'failed', 0, ?, ?, ?)",
+                [delivery["profile_id"], delivery["email"], delivery["period"], delivery.get("language"),
+                 delivery.get("message_id"), delivery.get("subject"), utc_now(), error, delivery.get("run_id")])
+        return cursor.lastrowid if cursor.rowcount == 1 else None
+
     def pending_deliveries(self, *, batch: int = 100) -> Iterator[dict[str, Any]]:
         """Digests recorded but not yet accepted by the server, oldest first, with their
         ``message`` bytes (a rerun sends exactly these, with the same Message-ID). Read in
@@ -813,6 +901,9 @@ def _parsed_match(row: dict[str, Any]) -> dict[str, Any]:
 
 def _unique_lots(lots: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Lots with unique ids (a malformed notice may repeat one: later ones get a suffix)."""
+    if all(isinstance(lot.get("lot_id"), str) and lot["lot_id"] for lot in lots) and \
+            len({lot["lot_id"] for lot in lots}) == len(lots):
+        return lots  # the usual case, kept as it is (a notice may hold 50,000 lots)
     seen: set[str] = set()
     result = []
     for lot in lots:

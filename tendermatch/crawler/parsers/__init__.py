@@ -18,10 +18,10 @@ import json
 import re
 from typing import Any
 
-from .common import MAX_DOCUMENT_BYTES, ParsedNotice, ParseError
+from .common import MAX_DOCUMENT_BYTES, ItemProblem, ParsedNotice, ParseError
 from .xmlsafe import check_size
 
-__all__ = ["ParseError", "ParsedNotice", "detect_format", "parse_document", "FORMATS"]
+__all__ = ["ItemProblem", "ParseError", "ParsedNotice", "detect_format", "parse_document", "FORMATS"]
 
 FORMATS = ("eforms", "ted-xml", "ted-api", "ocds", "feed", "html")
 
@@ -121,15 +121,29 @@ def parse_document(
     notice_kind: str = "tender",
     html_details: dict[str, bytes] | None = None,
     warnings: list[str] | None = None,
+    problems: list[ItemProblem] | None = None,
     max_bytes: int = MAX_DOCUMENT_BYTES,
 ) -> list[ParsedNotice]:
     """Parse one document of any supported format into notices.
 
     ``format`` skips detection; ``html_selectors``, ``notice_kind`` and ``html_details``
     (the rows' detail pages, {link: bytes}) come from an html source's config and crawl;
-    problems that cost some fields, not the document, are appended to ``warnings``.
-    Raises ParseError.
+    problems that cost some fields, not the document, are appended to ``warnings``; items
+    of a many-notice document (releases, results, rows, feed items) that cannot be read
+    are appended to ``problems`` and cost only themselves. Raises ParseError when the
+    document as a whole cannot be used.
     """
+    try:
+        return _parse_document(content, url=url, format=format, html_selectors=html_selectors,
+                               notice_kind=notice_kind, html_details=html_details, warnings=warnings,
+                               problems=[] if problems is None else problems, max_bytes=max_bytes)
+    except RecursionError:  # JSON or markup nested deeper than any notice is: bad input
+        raise ParseError("nested too deeply to read") from None
+
+
+def _parse_document(content: bytes, *, url: str | None, format: str | None, html_selectors: dict[str, str] | None,
+                    notice_kind: str, html_details: dict[str, bytes] | None, warnings: list[str] | None,
+                    problems: list[ItemProblem], max_bytes: int) -> list[ParsedNotice]:
     check_size(content, max_bytes=max_bytes)
     format = format or detect_format(content)
     if format == "eforms":
@@ -143,22 +157,23 @@ def parse_document(
     if format == "ted-api":
         from .ted_api import parse_ted_api
 
-        return parse_ted_api(content, url=url)
+        return parse_ted_api(content, url=url, problems=problems)
     if format == "ocds":
         from .ocds import parse_ocds
 
-        return parse_ocds(content, url=url)
+        return parse_ocds(content, url=url, problems=problems)
     if format == "feed":
         from .feed import parse_feed
 
-        return parse_feed(content, url=url, notice_kind=notice_kind)
+        return parse_feed(content, url=url, notice_kind=notice_kind, problems=problems)
     if format == "html":
         if not html_selectors:
             raise ParseError("an HTML page can only be read with the selectors of an html source")
         from .html import parse_listing_with_details
 
         notices, problems = parse_listing_with_details(content, url=url, selectors=html_selectors,
-                                                       notice_kind=notice_kind, details=html_details)
+                                                       notice_kind=notice_kind, details=html_details,
+                                                       problems=problems)
         if warnings is not None:
             warnings.extend(problems)
         return notices

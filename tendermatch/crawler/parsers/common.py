@@ -10,9 +10,12 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+_Item = TypeVar("_Item")
 
 # Documents larger than this are refused before parsing (a TED notice is < 2 MB; the
 # largest eForms SDK example, 100 lots, is about 1 MB).
@@ -33,6 +36,44 @@ class ParseError(ValueError):
 
     The message is one line and names what is wrong, not the file (the caller adds that).
     """
+
+
+@dataclass
+class ItemProblem:
+    """One item of a document (an OCDS release, a search result, a listing row, a feed
+    item) that could not be read while the rest of the document could: the pipeline
+    records it alone, naming the document and ``item``. ``error`` marks an unexpected
+    exception (a bug, which makes the run partial) rather than bad input."""
+
+    item: str
+    reason: str
+    error: bool = False
+
+
+def parse_each(items: Iterable[tuple[str, _Item]], parse_item: Callable[[_Item], list[ParsedNotice]],
+               problems: list[ItemProblem]) -> list[ParsedNotice]:
+    """``parse_item`` on every (name, item), so that one item costs only itself: its
+    ParseError (bad input) or any other exception (a bug) becomes an ItemProblem named by
+    the item, and the rest goes on. When every item failed on bad input, that is the
+    document's ParseError (the first item's reason)."""
+    notices: list[ParsedNotice] = []
+    failed: list[ItemProblem] = []
+    tried = 0
+    for name, item in items:
+        tried += 1
+        try:
+            notices.extend(parse_item(item))
+        except ParseError as error:
+            failed.append(ItemProblem(name, str(error)))
+        except RecursionError:
+            failed.append(ItemProblem(name, "nested too deeply"))
+        except Exception as error:  # a bug on one item must not cost the others
+            failed.append(ItemProblem(name, f"{type(error).__name__}: {error}".splitlines()[0][:300], error=True))
+    if failed and len(failed) == tried and not any(problem.error for problem in failed):
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise ParseError(f"{failed[0].item}: {failed[0].reason}{more}")
+    problems.extend(failed)
+    return notices
 
 
 @dataclass
@@ -106,13 +147,43 @@ def new_lot(lot_id: str = "1", **fields: Any) -> dict[str, Any]:
     return lot
 
 
+# Unicode categories never wanted in an identifier: controls (NUL), format characters
+# (bidi overrides, zero-width joiners), surrogates (unencodable), private use, unassigned.
+_ID_UNWANTED = frozenset(("Cc", "Cf", "Cs", "Co", "Cn"))
+MAX_ID_LENGTH = 300
+
+
+def clean_identifier(text: Any) -> str | None:
+    """An id or key as the store keeps it: text, NFC, without control, format (bidi),
+    surrogate, private-use or unassigned characters, white space collapsed, at most
+    MAX_ID_LENGTH characters; None when nothing is left."""
+    if text is None or isinstance(text, bool):
+        return None
+    text = str(text)
+    if not (text.isascii() and text.isprintable()):  # rare: only then look at each character
+        text = "".join(ch for ch in text if unicodedata.category(ch) not in _ID_UNWANTED or ch.isspace())
+        text = unicodedata.normalize("NFC", text)
+    text = " ".join(text.split())[:MAX_ID_LENGTH]
+    return text or None
+
+
+def without_surrogates(text: str) -> str:
+    """``text`` without lone surrogates (no UTF-8 store or message can hold them) or NUL;
+    the common case returns at once."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "ignore").decode("utf-8")
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
 def clean_text(text: str | None) -> str | None:
     """Collapse white space (including newlines) and strip control characters; None if empty."""
     if text is None:
         return None
+    if not text.isprintable():  # rare: only then look at each character (white space stays a gap)
+        text = "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch)[0] != "C")
     text = " ".join(text.split())
-    if not text.isprintable():  # rare: only then look at each character
-        text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
     return text or None
 
 
@@ -184,18 +255,38 @@ def money(amount: Any, currency: str | None) -> dict[str, Any] | None:
     return {"amount": value, "currency": currency}
 
 
+# Years a notice's date can plausibly have. Outside them a date is a typing error or a
+# placeholder ('31.12.9999' for "no end"), and would overflow date arithmetic (9999-12-31
+# at +14:00 is past datetime.max in UTC): it is read as no date at all.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2999
+
+
+def plausible_year(year: int) -> bool:
+    """True for a year a notice's date can have (see EARLIEST_YEAR, LATEST_YEAR)."""
+    return EARLIEST_YEAR <= year <= LATEST_YEAR
+
+
 def iso_date(text: str | None) -> str | None:
-    """The date part of an ISO date or date-time ('2026-11-24+01:00' -> '2026-11-24')."""
-    if not text:
+    """The date part of an ISO date or date-time ('2026-11-24+01:00' -> '2026-11-24');
+    None when there is none or its year is implausible (see EARLIEST_YEAR)."""
+    if not text or not isinstance(text, str):
         return None
     match = re.match(r"\s*([0-9]{4}-[0-9]{2}-[0-9]{2})", text)
     if not match:
         return None
     try:
-        date.fromisoformat(match.group(1))
+        day = date.fromisoformat(match.group(1))
     except ValueError:
         return None
-    return match.group(1)
+    return match.group(1) if plausible_year(day.year) else None
+
+
+def plausible_moment(value: Any) -> str | None:
+    """``value`` when it is text that starts with an ISO date of a plausible year (what a
+    stored record's date fields must be), else None. Within those years any UTC offset
+    that Python accepts converts without overflow."""
+    return value if isinstance(value, str) and iso_date(value) else None
 
 
 def iso_datetime(day: str | None, time: str | None = None) -> str | None:

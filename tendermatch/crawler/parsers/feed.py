@@ -3,6 +3,11 @@
 Parsed with :func:`xmlsafe.parse_xml` only (no DTD, no entities, no network). Each item or
 entry becomes one notice keyed by its link; the deadline is read from the description
 ('Tilbudsfrist: 4. januar 2027 kl. 12:00').
+
+Identity: an item with a link is ``web:<link>``; one without is ``web:<feed>#<guid>``, or
+``web:<feed>#<title slug>`` when it has no guid either. Items of one feed that come out
+with the same id but say different things are told apart by their content, and an item
+equal to an earlier one is reported, not merged, by the rule of ``html.distinct_items``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from lxml import etree
 
 from .common import (
     MAX_DOCUMENT_BYTES,
+    ItemProblem,
     ParsedNotice,
     ParseError,
     clean_text,
@@ -26,9 +32,10 @@ from .common import (
     iso_date,
     language_code,
     new_record,
+    parse_each,
     unique,
 )
-from .html import parse_danish_amount, parse_danish_datetime, slug, ted_keys
+from .html import distinct_items, parse_danish_amount, parse_danish_datetime, slug, ted_keys
 from .xmlsafe import local_name, parse_xml
 
 __all__ = ["parse_feed"]
@@ -50,39 +57,44 @@ _BUYER_WORDS = re.compile(r"kommune|region|styrelse|ministeri|forsyning|universi
 _EMAIL_NAME = re.compile(r"^\s*\S+@\S+\s*\((.+)\)\s*$")
 
 
-def parse_feed(content: bytes, *, url: str | None = None, notice_kind: str = "tender") -> list[ParsedNotice]:
+def parse_feed(content: bytes, *, url: str | None = None, notice_kind: str = "tender",
+               problems: list[ItemProblem] | None = None) -> list[ParsedNotice]:
     """One notice per RSS item / Atom entry. An empty feed gives []; a document that is
-    not a feed raises ParseError."""
+    not a feed raises ParseError; an item that cannot be read is added to ``problems`` and
+    costs only itself."""
     if notice_kind not in ("tender", "agreement"):
         raise ParseError(f"unknown notice kind {notice_kind!r} (expected 'tender' or 'agreement')")
     root = parse_xml(content, max_bytes=MAX_DOCUMENT_BYTES)
     name = local_name(root)
-    try:
-        if name == "rss":
-            channel = _child(root, "channel")
-            if channel is None:
-                raise ParseError("RSS feed without a <channel>")
-            entries = [(_rss_item(item), item) for item in _children(channel, "item")]
-            language = language_code((_child_text(channel, "language") or "")[:2] or None)
-        elif name == "RDF":
-            entries = [(_rss_item(item), item) for item in _children(root, "item")]
-            language = None
-        elif name == "feed":
-            entries = [(_atom_entry(entry), entry) for entry in _children(root, "entry")]
-            lang = root.get("{http://www.w3.org/XML/1998/namespace}lang")
-            language = language_code(lang[:2]) if lang else None
-        else:
-            raise ParseError(f"not an RSS or Atom feed (root element <{name}>)")
-        notices = []
-        for fields, _element in entries:
-            notice = _notice(fields, url=url, kind=notice_kind, language=language)
-            if notice is not None:
-                notices.append(notice)
-        return notices
-    except ParseError:
-        raise
-    except Exception as error:  # a safety net: only ParseError leaves a parser
-        raise ParseError(f"unusable feed: {type(error).__name__}: {error}".splitlines()[0]) from None
+    if name == "rss":
+        channel = _child(root, "channel")
+        if channel is None:
+            raise ParseError("RSS feed without a <channel>")
+        items, read = _children(channel, "item"), _rss_item
+        language = language_code((_child_text(channel, "language") or "")[:2] or None)
+    elif name == "RDF":
+        items, read, language = _children(root, "item"), _rss_item, None
+    elif name == "feed":
+        items, read = _children(root, "entry"), _atom_entry
+        lang = root.get("{http://www.w3.org/XML/1998/namespace}lang")
+        language = language_code(lang[:2]) if lang else None
+    else:
+        raise ParseError(f"not an RSS or Atom feed (root element <{name}>)")
+
+    problems = [] if problems is None else problems
+    named: list[tuple[str, ParsedNotice]] = []  # (item name, notice), for telling items apart
+
+    def item_notices(named_item: tuple[str, etree._Element]) -> list[ParsedNotice]:
+        name, item = named_item
+        notice = _notice(read(item), url=url, kind=notice_kind, language=language)
+        if notice is None:
+            return []
+        named.append((name, notice))
+        return [notice]
+
+    parse_each(((f"item {number}", (f"item {number}", item)) for number, item in enumerate(items, 1)), item_notices,
+               problems)
+    return distinct_items(named, problems)
 
 
 # ---------------------------------------------------------------- XML helpers
@@ -148,7 +160,7 @@ def _rss_item(item: etree._Element) -> dict[str, Any]:
     pub_date = _child_text(item, "pubDate")
     if pub_date:
         try:
-            published = parsedate_to_datetime(pub_date).date().isoformat()
+            published = iso_date(parsedate_to_datetime(pub_date).date().isoformat())
         except (TypeError, ValueError, IndexError, OverflowError):
             published = iso_date(pub_date)
     published = published or iso_date(_child_text(item, "date"))

@@ -11,6 +11,9 @@ A detail page is read by :func:`parse_detail` with the same keys prefixed ``deta
 ``detail_reference``, ``detail_nuts``, ``detail_published``, ``detail_valid_until``,
 ``detail_supplier``, ``detail_buyer``) and folded into the notice by :func:`merge_detail`.
 
+Row identity (what makes two rows two notices, and a re-crawled row the same one): see
+:func:`distinct_items`.
+
 Danish dates and amounts are read by the pure functions :func:`parse_danish_datetime`,
 :func:`parse_danish_date` and :func:`parse_danish_amount`.
 """
@@ -18,9 +21,11 @@ Danish dates and amounts are read by the pure functions :func:`parse_danish_date
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 import unicodedata
 import warnings
+from collections import Counter
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -30,6 +35,7 @@ from bs4.element import PreformattedString, Tag
 
 from .common import (
     MAX_DOCUMENT_BYTES,
+    ItemProblem,
     ParsedNotice,
     ParseError,
     clean_text,
@@ -38,6 +44,8 @@ from .common import (
     language_code,
     money,
     new_record,
+    parse_each,
+    plausible_year,
     publication_key,
     unique,
 )
@@ -101,12 +109,14 @@ def _find_date(text: str | None) -> tuple[date, tuple[int, int] | None] | None:
         return None
     parts = best.groupdict()
     year = int(parts["y"])
-    if year < 100:
+    if len(parts["y"]) <= 2:  # '31.12.27'; but '0001' is the year 1, not 2001
         year += 2000
     month = _MONTHS[parts["mon"].lower()] if parts.get("mon") else int(parts["mo"])
     try:
         day = date(year, month, int(parts["d"]))
     except ValueError:
+        return None
+    if not plausible_year(day.year):  # '31.12.9999': a placeholder, not a date
         return None
     clock = None
     for hour_key, minute_key in (("h0", "m0"), ("h1", "m1"), ("h2", "m2")):
@@ -344,11 +354,14 @@ def parse_listing(
     url: str | None,
     selectors: dict[str, str],
     notice_kind: str = "tender",
+    problems: list[ItemProblem] | None = None,
 ) -> list[ParsedNotice]:
     """One notice per row of a listing page. Raises ParseError when the page is not HTML
-    or the ``row`` selector matches nothing (the layout has probably changed)."""
+    or the ``row`` selector matches nothing (the layout has probably changed); a row that
+    cannot be read is added to ``problems`` and costs only itself."""
     try:
-        return _parse_listing(content, url=url, selectors=selectors, notice_kind=notice_kind)
+        return _parse_listing(content, url=url, selectors=selectors, notice_kind=notice_kind,
+                              problems=[] if problems is None else problems)
     except ParseError:
         raise
     except Exception as error:  # a safety net: only ParseError leaves a parser
@@ -356,7 +369,7 @@ def parse_listing(
 
 
 def _parse_listing(
-    content: bytes, *, url: str | None, selectors: dict[str, str], notice_kind: str
+    content: bytes, *, url: str | None, selectors: dict[str, str], notice_kind: str, problems: list[ItemProblem]
 ) -> list[ParsedNotice]:
     if not selectors or not selectors.get("row") or not selectors.get("title"):
         raise ParseError("an HTML source needs at least the 'row' and 'title' selectors")
@@ -367,12 +380,19 @@ def _parse_listing(
     if not rows:
         raise ParseError(f"selector row={selectors['row']!r} found no rows: the page layout may have changed")
     language = _page_language(soup)
-    notices = []
-    for row in rows:
+    numbered: list[tuple[str, ParsedNotice]] = []  # (row name, notice), for telling rows apart
+
+    def row_notices(named_row: tuple[str, Tag]) -> list[ParsedNotice]:
+        name, row = named_row
         notice = _row_notice(row, url=url, selectors=selectors, kind=notice_kind, language=language)
-        if notice is not None:
-            notices.append(notice)
-    return notices
+        if notice is None:
+            return []
+        numbered.append((name, notice))
+        return [notice]
+
+    parse_each(((f"row {number}", (f"row {number}", row)) for number, row in enumerate(rows, 1)), row_notices,
+               problems)
+    return distinct_items(numbered, problems)
 
 
 def _page_language(soup: BeautifulSoup) -> str | None:
@@ -417,6 +437,86 @@ def _row_notice(
     keys = [f"url:{link}" if link else f"url:{page}#{slug(title)}"]
     keys += ted_keys(reference) + _ojs_keys(title)
     return ParsedNotice(record=finish_record(record), keys=unique(keys))
+
+
+# ---------------------------------------------------------------- row identity
+#
+# A row with a link is the notice at that link: ``web:<link>``, key ``url:<link>``. A row
+# without one is ``web:<page>#<title slug>``, key ``url:<page>#<title slug>``: stable
+# across crawls whatever else in the row changes (a moved deadline, a corrected value).
+# When several rows of one page come out with the same id (same title and no link, or one
+# link shared by several rows), the title alone does not tell them apart, so the other
+# cells do: each such row's id (and url: key) gets ``~<its reference>`` when its
+# reference is its own within the group (a moved deadline keeps it), else ``~<hash of its
+# normalised cells>`` (title, supplier, buyer, reference, dates, value, description,
+# CPV, link). Rows equal cell for cell are one notice: the later ones are reported as
+# item problems ("row 5: the same as row 2, cell for cell: stored once"), never merged
+# silently. (A shared id qualified this way has no detail page: a link shared by several
+# rows is not one row's own page.) The same rule holds for feed items (``feed.py``).
+
+_FINGERPRINT_FIELDS = ("title", "supplier", "procedure_id", "deadline", "published", "valid_from", "valid_until",
+                       "description", "url")
+
+
+def _cells(record: dict[str, Any]) -> str:
+    """What a row says, normalised (case, white space), as one text: rows with the same
+    cells are the same row."""
+    def norm(value: Any) -> str:
+        return " ".join(str(value).casefold().split()) if value not in (None, "", [], {}) else ""
+
+    parts = [norm(record.get(name)) for name in _FINGERPRINT_FIELDS]
+    parts.append(norm((record.get("buyer") or {}).get("name")))
+    value = record.get("value") or {}
+    parts.append(norm(f"{value.get('amount')} {value.get('currency')}" if value else None))
+    parts.append(norm(" ".join(record.get("cpv") or [])))
+    return "\x1f".join(parts)
+
+
+def _qualified(notice: ParsedNotice, qualifier: str) -> ParsedNotice:
+    """``notice`` under ``<id>~<qualifier>``, its url: key following its id."""
+    record = dict(notice.record, id=f"{notice.record['id']}~{qualifier}")
+    old_key = f"url:{notice.record['id'].removeprefix('web:')}"
+    keys = [f"url:{record['id'].removeprefix('web:')}" if key == old_key else key for key in notice.keys]
+    return ParsedNotice(record=record, keys=keys, changes=notice.changes)
+
+
+def distinct_items(named: list[tuple[str, ParsedNotice]], problems: list[ItemProblem]) -> list[ParsedNotice]:
+    """The notices of one document's rows (or feed items), ``named`` ("row 3", notice) in
+    page order, with ids that tell apart rows the page tells apart (see "row identity"
+    above); a row equal cell for cell to an earlier one is dropped and added to
+    ``problems``."""
+    groups: dict[str, list[tuple[str, ParsedNotice]]] = {}
+    for name, notice in named:
+        groups.setdefault(notice.record["id"], []).append((name, notice))
+    replaced: dict[int, ParsedNotice | None] = {}  # id(notice) -> its stand-in (None: dropped)
+    for members in groups.values():
+        if len(members) == 1:
+            continue
+        first_with: dict[str, str] = {}
+        distinct: list[tuple[str, ParsedNotice]] = []
+        for name, notice in members:
+            cells = _cells(notice.record)
+            if cells in first_with:
+                replaced[id(notice)] = None
+                problems.append(ItemProblem(name, f"the same as {first_with[cells]}, cell for cell: stored once"))
+            else:
+                first_with[cells] = name
+                distinct.append((cells, notice))
+        if len(distinct) == 1:
+            continue
+        references = [slug(notice.record.get("procedure_id") or "") if notice.record.get("procedure_id") else ""
+                      for _, notice in distinct]
+        uses = Counter(references)
+        for (cells, notice), reference in zip(distinct, references):
+            own_reference = reference and uses[reference] == 1
+            qualifier = reference if own_reference else hashlib.sha256(cells.encode()).hexdigest()[:10]
+            replaced[id(notice)] = _qualified(notice, qualifier)
+    result = []
+    for _, notice in named:
+        stand_in = replaced.get(id(notice), notice)
+        if stand_in is not None:
+            result.append(stand_in)
+    return result
 
 
 def detail_url(notice: ParsedNotice) -> str | None:
@@ -508,10 +608,12 @@ def parse_listing_with_details(
     selectors: dict[str, str],
     notice_kind: str = "tender",
     details: dict[str, bytes] | None = None,
+    problems: list[ItemProblem] | None = None,
 ) -> tuple[list[ParsedNotice], list[str]]:
     """A listing page's notices completed from their detail pages ({link: bytes}), and a
-    warning for each detail page that could not be read (its row keeps the listing's data)."""
-    notices = parse_listing(content, url=url, selectors=selectors, notice_kind=notice_kind)
+    warning for each detail page that could not be read (its row keeps the listing's data).
+    A row that cannot be read is added to ``problems``."""
+    notices = parse_listing(content, url=url, selectors=selectors, notice_kind=notice_kind, problems=problems)
     warnings: list[str] = []
     completed = []
     for notice in notices:
@@ -521,5 +623,9 @@ def parse_listing_with_details(
                 notice = merge_detail(notice, parse_detail(details[link], url=link, selectors=selectors))
             except ParseError as error:
                 warnings.append(f"{link}: detail page ignored: {error}")
+            except Exception as error:  # a bug: the row keeps the listing's data, the run is not ok
+                if problems is not None:
+                    problems.append(ItemProblem(f"detail page {link}", f"{type(error).__name__}: {error}"[:300],
+                                                error=True))
         completed.append(notice)
     return completed, warnings

@@ -19,8 +19,10 @@ from typing import Any
 
 from .common import (
     MAX_DOCUMENT_BYTES,
+    ItemProblem,
     ParsedNotice,
     ParseError,
+    clean_identifier,
     clean_text,
     cpv_code,
     finish_record,
@@ -29,6 +31,8 @@ from .common import (
     money,
     new_lot,
     new_record,
+    parse_each,
+    plausible_moment,
     publication_key,
     unique,
 )
@@ -68,49 +72,60 @@ class _Unusable(Exception):
 # ---------------------------------------------------------------- loading
 
 
-def parse_ocds(content: bytes, *, url: str | None = None) -> list[ParsedNotice]:
-    """Parse an OCDS document into one notice per ocid. Raises ParseError only."""
+def parse_ocds(content: bytes, *, url: str | None = None,
+               problems: list[ItemProblem] | None = None) -> list[ParsedNotice]:
+    """Parse an OCDS document into one notice per ocid. Raises ParseError when no release
+    can be used; a release (or ocid) that cannot be used is added to ``problems`` and
+    costs only itself."""
     try:
-        return _parse(content, url)
-    except ParseError:
-        raise
+        return _parse(content, url, [] if problems is None else problems)
     except RecursionError:
         raise ParseError("OCDS JSON is nested too deeply") from None
-    except Exception as error:  # a safety net: a parser never lets other exceptions out
-        raise ParseError(f"unusable OCDS document: {type(error).__name__}: {error}".splitlines()[0]) from None
 
 
-def _parse(content: bytes, url: str | None) -> list[ParsedNotice]:
+def _parse(content: bytes, url: str | None, problems: list[ItemProblem]) -> list[ParsedNotice]:
     check_size(content, max_bytes=MAX_DOCUMENT_BYTES)
     data = _load(content)
     releases: list[dict[str, Any]] = []
-    problems: list[str] = []
+    unusable: list[str] = []
     candidates = 0
     documents = data if isinstance(data, list) else [data]
     for number, document in enumerate(documents, 1):
         where = f"item {number}: " if isinstance(data, list) else ""
         if not isinstance(document, dict):
             candidates += 1
-            problems.append(f"{where}not a JSON object")
+            unusable.append(f"{where}not a JSON object")
             continue
         found, bad = _releases_of(document, where)
         candidates += len(found) + len(bad)
         releases.extend(found)
-        problems.extend(bad)
+        unusable.extend(bad)
     if not releases:
         if candidates == 0:
             return []  # an empty package (e.g. the last page of an API search) is not an error
-        raise ParseError(f"no usable OCDS release: {problems[0]}" if problems else "no usable OCDS release")
-    notices: list[ParsedNotice] = []
-    for ocid, group in _group_by_ocid(releases).items():
+        raise ParseError(f"no usable OCDS release: {unusable[0]}" if unusable else "no usable OCDS release")
+
+    def ocid_notices(ocid_and_group: tuple[str, list[dict[str, Any]]]) -> list[ParsedNotice]:
+        ocid, group = ocid_and_group
         try:
-            release = _merge_in_date_order(group)
-            notices.append(_notice(ocid, release, url))
-        except (_Unusable, TypeError, ValueError, AttributeError, KeyError) as error:
-            problems.append(f"ocid {ocid}: {error}")
-    if not notices:
-        raise ParseError(f"no usable OCDS release: {problems[0]}" if problems else "no usable OCDS release")
+            return [_notice(ocid, _merge_in_date_order(group), url)]
+        except _Unusable as error:
+            raise ParseError(str(error)) from None
+
+    try:
+        notices = parse_each(((f"ocid {_shown(ocid)}", (ocid, group)) for ocid, group in _group_by_ocid(releases).items()),
+                             ocid_notices, problems)
+    except ParseError as error:
+        raise ParseError(f"no usable OCDS release: {error}") from None
+    for problem in unusable:  # 'item 2: release 3: no ocid' -> ('item 2: release 3', 'no ocid')
+        item, _, reason = problem.rpartition(": ")
+        problems.append(ItemProblem(item or "release", reason))
     return notices
+
+
+def _shown(ocid: str) -> str:
+    """An ocid as a problem line names it: printable, at most 100 characters."""
+    return (clean_text(ocid) or "?")[:100]
 
 
 def _load(content: bytes) -> Any:
@@ -217,7 +232,7 @@ def _check_release(release: Any, *, ocid: Any = None) -> str | None:
     if not isinstance(release, dict):
         return "not a JSON object"
     ocid = release.get("ocid", ocid)
-    if not isinstance(ocid, str) or not ocid.strip():
+    if not isinstance(ocid, str) or not clean_identifier(ocid):  # NUL or bidi controls alone are no id
         return "no ocid"
     for key in ("tender", "planning", "buyer"):
         if key in release and release[key] is not None and not isinstance(release[key], dict):
@@ -242,12 +257,12 @@ def _check_release(release: Any, *, ocid: Any = None) -> str | None:
 def _group_by_ocid(releases: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for release in releases:
-        groups.setdefault(release["ocid"].strip(), []).append(release)
+        groups.setdefault(clean_identifier(release["ocid"]) or "", []).append(release)
     return groups
 
 
 def _sort_time(text: Any) -> datetime:
-    if isinstance(text, str):
+    if plausible_moment(text):  # year 1 or 9999 with an offset would overflow the comparison
         try:
             moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         except ValueError:
@@ -342,7 +357,7 @@ def _datetime(text: Any) -> str | None:
         datetime.fromisoformat(value)
     except ValueError:
         return None
-    return value
+    return plausible_moment(value)
 
 
 def _cpv(classification: Any) -> str | None:
@@ -526,9 +541,14 @@ def _notice(ocid: str, release: dict[str, Any], url: str | None) -> ParsedNotice
     record["nuts"] = unique(record["nuts"])
     record["reserved"] = _reserved(tender)
 
+    # Items by the lot they belong to: one pass, not one scan of every item per lot (a
+    # release may hold tens of thousands of lots).
+    items_of_lot: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        items_of_lot.setdefault(str(item.get("relatedLot")), []).append(item)
     for index, lot in enumerate(lots, 1):
         lot_id = _text(lot.get("id")) or str(index)
-        related = [item for item in items if str(item.get("relatedLot")) == str(lot.get("id"))]
+        related = items_of_lot.get(str(lot.get("id")), [])
         cpv = unique([code for item in related for code in _item_cpvs(item)]) or list(main_cpv)
         record["lots"].append(new_lot(
             lot_id,

@@ -38,6 +38,7 @@ from .common import (
     MAX_DOCUMENT_BYTES,
     RESERVED_CODES,
     SOCIAL_OBJECTIVE_CODES,
+    ItemProblem,
     ParsedNotice,
     ParseError,
     clean_text,
@@ -49,6 +50,7 @@ from .common import (
     language_code,
     money,
     new_record,
+    parse_each,
     publication_key,
     unique,
 )
@@ -94,6 +96,8 @@ def read_search_page(content: bytes) -> tuple[list[dict[str, Any]], int | None, 
     except json.JSONDecodeError as error:
         raise ParseError(f"malformed JSON search page (cut off?): {error.msg} at line {error.lineno} "
                          f"column {error.colno}") from None
+    except RecursionError:  # json's C decoder recurses once per level of nesting
+        raise ParseError("search page is nested too deeply to read (hostile or broken JSON)") from None
     if not isinstance(data, dict):
         raise ParseError("search page is not a JSON object")
     notices = data.get("notices")
@@ -109,16 +113,23 @@ def read_search_page(content: bytes) -> tuple[list[dict[str, Any]], int | None, 
     return [n for n in notices if isinstance(n, dict)], (int(total) if total is not None else None), token
 
 
-def parse_ted_api(content: bytes, *, url: str | None = None) -> list[ParsedNotice]:
-    """Parse a TED search API JSON document (see the module docstring) into notices."""
+def parse_ted_api(content: bytes, *, url: str | None = None,
+                  problems: list[ItemProblem] | None = None) -> list[ParsedNotice]:
+    """Parse a TED search API JSON document (see the module docstring) into notices. A
+    result that cannot be read is added to ``problems`` and costs only itself."""
+    problems = [] if problems is None else problems
     data = _load(content)
     if isinstance(data, dict) and isinstance(data.get("notices"), list):  # v3 page
-        return [notice for item in data["notices"] if isinstance(item, dict)
-                for notice in [v3_record(item)] if notice is not None]
+        def v3_notices(item: Any) -> list[ParsedNotice]:
+            notice = v3_record(item) if isinstance(item, dict) else None
+            return [notice] if notice is not None else []
+
+        return parse_each(((f"result {number}", item) for number, item in enumerate(data["notices"], 1)),
+                          v3_notices, problems)
     if isinstance(data, dict) and isinstance(data.get("results"), list):  # v2 search response
-        return _many(data["results"], url)
+        return _many(data["results"], url, problems)
     if isinstance(data, list):
-        return _many(data, url)
+        return _many(data, url, problems)
     if isinstance(data, dict):
         return _one(data, url)
     raise ParseError("JSON is not a TED search API response or record")
@@ -149,20 +160,10 @@ def _load(content: bytes) -> Any:
         raise ParseError(f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
 
 
-def _many(items: list[Any], url: str | None) -> list[ParsedNotice]:
-    """Several records: a bad one is skipped; only when every one is bad is that an error."""
-    notices: list[ParsedNotice] = []
-    first_error: ParseError | None = None
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        try:
-            notices.extend(_one(item, url))
-        except ParseError as error:
-            first_error = first_error or error
-    if not notices and first_error is not None:
-        raise first_error
-    return notices
+def _many(items: list[Any], url: str | None, problems: list[ItemProblem]) -> list[ParsedNotice]:
+    """Several records: a bad one costs only itself (see ``parse_each``)."""
+    return parse_each(((f"record {number}", item) for number, item in enumerate(items, 1) if isinstance(item, dict)),
+                      lambda item: _one(item, url), problems)
 
 
 def _one(item: dict[str, Any], url: str | None) -> list[ParsedNotice]:

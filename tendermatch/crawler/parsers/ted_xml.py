@@ -32,6 +32,7 @@ from .common import (
     cpv_code,
     finish_record,
     has_social_clause,
+    iso_date,
     iso_datetime,
     language_code,
     money,
@@ -223,7 +224,7 @@ def _compact_date(text: str | None) -> str | None:
     if not text:
         return None
     match = re.match(r"\s*([0-9]{4})([0-9]{2})([0-9]{2})", text)
-    return f"{match.group(1)}-{match.group(2)}-{match.group(3)}" if match else None
+    return iso_date(f"{match.group(1)}-{match.group(2)}-{match.group(3)}") if match else None
 
 
 def _coded_deadline(text: str | None) -> str | None:

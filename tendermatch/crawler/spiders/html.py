@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlparse
 
 import scrapy
 from scrapy.http import Response
 
+from ..items import Refusal
+from ..middlewares import RefusedAddress
 from ..parsers import ParseError
 from ..parsers.html import detail_url, parse_listing
-from .base import NoticeSpider
+from .base import NoticeSpider, contained
 
 
 class HtmlListingSpider(NoticeSpider):
@@ -40,20 +43,32 @@ class HtmlListingSpider(NoticeSpider):
         yield from self._next_detail(listing, pending)
 
     def _next_detail(self, listing: Any, pending: list[str]) -> Any:
-        if not pending:
-            yield listing
+        while pending:
+            url, pending = pending[0], pending[1:]
+            try:
+                urlparse(url).port  # noqa: B018 (raises ValueError for a port that is not a number in range)
+                request = scrapy.Request(url, callback=self.parse_detail, errback=self.detail_failed,
+                                         dont_filter=True, cb_kwargs={"listing": listing, "pending": pending,
+                                                                      "link": url})
+            except ValueError as error:  # one row's unusable link costs its detail page, not the listing
+                self.warn(f"{url[:200]}: detail page not fetched (not a usable URL: {error}); stored from the listing")
+                continue
+            yield request
             return
-        url, rest = pending[0], pending[1:]
-        yield scrapy.Request(url, callback=self.parse_detail, errback=self.detail_failed, dont_filter=True,
-                             cb_kwargs={"listing": listing, "pending": rest, "link": url})
+        yield listing
 
     def parse_detail(self, response: Response, listing: Any, pending: list[str], link: str) -> Any:
         listing.details[link] = response.body  # by the listing's link, even after a redirect
         yield from self._next_detail(listing, pending)
 
+    @contained
     def detail_failed(self, failure: Any) -> Any:
         # A missing detail page costs its extra fields, not the listing's notices: a warning.
-        problem = self.failed(failure)
-        self.warn(f"{problem.url}: detail page not fetched ({problem.reason}); stored from the listing")
+        # A detail link refused on purpose (a non-public address) is recorded as a rejection.
+        problem = self.failure_item(failure)
+        if isinstance(problem, Refusal) and failure.check(RefusedAddress):
+            yield problem
+        else:
+            self.warn(f"{problem.url}: detail page not fetched ({problem.reason}); stored from the listing")
         kwargs = failure.request.cb_kwargs
         yield from self._next_detail(kwargs["listing"], kwargs["pending"])

@@ -9,7 +9,7 @@ from typing import Any
 import scrapy
 from scrapy.http import Response
 
-from .base import NoticeSpider
+from .base import NoticeSpider, contained
 
 
 class OcdsSpider(NoticeSpider):
@@ -25,16 +25,24 @@ class OcdsSpider(NoticeSpider):
         yield self.document(response, format="ocds")
         next_url = _next_link(response.body)
         if next_url and page < self.source.get("max_pages", 50):
-            yield response.follow(next_url, callback=self.parse, errback=self.failed, cb_kwargs={"page": page + 1})
+            yield response.follow(next_url, callback=self.parse, errback=self.next_page_failed,
+                                  cb_kwargs={"page": page + 1})
         elif next_url:
             self.warn(f"stopped after max_pages={page} pages; more remain at {next_url}")
             self.crawler.stats.set_value("tendermatch/incomplete", 1)
+
+    @contained
+    def next_page_failed(self, failure: Any) -> Any:
+        """Errback of a links.next page: it and every page after it are lost (even when the
+        link was refused on purpose), so the run is incomplete."""
+        self.crawler.stats.set_value("tendermatch/incomplete", 1)
+        return self.failure_item(failure)
 
 
 def _next_link(body: bytes) -> str | None:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None  # the pipeline rejects the page itself with the reason
     links = data.get("links") if isinstance(data, dict) else None
     next_url = links.get("next") if isinstance(links, dict) else None

@@ -10,13 +10,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 import scrapy
-from scrapy.exceptions import ResponseDataLossError
 from scrapy.http import Response
 
 from ..items import FetchFailure, Refusal
+from ..middlewares import unexpected_error
 from ..parsers import ParseError
 from ..parsers.ted_api import read_search_page
-from .base import NoticeSpider
+from .base import NoticeSpider, contained
 
 MAX_PAGE_SIZE = 250  # the API's limit
 
@@ -69,42 +69,66 @@ class TedSpider(NoticeSpider):
 
     def parse_search(self, response: Response) -> Any:
         self.pages += 1
+        page = self.pages
         try:
             notices, total, token = read_search_page(response.body)
         except ParseError as error:
-            yield FetchFailure(self.source_name, response.url, f"search page {self.pages}: {error}")
+            yield FetchFailure(self.source_name, response.url, f"search page {page}: {error}")
             self.warn_shortfall(incomplete=True)
             return
         if total is not None:
             self.total = total
         self.received += len(notices)
-        for notice in notices:
-            xml_url = notice_xml_url(notice)
-            if not xml_url:
-                self.crawler.stats.inc_value("tendermatch/no_xml_link")
-                continue
-            xml_url = response.urljoin(xml_url)
-            if urlparse(xml_url).scheme not in ("http", "https"):
-                yield Refusal(self.source_name, xml_url[:200], "the notice's XML link is not an http(s) URL")
-                continue
-            if xml_url in self.known_urls:
-                self.crawler.stats.inc_value("tendermatch/known_skipped")
-                continue
-            self.known_urls.add(xml_url)
-            yield scrapy.Request(xml_url, callback=self.parse_notice, errback=self.failed,
-                                 headers={"Accept": "application/xml"})
+        for index, notice in enumerate(notices, 1):
+            item = f"search page {page}, result {index}{_numbered(notice)}"
+            request_or_refusal: scrapy.Request | Refusal | FetchFailure | None
+            try:
+                request_or_refusal = self.notice_request(response, notice, item)
+            except Exception as error:  # untrusted JSON: one result costs only itself, counted
+                request_or_refusal = FetchFailure(self.source_name, response.url,
+                                                  f"{item}: {unexpected_error(error, 'reading the result')}")
+            if request_or_refusal is not None:
+                yield request_or_refusal
         if token and notices and self.pages < self.source.get("max_pages", 50):
             yield self.search_request(token)
         else:
             self.warn_shortfall(incomplete=bool(token and notices))
 
+    def notice_request(self, response: Response, notice: dict[str, Any],
+                       item: str) -> scrapy.Request | Refusal | None:
+        """The request for one search result's XML; a Refusal for a link that is not a
+        usable http(s) URL (named with ``item``: the page and result); None for a result
+        without a link or whose XML the store keeps already."""
+        xml_url = notice_xml_url(notice)
+        if not xml_url:
+            self.crawler.stats.inc_value("tendermatch/no_xml_link")
+            return None
+        try:
+            xml_url = response.urljoin(xml_url)
+            parsed = urlparse(xml_url)
+            parsed.port  # noqa: B018 (raises ValueError for a port that is not a number in range)
+        except ValueError as error:  # e.g. "http://[::1": the link cannot even be parsed
+            return Refusal(self.source_name, xml_url[:200], f"{item}: the notice's XML link is not a valid URL"
+                                                             f" ({error})")
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            return Refusal(self.source_name, xml_url[:200], f"{item}: the notice's XML link is not an http(s) URL")
+        if xml_url in self.known_urls:
+            self.crawler.stats.inc_value("tendermatch/known_skipped")
+            return None
+        try:
+            request = scrapy.Request(xml_url, callback=self.parse_notice, errback=self.failed,
+                                     headers={"Accept": "application/xml"})
+        except ValueError as error:  # a URL Scrapy will not request
+            return Refusal(self.source_name, xml_url[:200], f"{item}: the notice's XML link is not usable ({error})")
+        self.known_urls.add(xml_url)
+        return request
+
+    @contained
     def search_failed(self, failure: Any) -> Any:
         """Errback of a search page: the page is lost, so the run is incomplete (the next
         run does not ask only for what is newer) and the reason names the page."""
         self.pages += 1
-        problem = self.failed(failure)
-        if failure.check(ResponseDataLossError):
-            problem.reason = "cut off: the connection closed before the whole response arrived"
+        problem = self.failure_item(failure)
         problem.reason = f"search page {self.pages}: {problem.reason}"
         self.warn_shortfall(incomplete=True)
         return problem
@@ -120,6 +144,12 @@ class TedSpider(NoticeSpider):
 
     def parse_notice(self, response: Response) -> Any:
         yield self.document(response)
+
+
+def _numbered(notice: Any) -> str:
+    """' (publication number)' of a search result, when it has a readable one."""
+    number = notice.get("publication-number") if isinstance(notice, dict) else None
+    return f" ({' '.join(number.split())[:40]})" if isinstance(number, str) and number.strip() else ""
 
 
 def notice_xml_url(notice: Any) -> str | None:
