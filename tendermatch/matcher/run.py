@@ -12,7 +12,7 @@ from tendermatch.store import Store
 
 from . import rules
 from .engine import Match, NoticeTable, match_profiles
-from .profiles import Profile
+from .profiles import Profile, usable_keyword
 
 DEFAULT_KEEP = 100
 
@@ -24,6 +24,7 @@ class MatchRun:
     run_id: int
     matches: list[Match] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    unusable: list[str] = field(default_factory=list)  # notices that could not be matched: why
     _by_profile: dict[str, list[Match]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def for_profile(self, profile_id: str) -> list[Match]:
@@ -62,7 +63,7 @@ def match_store(store: Store, profiles: list[Profile], *, as_of: date | None,
         raise
     skipped: dict[str, int] = {"closed": closed} if closed else {}
     for reason in table.skipped.values():
-        key = reason.split(" ")[0] if not reason.startswith("stage") else reason
+        key = reason.split(" ")[0].rstrip(":") if not reason.startswith("stage") else reason
         skipped[key] = skipped.get(key, 0) + 1
     stats = {
         "as_of": as_of.isoformat() if as_of else None,
@@ -71,9 +72,16 @@ def match_store(store: Store, profiles: list[Profile], *, as_of: date | None,
         "lots": table.size,
         "skipped": skipped,
         "profiles": len(profiles),
+        # Keywords given, none able to match: matched on CPV codes only (`profiles validate` names them).
+        "profiles_without_usable_keyword": sum(1 for profile in profiles if profile.keywords
+                                               and not any(usable_keyword(keyword) for keyword in profile.keywords)),
         "matches": len(matches),
         "matches_found": found,  # before keeping each profile's best ``keep``
         "seconds": round(time.perf_counter() - started, 2),
     }
-    store.finish_run(run_id, outcome="ok", stats=stats)
-    return MatchRun(run_id=run_id, matches=matches, stats=stats)
+    unusable = [f"{notice_id}: {reason}" for notice_id, reason in table.skipped.items()
+                if reason.startswith("unusable")]
+    # Notices that could not be matched were lost to this run: it is not ok.
+    store.finish_run(run_id, outcome="partial" if unusable else "ok", stats=stats,
+                     error="; ".join(unusable[:20]) or None)
+    return MatchRun(run_id=run_id, matches=matches, stats=stats, unusable=unusable)

@@ -1,6 +1,7 @@
 """Reading enterprise profiles from their TOML files (one enterprise per file).
 
-A bad file is reported (file, key, what is wrong) and skipped; the others are used.
+A bad file is reported (file, key, what is wrong) and skipped; the others are used. A
+valid profile with a keyword that can never match is used and reported as a warning.
 """
 
 from __future__ import annotations
@@ -9,31 +10,77 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tendermatch.matcher.profiles import Profile, ProfileError, parse_profile
+from tendermatch.localfiles import check_kind
+from tendermatch.matcher.profiles import (
+    LIMITS,
+    Profile,
+    ProfileError,
+    keyword_problems,
+    parse_profile,
+    usable_keyword,
+)
 
 
 @dataclass
 class ProfileSet:
-    """The profiles read from a folder (or one file), and one line per file that was skipped."""
+    """The profiles read from a folder (or one file), one line per file that was skipped
+    (``errors``) and one line per problem of a profile that was kept (``warnings``)."""
 
     path: Path
     profiles: list[Profile] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def get(self, profile_id: str) -> Profile | None:
         return next((profile for profile in self.profiles if profile.id == profile_id), None)
+
+    def without_usable_keyword(self) -> list[Profile]:
+        """The profiles that have keywords but not one that can match: they are matched on
+        their CPV codes only, or match nothing when they have none (a profile still loads
+        with them: a stray keyword must not cost the enterprise its digest)."""
+        return [profile for profile in self.profiles
+                if profile.keywords and not any(usable_keyword(keyword) for keyword in profile.keywords)]
 
 
 def profile_files(path: Path) -> list[Path]:
     """The .toml files of a folder (sorted), or the file itself."""
     if path.is_dir():
-        return sorted(file for file in path.glob("*.toml") if file.is_file())
+        return sorted(file for file in path.glob("*.toml") if not file.is_dir())  # a FIFO is named, not skipped
     return [path] if path.exists() else []
 
 
+def read_profile(file: Path) -> Profile:
+    """One profile file as a ``Profile``; any problem is a ``ProfileError`` whose key is
+    "file" when the file itself cannot be read as TOML."""
+    problem = check_kind(file, file=True)  # a FIFO named x.toml would block the load for ever
+    if problem:
+        raise ProfileError("file", problem)
+    try:
+        with file.open("rb") as handle:
+            # Read at most one byte more than allowed: a 100 MB file is refused unread.
+            raw = handle.read(LIMITS.file_bytes + 1)
+    except OSError as error:
+        raise ProfileError("file", f"cannot read: {error.strerror or error}") from None
+    if len(raw) > LIMITS.file_bytes:
+        size = file.stat().st_size
+        raise ProfileError("file", f"{size:,} bytes, at most {LIMITS.file_bytes:,} (a profile is a few kilobytes)")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ProfileError("file", f"not UTF-8 (byte {error.start})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ProfileError("file", f"TOML syntax error: {error}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ProfileError("file", "TOML nested too deeply") from None
+    except ValueError as error:  # an integer of thousands of digits (Python's int limit)
+        raise ProfileError("file", f"TOML value out of range: {error}") from None
+    return parse_profile(data, source=str(file))
+
+
 def load_profiles(path: str | Path) -> ProfileSet:
-    """Every valid profile under ``path``; invalid or duplicate ones go to ``errors``.
-    A missing folder is an error line too (with no profiles), not an exception."""
+    """Every valid profile under ``path``; invalid or duplicate ones go to ``errors``,
+    keywords that can never match to ``warnings``. A missing folder is an error line too
+    (with no profiles), not an exception."""
     path = Path(path)
     found = ProfileSet(path=path)
     if not path.exists():
@@ -41,21 +88,18 @@ def load_profiles(path: str | Path) -> ProfileSet:
         return found
     for file in profile_files(path):
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as error:
-            found.errors.append(f"{file}: cannot read: {error}")
-            continue
-        except tomllib.TOMLDecodeError as error:
-            found.errors.append(f"{file}: TOML syntax error: {error}")
-            continue
-        try:
-            profile = parse_profile(data, source=str(file))
+            profile = read_profile(file)
         except ProfileError as error:
-            found.errors.append(f"{file}: {error.key}: {error.message}")
+            line = f"{file}: {error.message}" if error.key == "file" else f"{file}: {error.key}: {error.message}"
+            found.errors.append(line)
+            continue
+        except Exception as error:  # noqa: BLE001 - one file never stops the others; reported, not hidden
+            found.errors.append(f"{file}: cannot be read as a profile ({type(error).__name__}: {error})")
             continue
         first = found.get(profile.id)
         if first is not None:
             found.errors.append(f"{file}: id: {profile.id!r} is already used by {first.source}")
             continue
         found.profiles.append(profile)
+        found.warnings.extend(f"{file}: {key}: {message}" for key, message in keyword_problems(profile))
     return found
