@@ -20,6 +20,14 @@ SECTIONS = ("open", "planning", "agreements", "changed")
 AGREEMENT_HORIZON_DAYS = 365
 MACHINE_TITLE_FORMATS = ("ted-xml", "ted-api")  # TED's `titles` are "Country-City: CPV label", not translations
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# The most of each crawled text a digest shows: one absurd field (a 10 MB title) must not
+# crowd out the other notices or push the e-mail over what a relay accepts.
+TITLE_CHARS = 500
+NAME_CHARS = 200  # buyer, supplier, the enterprise's own name
+LOT_CHARS = 300
+REASON_CHARS = 300
+MAX_REASONS = 12
+URL_CHARS = 2000  # a longer link is not shown (a cut link leads nowhere)
 _PERIOD = re.compile(r"(\d{4})-W(\d{2})")
 
 
@@ -116,6 +124,30 @@ def clean(text: Any) -> str:
     return " ".join(_CONTROL.sub(" ", str(text or "")).split())
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, ending in "…"
+    (mid-word when the last word alone is longer than half the limit)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    else:
+        cut = cut[:limit - 1]
+    return cut.rstrip(" ,.;:–-") + "…"
+
+
+def bounded(text: Any, limit: int) -> str:
+    """Crawled text ``clean``-ed and ``shorten``-ed to ``limit`` characters."""
+    raw = text if isinstance(text, str) else str(text or "")
+    if len(raw) <= limit * 4:
+        return shorten(clean(raw), limit)
+    # A huge value: only its start is read (cleaning 10 MB to show 500 characters is waste).
+    start = clean(raw[:limit * 4])
+    return shorten(start, limit) if len(start) > limit else start + "…"
+
+
 def parse_when(value: str | None, *, timezone: str) -> datetime | date | None:
     """A stored deadline or end date: a date, or a datetime in ``timezone`` when it has a time."""
     if not value:
@@ -140,7 +172,7 @@ def notice_link(record: dict[str, Any], *, language: str) -> str | None:
     id is a TED publication number; never another scheme (crawled text could hold
     ``javascript:`` or a local ``file:`` path)."""
     url = clean(record.get("url"))
-    if url and urlparse(url).scheme in ("http", "https") and urlparse(url).netloc:
+    if url and len(url) <= URL_CHARS and urlparse(url).scheme in ("http", "https") and urlparse(url).netloc:
         return url
     found = re.fullmatch(r"(?:ted|eforms):0*(\d{1,8}-\d{4})", record.get("id", ""))
     if found:
@@ -152,8 +184,9 @@ def choose_titles(record: dict[str, Any], *, language: str) -> tuple[str, str | 
     """(title, subtitle): the title in the reader's language where the notice carries one
     (Danish or English), else the original; for TED notices, whose translations are TED's
     machine-made subject lines, the original with that line as the subtitle."""
-    original = clean(record.get("title")) or clean(record.get("id"))
-    translations = {key: clean(value) for key, value in (record.get("titles") or {}).items() if clean(value)}
+    original = bounded(record.get("title"), TITLE_CHARS) or bounded(record.get("id"), TITLE_CHARS)
+    translations = {key: text for key, value in (record.get("titles") or {}).items()
+                    if (text := bounded(value, TITLE_CHARS))}
     if record.get("language") == language:
         return original, None
     if record.get("format") in MACHINE_TITLE_FORMATS:
@@ -203,22 +236,22 @@ def make_item(record: dict[str, Any], *, section: str, language: str, as_of: dat
     lot = _lot_of(record, lot_id)
     lot_text = None
     if lot is not None and len(record.get("lots") or []) > 1:
-        lot_title = clean(lot.get("title"))
-        lot_text = clean(lot.get("lot_id")) + (f" – {lot_title}" if lot_title else "")
+        lot_title = bounded(lot.get("title"), LOT_CHARS)
+        lot_text = bounded(lot.get("lot_id"), NAME_CHARS) + (f" – {lot_title}" if lot_title else "")
     deadline = parse_when(record.get("deadline"), timezone=timezone)
     expires = parse_when(record.get("valid_until"), timezone=timezone) if record.get("kind") == "agreement" else None
     reserved, social = _badges(facts, language=language)
     return DigestItem(
         notice_id=record["id"], section=section, rank=match.get("rank"), title=title, subtitle=subtitle,
-        buyer=clean((record.get("buyer") or {}).get("name")) or None, lot=lot_text,
+        buyer=bounded((record.get("buyer") or {}).get("name"), NAME_CHARS) or None, lot=lot_text,
         value=_value_text(record, lot, language=language),
         deadline=texts.format_deadline(deadline, language=language) if deadline else None,
         days_left=texts.days_left(_day(deadline), today=as_of, language=language) if deadline else None,
         expires=texts.format_date(_day(expires), language=language) if expires else None,
-        supplier=clean(record.get("supplier")) or None if record.get("kind") == "agreement" else None,
+        supplier=bounded(record.get("supplier"), NAME_CHARS) or None if record.get("kind") == "agreement" else None,
         reserved=reserved, social=social,
-        reasons=[clean(reason) for reason in texts.reason_texts(facts, language=language,
-                                                                fallback=match.get("reasons"))],
+        reasons=[bounded(reason, REASON_CHARS) for reason in texts.reason_texts(
+            facts, language=language, fallback=match.get("reasons"))[:MAX_REASONS]],
         url=notice_link(record, language=language), deadline_iso=record.get("deadline"),
         status=record.get("status"))
 

@@ -12,6 +12,7 @@ Exactly once, step by step:
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from ..store import Store
-from .digest import Digest, Recipient, build_digest
+from ..store import Store, StoreError
+from .digest import Digest, DigestItem, Recipient, build_digest
 from .render import (
     Envelope,
     build_message,
@@ -50,6 +51,7 @@ class DigestSettings:
     send_empty: bool = False
     timezone: str = "Europe/Copenhagen"
     check_deadlines: bool = True  # False only for the demo's old bundled notices
+    max_message_bytes: int = 1024 * 1024  # [digest] max_message_kb: a relay refuses bigger messages
 
 
 @dataclass
@@ -66,6 +68,7 @@ class PlannedDigest:
     message_id: str
     delivery_id: int | None = None
     message: bytes | None = None  # kept only when asked (previews, tests)
+    error: str | None = None  # why it could not be made: recorded failed, and the others go on
 
 
 @dataclass
@@ -125,12 +128,64 @@ def compose(digest: Digest, *, to: str, settings: DigestSettings, secret: bytes,
         rendered.html, rendered.text
 
 
+class DigestTooLarge(ValueError):
+    """Raised when even a digest of one notice is over [digest] max_message_kb."""
+
+
+def _priority(item: DigestItem) -> tuple[bool, int]:
+    """The order in which notices keep their place in a digest that must shrink: new ones
+    by rank, then the changed ones."""
+    return item.section == "changed", item.rank if item.rank is not None else 1 << 30
+
+
+def _keeping(digest: Digest, kept: list[DigestItem], left_out: int) -> Digest:
+    ids = {id(item) for item in kept}
+    sections = {name: [item for item in items if id(item) in ids] for name, items in digest.sections.items()}
+    return dataclasses.replace(digest, sections=sections, more=digest.more + left_out)
+
+
+def fit(digest: Digest, *, to: str, settings: DigestSettings,
+        secret: bytes) -> tuple[Digest, tuple[str, str, bytes, str, str]]:
+    """(the digest as sent, ``compose``'s result) for ``to``: the whole digest when its
+    message is within ``settings.max_message_bytes``, else its best notices that fit (found
+    by bisection), the rest counted in ``more`` ("and 12 more"): they are not told, so the
+    next digest has them. A DigestTooLarge when not even one notice fits."""
+    composed = compose(digest, to=to, settings=settings, secret=secret)
+    limit = settings.max_message_bytes
+    if len(composed[2]) <= limit:
+        return digest, composed
+    ranked = sorted(digest.items, key=_priority)
+    best, low, high = None, 1, len(ranked) - 1
+    while low <= high:
+        middle = (low + high) // 2
+        trial = _keeping(digest, ranked[:middle], len(ranked) - middle)
+        trial_composed = compose(trial, to=to, settings=settings, secret=secret, message_id=composed[1])
+        if len(trial_composed[2]) <= limit:
+            best, low = (trial, trial_composed), middle + 1
+        else:
+            high = middle - 1
+    if best is None:
+        raise DigestTooLarge(f"even with one notice the message is over [digest] max_message_kb"
+                             f" ({limit // 1024} KiB; {len(composed[2]) // 1024} KiB with all"
+                             f" {len(ranked)})")
+    return best
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def plan_digests(store: Store, recipients: list[Recipient], *, period: str, as_of: date, settings: DigestSettings,
                  secret: bytes, record: bool, run_id: int | None = None,
                  keep_messages: bool = False) -> list[PlannedDigest]:
     """The digests due for ``period``: one per active address of each recipient that has
     none for the period yet and has news (or ``send_empty``). With ``record`` each is
-    stored as a pending delivery (what ``--send`` does); without, nothing is written."""
+    stored as a pending delivery (what ``--send`` does); without, nothing is written.
+
+    A digest that cannot be made (a broken value, an address that is not one, too big even
+    with one notice) costs only itself: it is returned with its ``error`` (and recorded as
+    failed, telling nothing) and every other digest is made. Only the store failing stops
+    the run."""
     unsubscribed = store.unsubscribed()
     records = _Records(store)
     planned: list[PlannedDigest] = []
@@ -143,28 +198,59 @@ def plan_digests(store: Store, recipients: list[Recipient], *, period: str, as_o
         addresses = [address for address in addresses if address.lower() not in done]
         if not addresses:
             continue
-        digest = digest_for(store, recipient, period=period, as_of=as_of, settings=settings, records=records)
-        if digest.is_empty and not settings.send_empty:
+        try:
+            digest: Digest | None = digest_for(store, recipient, period=period, as_of=as_of, settings=settings,
+                                               records=records)
+            failure = None
+        except StoreError:
+            raise
+        except Exception as error:  # noqa: BLE001 - one recipient's data: the others go on
+            digest, failure = None, f"the digest could not be made: {_one_line(error)}"
+        if digest is not None and digest.is_empty and not settings.send_empty:
             continue
+        for address in addresses:
+            plan = _plan_one(store, recipient, digest, failure, to=address, period=period, settings=settings,
+                             secret=secret, record=record, run_id=run_id, keep_messages=keep_messages)
+            if plan is not None:
+                planned.append(plan)
+    return planned
+
+
+def _plan_one(store: Store, recipient: Recipient, digest: Digest | None, failure: str | None, *, to: str,
+              period: str, settings: DigestSettings, secret: bytes, record: bool, run_id: int | None,
+              keep_messages: bool) -> PlannedDigest | None:
+    """One address's digest, made and (with ``record``) recorded; None if another run
+    recorded it meanwhile."""
+    language = digest.language if digest is not None else recipient.language
+    if digest is not None:
+        try:
+            digest, (subject, message_id, message, _, _) = fit(digest, to=to, settings=settings, secret=secret)
+        except Exception as error:  # noqa: BLE001 - this digest alone (rendering, the address, its size)
+            failure = f"the digest could not be made: {_one_line(error)}"
+    if failure is not None or digest is None:
+        plan = PlannedDigest(profile_id=recipient.profile_id, email=to, period=period, language=language,
+                             subject="", items=0, changed=0, message_id="", error=failure)
+        if record:
+            plan.delivery_id = store.add_failed_delivery(
+                {"profile_id": recipient.profile_id, "email": to, "period": period, "language": language,
+                 "run_id": run_id}, error=plan.error or "")
+            if plan.delivery_id is None:
+                return None
+        return plan
+    plan = PlannedDigest(profile_id=recipient.profile_id, email=to, period=period, language=digest.language,
+                         subject=subject, items=digest.new_count, changed=digest.changed_count,
+                         message_id=message_id, message=message if keep_messages else None)
+    if record:
         told = [{"notice_id": item.notice_id, "section": item.section, "rank": item.rank,
                  "deadline": item.deadline_iso, "status": item.status, "reasons": item.reasons}
                 for item in digest.items]
-        for address in addresses:
-            subject, message_id, message, _, _ = compose(digest, to=address, settings=settings, secret=secret)
-            plan = PlannedDigest(profile_id=recipient.profile_id, email=address, period=period,
-                                 language=digest.language, subject=subject, items=digest.new_count,
-                                 changed=digest.changed_count, message_id=message_id,
-                                 message=message if keep_messages else None)
-            if record:
-                plan.delivery_id = store.add_delivery(
-                    {"profile_id": recipient.profile_id, "email": address, "period": period,
-                     "language": digest.language, "message_id": message_id, "subject": subject,
-                     "items": digest.new_count, "changed": digest.changed_count, "message": message,
-                     "run_id": run_id}, told)
-                if plan.delivery_id is None:  # another run recorded it meanwhile
-                    continue
-            planned.append(plan)
-    return planned
+        plan.delivery_id = store.add_delivery(
+            {"profile_id": recipient.profile_id, "email": to, "period": period, "language": digest.language,
+             "message_id": message_id, "subject": subject, "items": digest.new_count,
+             "changed": digest.changed_count, "message": message, "run_id": run_id}, told)
+        if plan.delivery_id is None:  # another run recorded it meanwhile
+            return None
+    return plan
 
 
 def outbox_name(delivery: dict[str, Any]) -> str:
@@ -229,6 +315,12 @@ def _deliver_one(store: Store, sender: Sender, delivery: dict[str, Any], *, from
             if isinstance(error, ServerUnreachable):
                 report.stopped = str(error)
             return "pending", str(error)
+        except Exception as error:  # noqa: BLE001 - a sender's bug or this message's: this delivery alone
+            sender.close()  # the connection may be mid-transaction: the next message starts afresh
+            reason = f"cannot be sent: {_one_line(error)}"
+            store.mark_delivery(delivery["id"], state="failed", error=reason)
+            report.failed.append({**summary, "error": reason})
+            return "failed", reason
         store.mark_delivery(delivery["id"], state="sent")
         report.sent.append(summary)
         return "sent", None

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from .addresses import AddressError, wire_address, wire_mailbox
+
 
 class DeliveryFailure(Exception):
     """Raised by a sender when a message was not accepted; the message names host:port
@@ -119,12 +121,26 @@ class SmtpSender:
         return connection
 
     def send(self, message: bytes, *, sender: str, to: str, name: str) -> None:
+        try:
+            recipient = wire_address(to)
+        except AddressError as error:
+            raise PermanentFailure(f"SMTP {self.where}: {error}") from None
+        from_address = wire_mailbox(sender)
+        # A non-ASCII local part (or a message built with UTF-8 headers for one) needs
+        # SMTPUTF8; an internationalised domain alone does not: it goes as its A-label.
+        utf8 = recipient.smtputf8 or not from_address.isascii() or not message.isascii()
         if self._connection is None:
             self._connection = self._connect()
+        options: list[str] = []
+        if utf8:
+            if not self._connection.has_extn("smtputf8"):
+                raise PermanentFailure(f"{to}: the server at {self.where} does not accept non-ASCII addresses"
+                                       " (SMTPUTF8)")
+            options = ["SMTPUTF8", "BODY=8BITMIME"] if self._connection.has_extn("8bitmime") else ["SMTPUTF8"]
         try:
-            refused = self._connection.sendmail(sender, [to], message)
+            refused = self._connection.sendmail(from_address, [recipient.text], message, mail_options=options)
         except smtplib.SMTPRecipientsRefused as error:
-            code, answer = error.recipients.get(to, (450, b"refused"))
+            code, answer = error.recipients.get(recipient.text, (450, b"refused"))
             self._reset()
             raise _failure(self.where, code, answer, to=to) from None
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as error:
@@ -136,8 +152,11 @@ class SmtpSender:
         except (OSError, smtplib.SMTPException) as error:  # dropped connection, timeout
             self.close()
             raise TemporaryFailure(f"SMTP {self.where}: {to}: connection lost: {error or type(error).__name__}") from None
+        except (ValueError, UnicodeError) as error:  # this message or address, never the server's fault
+            self.close()  # the transaction may be half-way: start the next message afresh
+            raise PermanentFailure(f"SMTP {self.where}: {to}: cannot be sent: {error}") from None
         if refused:  # only possible with several recipients; kept for completeness
-            code, answer = refused[to]
+            code, answer = refused[recipient.text]
             raise _failure(self.where, code, answer, to=to)
 
     def _reset(self) -> None:

@@ -196,7 +196,8 @@ def digest_settings(config: Config, *, check_deadlines: bool = True) -> Any:
 
     digest = config.digest
     return DigestSettings(sender=digest["sender"], base_url=digest["base_url"], send_empty=digest["send_empty"],
-                          timezone=config.timezone, check_deadlines=check_deadlines)
+                          timezone=config.timezone, check_deadlines=check_deadlines,
+                          max_message_bytes=digest["max_message_kb"] * 1024)
 
 
 def secret_from_env() -> bytes:
@@ -247,8 +248,11 @@ def send_digests(config: Config, found: ProfileSet, *, period: str, as_of: date,
     try:
         planned = plan_digests(store, chosen, period=period, as_of=as_of, secret=secret, record=True,
                                run_id=run_id, settings=digest_settings(config, check_deadlines=check_deadlines))
-        echo(f"{len(planned)} new digests for {period} recorded; sending every pending digest"
+        unmade = [plan for plan in planned if plan.error]
+        echo(f"{len(planned) - len(unmade)} new digests for {period} recorded; sending every pending digest"
              f" {'to ' + sender.where if config.smtp else 'to the outbox ' + str(sender.folder)}")
+        for plan in unmade:  # recorded failed: each costs only itself
+            echo(f"  {'failed':7} {plan.period} {plan.profile_id} <{plan.email}>: {plan.error}")
 
         def progress(delivery: dict[str, Any], outcome: str, error: str | None) -> None:
             where = f" {sender.path_of(outbox_name(delivery))}" if config.smtp is None and outcome == "sent" else ""
@@ -264,6 +268,8 @@ def send_digests(config: Config, found: ProfileSet, *, period: str, as_of: date,
                          stats={}, error=str(error) or type(error).__name__)
         store.close()
         raise
+    report.failed += [{"profile_id": plan.profile_id, "email": plan.email, "period": plan.period, "error": plan.error}
+                      for plan in unmade]
     stats = {"period": period, "planned": len(planned), "sent": len(report.sent), "failed": len(report.failed),
              "pending": len(report.pending), "retries": report.retries}
     if report.stopped and stop is not None and stop.is_set():

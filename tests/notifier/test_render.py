@@ -131,7 +131,8 @@ def test_each_address_gets_its_own_unsubscribe_token():
 
 
 def _reference_message(rendered, envelope, *, language, date):
-    """The same message built with the standard library's EmailMessage (the slow way)."""
+    """The same message built with the standard library's EmailMessage the plain way
+    (quoted-printable bodies, the stock generator)."""
     import email.policy
     from email.message import EmailMessage
 
@@ -159,7 +160,7 @@ def _reference_message(rendered, envelope, *, language, date):
 @pytest.mark.parametrize("sender", ["Udbudsvagten <udbud@kk.example>", "Udbudsvagten – København <udbud@kk.example>",
                                     "udbud@kk.example"])
 def test_the_written_message_reads_back_like_one_from_the_email_package(subject, sender):
-    from tendermatch.notifier.render import Envelope, RenderedDigest, build_message
+    from tendermatch.notifier.render import Envelope, RenderedDigest, build_message, digest_message
 
     text = "Hej Måltidsværkstedet\n\n1. Kantinedrift – ÆØÅ\n   Frist: 6. april 2016\n" + "lang linje " * 30 + "\n"
     html = '<p style="margin:0">Æ &amp; Ø</p>\n<a href="https://udbud.kk.example/x?a=1&amp;b=2">x</a>\n' * 20
@@ -169,6 +170,8 @@ def test_the_written_message_reads_back_like_one_from_the_email_package(subject,
                         unsubscribe_mailto="mailto:udbud@kk.example?subject=unsubscribe%20u1.abc.def")
     date = "Mon, 23 Nov 2026 07:00:00 +0100"
     raw = build_message(rendered, envelope, language="da", date=date)
+    # The fast serialisation writes exactly what the email package's generator writes.
+    assert raw == digest_message(rendered, envelope, language="da", date=date).as_bytes()
     ours, reference = parse_message(raw), _reference_message(rendered, envelope, language="da", date=date)
     for name in ("From", "To", "Subject", "Date", "Message-ID", "Content-Language", "List-Unsubscribe",
                  "List-Unsubscribe-Post", "Auto-Submitted"):
@@ -181,3 +184,24 @@ def test_the_written_message_reads_back_like_one_from_the_email_package(subject,
     assert all(len(line) <= 998 for line in lines) and b"\n" not in raw.replace(b"\r\n", b"")
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert head.isascii()
+
+
+@pytest.mark.parametrize("to", ["kontakt@mv.example", "søren@mv.example"])  # SMTP and SMTPUTF8 policies
+@pytest.mark.parametrize("subject", ["Week 48: 1 new tender: Kantinedrift =?utf-8?q?=0D=0ABcc:_ew@evil.example?=",
+                                     "Uge 48: 1 nyt udbud – =?utf-8?b?DQpCY2M6IGV3MkBldmlsLmV4YW1wbGU=?="])
+def test_text_that_looks_like_an_encoded_word_reaches_the_reader_literally(subject, to):
+    # The email package decodes such text in a header value it is given, and its folder
+    # then wrote the decoded CR LF and "Bcc:" into the message.
+    import email
+    import email.policy
+
+    from tendermatch.notifier.render import Envelope, RenderedDigest, build_message
+
+    envelope = Envelope(sender="Udbudsvagten <udbud@kk.example>", to=to, message_id="<abc.2026-W48@kk.example>",
+                        unsubscribe_url="https://udbud.kk.example/unsubscribe?token=t",
+                        unsubscribe_mailto="mailto:udbud@kk.example?subject=unsubscribe%20t")
+    raw = build_message(RenderedDigest(subject=subject, html="<p>x</p>", text="x\n"), envelope, language="da")
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert not re.search(rb"^bcc:", head, re.IGNORECASE | re.MULTILINE), head
+    message = email.message_from_string(raw.decode("utf-8"), policy=email.policy.default)
+    assert str(message["Subject"]) == subject and message["Bcc"] is None

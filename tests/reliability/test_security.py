@@ -43,6 +43,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from markupsafe import escape
 
+from tendermatch.notifier.digest import NAME_CHARS, TITLE_CHARS, shorten
 from tendermatch.notifier.tokens import make_token
 from tendermatch.store import Store
 from tendermatch.store.store import decompress
@@ -305,13 +306,16 @@ def test_crawled_text_adds_no_header_no_recipient_and_no_line(world, marker):
         text_lines = text.split("\n")
         assert not [line for line in text_lines if INJECTED.match(line.strip())], text
         assert not re.search(r"[\x00\r\x0b\x0c\x85\u2028\u2029]", text)
-        assert any(stored["title"] in line for line in text_lines), "the title is not whole on one line"
+        # As the digest shows them: a field over its bound (zqg's 5,000 characters) is cut with "…".
+        title = shorten(stored["title"], TITLE_CHARS)
+        assert any(title in line for line in text_lines), "the title is not whole on one line"
         buyer = (stored.get("buyer") or {}).get("name")
+        buyer = buyer and shorten(buyer, NAME_CHARS)
         if buyer:
             assert any(buyer in line for line in text_lines), "the buyer is not whole on one line"
 
         # The HTML shows the crawled text, escaped: no markup of its own, no link but http(s).
-        assert str(escape(stored["title"])) in html
+        assert str(escape(title)) in html
         if buyer:
             assert str(escape(buyer)) in html
         assert not re.search(r"<\s*(script|img|b|i)\b", html, re.IGNORECASE), html
@@ -743,7 +747,8 @@ def crawl(tmp_path_factory):
 
     site = LocalServer(handle)
     selectors = 'selectors = { row = "table#u tbody tr", title = "td.t", link = "td.t a", deadline = "td.d" }'
-    blocks = [source_block(path.strip("/").replace(".", "-"), "feed", site.url + path)
+    blocks = [source_block(path.strip("/").replace(".", "-"), "feed", site.url + path,
+                           "allow_private_network = true" if path == "/r307-other-port" else "")
               for path in routes if path.startswith(("/r", "/refresh"))]
     blocks += [source_block("meta-refresh", "html", f"{site.url}/meta-refresh.html", selectors),
                source_block("listing", "html", f"{site.url}/listing.html", "detail = true\n" + selectors),
