@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from ..matcher.profiles import keyword_problems, shown
+from ..localfiles import check_kind
 from ..notifier.tokens import SecretError
 from ..store import Store, StoreError
 from . import jobs
@@ -60,7 +62,9 @@ pass_context = click.make_pass_decorator(Context)
 
 
 class CliGroup(click.Group):
-    """Turns the project's own errors into one-line messages and exit code 2."""
+    """Turns the project's own errors into one-line messages and exit code 2, and any other
+    exception (a bug) into one line and exit code 1: no traceback reaches an operator
+    (``TENDERMATCH_DEBUG=1`` shows it to a developer)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -68,6 +72,16 @@ class CliGroup(click.Group):
         except (ConfigError, StoreError, SecretError) as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(2)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as error:
+            if os.environ.get("TENDERMATCH_DEBUG"):
+                raise
+            command = ctx.invoked_subcommand or "tendermatch"
+            detail = str(error).splitlines()[0][:300] if str(error) else ""
+            click.echo(f"Error: {command} stopped on an unexpected {type(error).__name__}: {detail}"
+                       " (a bug; run with TENDERMATCH_DEBUG=1 for the traceback)", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=CliGroup)
@@ -116,10 +130,14 @@ def ingest(context: Context, paths: tuple[Path, ...], source: str) -> None:
     from ..crawler.spiders.files import notice_files
 
     max_bytes = context.config.max_bytes
-    files = [file for path in paths for file in notice_files(str(path))]
+    # /dev/zero or a FIFO given by name is never read: one rejection line each
+    unreadable = {path: problem for path in paths if (problem := check_kind(path, folder=True, file=True))}
+    files = [file for path in paths if path not in unreadable for file in notice_files(str(path))]
     store = context.open_store()
     run_id = store.start_run("ingest", source=source)
     ingester = NoticeIngester(store, source=source, run_id=run_id, max_bytes=max_bytes)
+    for path, problem in unreadable.items():
+        ingester.reject(str(path), problem)
     started = time.monotonic()
     # Parsing is CPU-bound: worker processes parse while this one stores, in file order.
     workers = min(os.cpu_count() or 1, 4) if len(files) >= 50 else 1
@@ -129,9 +147,10 @@ def ingest(context: Context, paths: tuple[Path, ...], source: str) -> None:
     except KeyboardInterrupt:
         ingester.record_run(outcome="interrupted")
         raise
-    except StoreError as error:
+    except Exception as error:  # a StoreError, or a bug: the run ends failed, never left running
         with contextlib.suppress(StoreError):  # on a full disk the run's end may not fit either
-            ingester.record_run(outcome="failed", error=str(error))
+            ingester.record_run(outcome="failed", error=str(error) if isinstance(error, StoreError)
+                                else f"stopped on an unexpected {type(error).__name__}: {error}"[:500])
         raise
     stats = ingester.finish()
     ingester.record_run()
@@ -321,21 +340,26 @@ def profiles_list(context: Context) -> None:
     echo_table(rows, ("id", "name", "language", "keywords", "cpv", "regions", "max_value", "reserved", "emails"))
     click.echo(f"{len(found.profiles)} profiles in {found.path}")
     _warn_profile_errors(found)
+    for line in found.warnings:
+        click.echo(f"warning: {line}", err=True)
 
 
 @profiles.command("validate")
 @pass_context
 def profiles_validate(context: Context) -> None:
-    """Check every profile file; print one line per problem (file, key, what is wrong).
-    Exits 1 if any profile is invalid.
+    """Check every profile file; print one line per problem (file, key, what is wrong):
+    an invalid value (skipped by match and digest), or a keyword that can never match
+    (the profile is used without it). Exits 1 if there is any problem.
 
     Example: tendermatch --profiles config/profiles/maaltidsvaerkstedet.toml profiles validate
     """
     found = context.profile_set()
-    for line in found.errors:
+    for line in found.errors + found.warnings:
         click.echo(line)
-    click.echo(f"{len(found.profiles)} valid, {len(found.errors)} invalid ({found.path})")
-    if found.errors:
+    flagged = sum(1 for profile in found.profiles if keyword_problems(profile))
+    click.echo(f"{len(found.profiles)} valid, {len(found.errors)} invalid"
+               + (f", {flagged} with keywords that can never match" if flagged else "") + f" ({found.path})")
+    if found.errors or found.warnings:
         sys.exit(1)
 
 
@@ -361,6 +385,12 @@ def match(context: Context, as_of: str | None, profile_id: str | None) -> None:
     _warn_profile_errors(found)
     if not found.profiles:
         raise ConfigError(f"{found.path}: no valid profiles to match")
+    keywordless = [p for p in found.without_usable_keyword() if not profile_id or p.id == profile_id]
+    for p in keywordless:
+        click.echo(f"profile {p.id} ({p.source}): keywords: no usable keyword"
+                   f" ({', '.join(shown(k, 20) for k in p.keywords[:5])}): "
+                   + ("matched on its CPV codes only" if p.cpv else "it can match nothing (no CPV codes either)"),
+                   err=True)
     store = context.open_store()
     result = jobs.run_match(context.config, store, found, as_of=_as_of(as_of) or date.today(),
                             profile_id=profile_id)
@@ -380,6 +410,13 @@ def match(context: Context, as_of: str | None, profile_id: str | None) -> None:
     click.echo(f"{stats['matches']} matches written to the match log in {stats['seconds']} s (run {result.run_id})"
                + (f"; {beyond} more beyond each profile's best {context.config.matcher['keep']} not kept" if beyond
                   else ""))
+    if found.errors or keywordless:
+        click.echo(f"profiles: {len(found.errors)} skipped as invalid, {len(keywordless)} without a usable keyword"
+                   " (see the lines above on stderr; `tendermatch profiles validate` lists every problem)")
+    for line in result.unusable:  # the run lost these notices: it is partial, and says so
+        click.echo(f"  not matched {line}", err=True)
+    if result.unusable:
+        sys.exit(1)
 
 
 LOG_FIELDS = ("profile_id", "notice_id", "lot_id", "score", "rank", "reasons", "matched_at")
@@ -478,7 +515,7 @@ def digest(context: Context, mode: str | None, period: str | None, profile_id: s
 
     Example: tendermatch digest --send --period 2026-W48
     """
-    from ..notifier.run import compose, digest_for, plan_digests
+    from ..notifier.run import digest_for, fit, plan_digests
 
     config = context.config
     day_period, day = _period_and_day(period, as_of)
@@ -488,10 +525,18 @@ def digest(context: Context, mode: str | None, period: str | None, profile_id: s
         found = context.profile_set()
         recipient = jobs.recipients(found, preview)[0]
         store = context.open_store()
-        built = digest_for(store, recipient, period=day_period, as_of=day, settings=jobs.digest_settings(config))
-        store.close()
-        _, _, message, html, text = compose(built, to=recipient.emails[0], settings=jobs.digest_settings(config),
-                                            secret=_secret(required=False))
+        try:  # what --send would make of it, cut to [digest] max_message_kb as sending cuts it
+            built = digest_for(store, recipient, period=day_period, as_of=day, settings=jobs.digest_settings(config))
+            built, (_, _, message, html, text) = fit(built, to=recipient.emails[0], secret=_secret(required=False),
+                                                     settings=jobs.digest_settings(config))
+        except (StoreError, SecretError):
+            raise
+        except Exception as error:  # noqa: BLE001 - one line naming the profile, as --send records it
+            click.echo(f"Error: {recipient.profile_id} <{recipient.emails[0]}>: the digest could not be made:"
+                       f" {' '.join(str(error).split()) or type(error).__name__}", err=True)
+            sys.exit(1)
+        finally:
+            store.close()
         out.mkdir(parents=True, exist_ok=True)
         for suffix, content in ((".html", html.encode()), (".txt", text.encode()), (".eml", message)):
             target = out / f"{recipient.profile_id}-{day_period}{suffix}"
@@ -513,10 +558,15 @@ def digest(context: Context, mode: str | None, period: str | None, profile_id: s
                            settings=jobs.digest_settings(config), secret=_secret(required=False), record=False)
     store.close()
     rows = [{"profile": plan.profile_id, "to": plan.email, "language": plan.language, "new": str(plan.items),
-             "changed": str(plan.changed), "subject": plan.subject} for plan in planned]
+             "changed": str(plan.changed), "subject": plan.subject} for plan in planned if not plan.error]
     echo_table(rows, ("profile", "to", "language", "new", "changed", "subject"))
-    click.echo(f"dry run: {len(planned)} digests for {day_period} would be sent (as of {day}); nothing recorded or"
+    unmade = [plan for plan in planned if plan.error]
+    for plan in unmade:
+        click.echo(f"  would fail: {plan.profile_id} <{plan.email}>: {plan.error}", err=True)
+    click.echo(f"dry run: {len(rows)} digests for {day_period} would be sent (as of {day}); nothing recorded or"
                f" sent (add --send)")
+    if unmade:
+        sys.exit(1)
 
 
 DELIVERY_FIELDS = ("id", "period", "profile_id", "email", "state", "items", "changed", "subject", "message_id",

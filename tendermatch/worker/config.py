@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from tendermatch.matcher.rules import DEFAULT_RATES, MIN_RELEVANCE
+from ..localfiles import LocalFileError, check_kind, read_regular_file
+from ..matcher.rules import DEFAULT_RATES, MIN_RELEVANCE
 
 DEFAULT_CONFIG = Path("config/tendermatch.toml")
 CONFIG_ENV = "TENDERMATCH_CONFIG"
@@ -72,6 +73,11 @@ SOURCE_SETTINGS: tuple[Setting, ...] = (
     Setting("max_pages", int, 50, "ocds: the most links.next pages to follow; ted: the most search pages.",
             kinds=("ocds", "ted"), minimum=1),
     Setting("obey_robots", bool, True, "Obey robots.txt (the TED API is an API endpoint and ignores this)."),
+    Setting("allow_private_network", bool, False, "true: this source may also reach private, loopback and"
+            " link-local addresses (an intranet source whose pages link to other intranet hosts). false: a link,"
+            " redirect, next page or notice link whose host is, or resolves to, a non-public address is refused"
+            " unfetched and recorded; the hosts and ports of url/urls themselves are always fetched.",
+            kinds=("ted", "html", "feed", "ocds")),
 )
 
 CRAWLER_SETTINGS: tuple[Setting, ...] = (
@@ -110,6 +116,9 @@ DIGEST_SETTINGS: tuple[Setting, ...] = (
             " (relative to this config file)."),
     Setting("send_empty", bool, False, "true: a profile with no new matches gets a short \"nothing this week\""
             " note; false: no e-mail."),
+    Setting("max_message_kb", int, 1024, "The largest digest e-mail, in KiB (a relay refuses a message over its"
+            " own limit): a digest that would be bigger lists its best notices and says how many more come next"
+            " week.", minimum=16),
 )
 
 SMTP_SETTINGS: tuple[Setting, ...] = (
@@ -190,6 +199,7 @@ class SourceConfig:
     detail: bool = False
     max_pages: int = 50
     obey_robots: bool = True
+    allow_private_network: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -231,11 +241,13 @@ def config_path(option: str | None) -> Path:
 def load_config(path: str | Path, *, db: str | None = None) -> Config:
     """Read and validate ``path``; ``db`` overrides the store path. Raises ConfigError."""
     path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found (give --config PATH or set {CONFIG_ENV})")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found (give --config PATH or set {CONFIG_ENV})") from None
-    except (OSError, UnicodeDecodeError) as error:
+        text = read_regular_file(path).decode("utf-8")
+    except LocalFileError as error:
+        raise ConfigError(f"cannot read config: {error}") from None
+    except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: cannot read config: {error}") from None
     try:
         data = tomllib.loads(text)
@@ -249,9 +261,9 @@ def store_path_only(path: str | Path) -> Path | None:
     validates); None if even that cannot be read."""
     path = Path(path)
     try:
-        store = tomllib.loads(path.read_text(encoding="utf-8")).get("store", {})
+        store = tomllib.loads(read_regular_file(path).decode("utf-8")).get("store", {})
         value = store.get("path", "../var/tendermatch.db") if isinstance(store, dict) else None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (LocalFileError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return None
     return _resolve(path.parent, value) if isinstance(value, str) and value else None
 
@@ -270,6 +282,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None, db: str | None = No
     if not isinstance(store_file, str) or not store_file:
         raise ConfigError(f"{where}: [store] path must be a file path (a string), not {store_file!r}")
     store_path = Path(db) if db else _resolve(base, store_file)
+    _check_kind(store_path, f"{where}: [store] path" if not db else "--db", file=True)
 
     worker = _parse_worker(_table(data, "worker", where), where=where, base=base)
     timezone = worker["timezone"]
@@ -304,6 +317,7 @@ def _parse_worker(table: dict[str, Any], *, where: str, base: Path) -> dict[str,
     worker["log_level"] = worker["log_level"].upper()
     if worker["log_file"] is not None:
         worker["log_file"] = _resolve(base, worker["log_file"])
+        _check_kind(worker["log_file"], f"{label} log_file", file=True)
     return worker
 
 
@@ -323,6 +337,7 @@ def _parse_digest(table: dict[str, Any], *, where: str, base: Path, timezone: st
         raise ConfigError(f"{label} base_url must be an http(s) URL like \"https://udbud.kk.example\","
                           f" not {digest['base_url']!r}")
     digest["outbox"] = _resolve(base, digest["outbox"])
+    _check_kind(digest["outbox"], f"{label} outbox", folder=True)
     return digest
 
 
@@ -366,6 +381,7 @@ def _parse_matcher(table: dict[str, Any], *, where: str, base: Path) -> dict[str
         rates[currency] = float(rate)
     matcher["rates"] = rates
     matcher["profiles"] = _resolve(base, matcher["profiles"])
+    _check_kind(matcher["profiles"], f"{where}: [matcher] profiles", folder=True, file=True)
     return matcher
 
 
@@ -380,6 +396,14 @@ def _check_keys(table: dict[str, Any], known: set[str], where: str) -> None:
     unknown = sorted(set(table) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+
+
+def _check_kind(path: Path, where: str, *, folder: bool = False, file: bool = False) -> None:
+    """A ConfigError naming ``where`` when ``path`` exists and is not a folder or regular
+    file as asked (``/dev/zero`` or a FIFO would be read for ever, or block)."""
+    problem = check_kind(path, folder=folder, file=file)
+    if problem:
+        raise ConfigError(f"{where}: {path} {problem}")
 
 
 def _resolve(base: Path, value: str) -> Path:
@@ -455,6 +479,7 @@ def _parse_source(raw: Any, *, index: int, where: str, base: Path, timezone: str
         source.path = str(_resolve(base, source.path))
         if not any(ch in source.path for ch in "*?[") and not Path(source.path).exists():
             raise ConfigError(f"{label}: path {source.path} does not exist")
+        _check_kind(Path(source.path), f"{label}: path", folder=True, file=True)
     else:
         if not source.url:
             raise ConfigError(f"{label}: missing key 'url'")

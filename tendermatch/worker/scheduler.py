@@ -34,7 +34,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from ..notifier.tokens import SecretError
-from ..store import Store, utc_now
+from ..store import Store, lock_path, utc_now
 from . import jobs
 from .config import Config, ConfigError, cron_trigger, load_config
 from .profiles import ProfileSet, load_profiles, profile_files
@@ -68,12 +68,13 @@ def pid_alive(pid: int) -> bool:
 
 
 class StoreLock:
-    """An exclusive ``flock`` on ``<store>.worker.lock``, holding the worker's pid. The
+    """An exclusive ``flock`` on ``<store>.worker.lock`` beside the store's real file (see
+    ``lock_path``: every spelling of one store is one lock), holding the worker's pid. The
     kernel releases it when the process ends, however it ends (even SIGKILL)."""
 
     def __init__(self, store_path: Path):
         self.store_path = Path(store_path)
-        self.path = Path(f"{store_path}.worker.lock")
+        self.path = lock_path(store_path, "worker")
         self._file: Any = None
 
     def acquire(self) -> None:
