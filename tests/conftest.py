@@ -1,4 +1,10 @@
-"""Shared test helpers: where the corpus is, the notice schema, running the CLI as a real process."""
+"""Shared test helpers: where the real notices are, the notice schema, running the CLI as a real process.
+
+Two sets of real notices: the repo's own (``tests/data/corpus`` and ``sample/notices``, always
+there: every test that needs only *some* real notices reads these) and the full shared corpus
+(``../shared/corpus`` or ``$TENDERMATCH_CORPUS``). Tests that need the full corpus are marked
+``corpus`` (or ask for the ``corpus`` fixture); without it they are left out with one summary line.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +19,56 @@ import pytest
 from tests.chromium import chromium  # noqa: F401 (a fixture for every test folder)
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"  # in-repo test data, provenance in tests/data/SOURCES.md
+SMALL_CORPUS = DATA / "corpus"  # real notices copied from the shared corpus, in its layout
 CORPUS = Path(os.environ.get("TENDERMATCH_CORPUS", ROOT.parent / "shared" / "corpus"))
-SCHEMA_PATH = Path(os.environ.get("TENDERMATCH_SCHEMA", ROOT.parent / "shared" / "spec" / "notice.schema.json"))
+# The contract `tenders --format json` follows; an in-repo copy so schema checks always run.
+SCHEMA_PATH = Path(os.environ.get("TENDERMATCH_SCHEMA", DATA / "notice.schema.json"))
 SAMPLE = ROOT / "sample" / "notices"
+
+# Corpus files that sample/notices already ships (sample/SOURCES.md), not copied twice:
+# (corpus folder, sample folder, file name prefix in the sample), and two renamed files.
+_SAMPLE_FOLDERS = (
+    ("eforms_sdk/examples/notices/", "eforms", "sdk-"),
+    ("ted_r209/op-ted_ted-rdf-mapping/dk/", "ted-dk", ""),
+    ("ted_api_json/op-ted_ted-rdf-conversion-pipeline/", "ted-api", ""),
+    ("ocds/apa999_CFServer1/", "ocds", ""),
+)
+_REAL_EFORMS = "eforms_real/op-ted_ted-rdf-conversion-pipeline/eforms_samples/"
+_SAMPLE_FILES = {
+    _REAL_EFORMS + "eforms_sdk_v1.7/eform_subtype_15/665431-2023.xml": "eforms/665431-2023-slagelse.xml",
+    _REAL_EFORMS + "eforms_sdk_v1.6/eform_subtype_10/262891-2023.xml": "eforms/262891-2023.xml",
+}
+
+
+def real_notice(relative: str) -> Path:
+    """The repo's own copy of the corpus file at ``relative`` (its path in the shared corpus):
+    in tests/data/corpus or sample/notices. A test that reads it runs without the corpus."""
+    path = SMALL_CORPUS / relative
+    if path.is_file():
+        return path
+    if relative in _SAMPLE_FILES:
+        return SAMPLE / _SAMPLE_FILES[relative]
+    for corpus_folder, sample_folder, prefix in _SAMPLE_FOLDERS:
+        if relative.startswith(corpus_folder) and "/" not in relative[len(corpus_folder):]:
+            path = SAMPLE / sample_folder / (prefix + relative[len(corpus_folder):])
+            if path.is_file():
+                return path
+    # A test author's slip, not a missing corpus: say what to do instead of skipping.
+    raise FileNotFoundError(f"{relative}: not in tests/data/corpus or sample/notices; copy it there from "
+                            f"the corpus and list it in tests/data/SOURCES.md, or mark the test 'corpus'")
+
+
+def real_notices(corpus_folder: str, suffixes: tuple[str, ...] = (".xml", ".json", ".jsonl")) -> list[Path]:
+    """Every in-repo copy of a file under ``corpus_folder`` (tests/data/corpus and the sample)."""
+    found = [p for p in (SMALL_CORPUS / corpus_folder).rglob("*") if p.is_file()]
+    for corpus_path, sample_path in _SAMPLE_FILES.items():
+        if corpus_path.startswith(corpus_folder):
+            found.append(SAMPLE / sample_path)
+    for folder, sample_folder, prefix in _SAMPLE_FOLDERS:
+        if folder.startswith(corpus_folder):
+            found += (SAMPLE / sample_folder).glob(prefix + "*")
+    return sorted(p for p in found if p.suffix in suffixes)
 
 
 def notice_schema() -> dict:
@@ -36,14 +89,51 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
 
 @pytest.fixture
 def corpus() -> Path:
+    """The full shared corpus; a test asking for it is a corpus-wide test (see below)."""
     if not CORPUS.is_dir():
         pytest.skip(f"corpus not found at {CORPUS} (set TENDERMATCH_CORPUS)")
     return CORPUS
 
 
+# -- corpus-wide tests: left out with one line when the corpus is not there -----------------------
+
+_CORPUS_LEFT_OUT = pytest.StashKey[int]()
+
+
+def needs_corpus(item: pytest.Item) -> bool:
+    return item.get_closest_marker("corpus") is not None or "corpus" in getattr(item, "fixturenames", ())
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    found = "found" if CORPUS.is_dir() else "not found: corpus-wide tests are skipped"
+    return f"tendermatch corpus: {CORPUS} ({found}); notice schema: {SCHEMA_PATH}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if CORPUS.is_dir():
+        return
+    # Deselected rather than skipped one by one: -ra would list each of them (hundreds of lines
+    # from the per-file tests); the terminal summary says once why they did not run.
+    left_out = [item for item in items if needs_corpus(item)]
+    if left_out:
+        items[:] = [item for item in items if not needs_corpus(item)]
+        config.hook.pytest_deselected(items=left_out)
+    config.stash[_CORPUS_LEFT_OUT] = len(left_out)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    left_out = config.stash.get(_CORPUS_LEFT_OUT, 0)
+    if left_out:
+        terminalreporter.write_line(f"{left_out} corpus-wide tests skipped: no corpus at {CORPUS} "
+                                    f"(set TENDERMATCH_CORPUS to the shared corpus folder)")
+
+
 @pytest.fixture(scope="session")
 def validator():
-    jsonschema = pytest.importorskip("jsonschema")
+    # Neither is optional: the schema ships in tests/data and jsonschema in the [test] extra,
+    # so a schema check that cannot run fails instead of silently vanishing.
+    import jsonschema
+
     if not SCHEMA_PATH.is_file():
-        pytest.skip(f"notice schema not found at {SCHEMA_PATH} (set TENDERMATCH_SCHEMA)")
+        pytest.fail(f"notice schema not found at {SCHEMA_PATH} (tests/data/notice.schema.json, or TENDERMATCH_SCHEMA)")
     return jsonschema.Draft202012Validator(notice_schema(), format_checker=jsonschema.FormatChecker())

@@ -1,4 +1,5 @@
-"""Tests of the eForms parser against the shared corpus of real and SDK notices.
+"""Tests of the eForms parser against real and SDK notices: the repo's own copies
+(tests/data/corpus, sample/notices) always, every eForms file of the shared corpus when it is there.
 
 Expected values below were read by hand from the XML of each notice.
 """
@@ -13,16 +14,14 @@ from tendermatch.crawler.parsers import parse_document
 from tendermatch.crawler.parsers.common import ParseError
 from tendermatch.crawler.parsers.eforms import parse_eforms
 
-from tests.conftest import CORPUS  # noqa: E402
-
-if not (CORPUS / "eforms_sdk").is_dir():
-    pytest.skip(f"eForms corpus not found at {CORPUS} (set TENDERMATCH_CORPUS)", allow_module_level=True)
+from tests.conftest import CORPUS, ROOT, real_notice, real_notices  # noqa: E402
 
 SDK = "eforms_sdk/examples/notices"
 REAL = "eforms_real/op-ted_ted-rdf-conversion-pipeline/eforms_samples"
 NOR = "eforms_national_tailoring/anskaffelser_eforms-sdk-nor"
 EFORMS_FOLDERS = (SDK, "eforms_real", "eforms_national_tailoring")
-ALL_FILES = sorted(p for folder in EFORMS_FOLDERS for p in (CORPUS / folder).rglob("*.xml"))
+ALL_FILES = sorted(p for folder in EFORMS_FOLDERS for p in (CORPUS / folder).rglob("*.xml"))  # [] without it
+IN_REPO_FILES = sorted({p for folder in EFORMS_FOLDERS for p in real_notices(folder, (".xml",))})
 
 # The SDK's deliberately invalid notices that the parser rejects, with why.
 REJECTED_INVALID = {
@@ -49,7 +48,8 @@ PARSED_INVALID = ("INVALID_cn_24_multiple.xml", "INVALID_change-cn_24_FRA_commen
 
 
 def load(relative: str) -> bytes:
-    return (CORPUS / relative).read_bytes()
+    """A file by its corpus path, from the repo's own copy."""
+    return real_notice(relative).read_bytes()
 
 
 def parse(relative: str):
@@ -63,11 +63,15 @@ def parse(relative: str):
 # -- 1. every eForms file: a valid record or a ParseError, nothing else --------------------------
 
 
+@pytest.mark.corpus
 def test_corpus_is_there():
     assert len(ALL_FILES) > 200
 
 
-@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: str(p.relative_to(CORPUS)))
+@pytest.mark.parametrize("path", [
+    *(pytest.param(p, id=str(p.relative_to(ROOT))) for p in IN_REPO_FILES),
+    *(pytest.param(p, id=str(p.relative_to(CORPUS)), marks=pytest.mark.corpus) for p in ALL_FILES),
+])
 def test_every_file_parses_to_valid_records_or_is_rejected(path, validator):
     try:
         notices = parse_eforms(path.read_bytes(), url=path.as_uri())
@@ -98,6 +102,7 @@ def test_structurally_complete_invalid_examples_parse(name):
     assert parse(f"{SDK}/{name}").record["title"]
 
 
+@pytest.mark.corpus  # every INVALID_* of the SDK, not only the copies kept in the repo
 def test_every_invalid_sdk_example_is_classified():
     names = {p.name for p in (CORPUS / SDK).glob("INVALID_*.xml")}
     assert names == set(REJECTED_INVALID) | set(PARSED_INVALID)
@@ -209,8 +214,10 @@ def test_maximal_contract_notice():
     assert first["social"] == second["social"] == ["acc-all"]
 
 
+@pytest.mark.corpus  # a 1.8 MB notice: too big to keep a copy in the repo
 def test_one_hundred_lots():
-    record = parse(f"{SDK}/cn_24_maximal_100_lots.xml").record
+    (notice,) = parse_eforms((CORPUS / SDK / "cn_24_maximal_100_lots.xml").read_bytes())
+    record = notice.record
     assert record["id"] == "eforms:7dac8d90-0883-49f2-87de-519c5992d0bc"
     assert len(record["lots"]) == 100
     assert [lot["lot_id"] for lot in record["lots"]] == [f"LOT-{n:04d}" for n in range(1, 101)]

@@ -1,4 +1,5 @@
-"""OCDS parser: the whole OCDS corpus, hand-checked releases, and hostile input."""
+"""OCDS parser: every OCDS file (the repo's own copies always, the shared corpus's when it is
+there), hand-checked releases, and hostile input."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ import pytest
 from tendermatch.crawler.parsers.common import ParseError
 from tendermatch.crawler.parsers.ocds import parse_ocds
 
-from tests.conftest import CORPUS, SCHEMA_PATH  # noqa: E402
+from tests.conftest import CORPUS, ROOT, SAMPLE, SCHEMA_PATH, SMALL_CORPUS, real_notices  # noqa: E402
 OCDS = CORPUS / "ocds"
 SCHEMA = SCHEMA_PATH
-UK = OCDS / "apa999_CFServer1"
-STANDARD = OCDS / "open-contracting_standard" / "docs" / "examples"
-FICTIONAL = OCDS / "open-contracting_sample-data" / "fictional-example" / "1.1"
-
-needs_corpus = pytest.mark.skipif(not OCDS.is_dir(), reason=f"OCDS corpus not found at {OCDS} (set TENDERMATCH_CORPUS)")
+# The hand-checked files, from the repo's own copies (tests/data/SOURCES.md), in the corpus's layout.
+UK = SMALL_CORPUS / "ocds" / "apa999_CFServer1"  # the JSON-lines files: excerpts of a few releases
+STANDARD = SMALL_CORPUS / "ocds" / "open-contracting_standard" / "docs" / "examples"
+FICTIONAL = SMALL_CORPUS / "ocds" / "open-contracting_sample-data" / "fictional-example" / "1.1"
+WALES = SAMPLE / "ocds" / "wales_sell2wales_2025_first20.jsonl"  # the corpus file's first 20 lines
 
 
 def corpus_files() -> list[Path]:
@@ -28,6 +29,13 @@ def corpus_files() -> list[Path]:
 
 def jsonl_line(path: Path, number: int) -> bytes:
     return path.read_bytes().splitlines()[number - 1]
+
+
+def releases_of(path: Path, ocid: str) -> bytes:
+    """The lines of a JSON-lines file that hold releases of ``ocid``, as they stand."""
+    lines = [line for line in path.read_bytes().splitlines() if line.strip() and json.loads(line)["ocid"] == ocid]
+    assert lines, f"{ocid} not in {path}"
+    return b"\n".join(lines)
 
 
 def by_id(notices, record_id):
@@ -41,8 +49,10 @@ def by_id(notices, record_id):
 # ---------------------------------------------------------------- the whole corpus
 
 
-@needs_corpus
-@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: str(p.relative_to(OCDS)))
+@pytest.mark.parametrize("path", [
+    *(pytest.param(p, id=str(p.relative_to(ROOT))) for p in real_notices("ocds", (".json", ".jsonl"))),
+    *(pytest.param(p, id=str(p.relative_to(OCDS)), marks=pytest.mark.corpus) for p in corpus_files()),
+])
 def test_corpus_file_gives_schema_valid_records_or_parse_error(path, validator):
     content = path.read_bytes()
     try:
@@ -60,21 +70,19 @@ def test_corpus_file_gives_schema_valid_records_or_parse_error(path, validator):
             assert notice.record["title"], notice.record["id"]
 
 
-@needs_corpus
+@pytest.mark.corpus  # the whole JSON-lines files (2.7 MB); the repo keeps excerpts
 def test_every_ocid_in_the_jsonl_files_becomes_one_notice():
     for name in ("uk_contracts_finder_2025_releases.jsonl", "scotland_pcs_2019_releases.jsonl", "wales_sell2wales_2025_releases.jsonl"):
-        content = (UK / name).read_bytes()
+        content = (OCDS / "apa999_CFServer1" / name).read_bytes()
         ocids = {json.loads(line)["ocid"] for line in content.splitlines() if line.strip()}
         notices = parse_ocds(content)
         assert sorted(n.record["id"] for n in notices) == sorted(f"ocds:{o}" for o in ocids), name
 
 
-@needs_corpus
 def test_empty_release_package_is_not_an_error():
     assert parse_ocds((UK / "contracts_finder_search_package_CFSearchStr0.json").read_bytes()) == []
 
 
-@needs_corpus
 def test_file_without_releases_is_refused():
     with pytest.raises(ParseError, match="not OCDS"):
         parse_ocds((STANDARD / "frameworks" / "extensions_block.json").read_bytes())
@@ -83,9 +91,9 @@ def test_file_without_releases_is_refused():
 # ---------------------------------------------------------------- hand-checked releases
 
 
-@needs_corpus
 def test_uk_contracts_finder_vcse_tender():
-    (notice,) = parse_ocds(jsonl_line(UK / "uk_contracts_finder_2025_releases.jsonl", 64))
+    (notice,) = parse_ocds(releases_of(UK / "uk_contracts_finder_2025_excerpt.jsonl",  # line 64 of the corpus file
+                                       "ocds-b5fd17-160abf38-c8ab-4596-ba91-4388a3d1697a"))
     r = notice.record
     assert r["id"] == "ocds:ocds-b5fd17-160abf38-c8ab-4596-ba91-4388a3d1697a"
     assert notice.keys == ["ocid:ocds-b5fd17-160abf38-c8ab-4596-ba91-4388a3d1697a"]
@@ -105,9 +113,10 @@ def test_uk_contracts_finder_vcse_tender():
     assert len(r["lots"]) == 1 and r["lots"][0]["cpv"] == ["50000000", "77000000"]
 
 
-@needs_corpus
 def test_uk_contracts_finder_award_and_duplicate_lines():
-    content = b"\n".join(jsonl_line(UK / "uk_contracts_finder_2025_releases.jsonl", n) for n in (1, 2))
+    content = releases_of(UK / "uk_contracts_finder_2025_excerpt.jsonl",  # lines 1 and 2 of the corpus file
+                          "ocds-b5fd17-e3b5f385-5989-4cf1-8849-01c247fc9c30")
+    assert content.count(b"\n") == 1
     (notice,) = parse_ocds(content)  # the same release twice -> one notice
     r = notice.record
     assert r["id"] == "ocds:ocds-b5fd17-e3b5f385-5989-4cf1-8849-01c247fc9c30"
@@ -120,17 +129,16 @@ def test_uk_contracts_finder_award_and_duplicate_lines():
     assert r["url"] == "https://www.contractsfinder.service.gov.uk/Notice/2a1e3359-87a0-4fdd-ac61-20d5e6520a13"
 
 
-@needs_corpus
 def test_uk_html_entities_are_decoded():
-    (notice,) = parse_ocds(jsonl_line(UK / "uk_contracts_finder_2025_releases.jsonl", 156))
+    (notice,) = parse_ocds(releases_of(UK / "uk_contracts_finder_2025_excerpt.jsonl",  # line 156 of the corpus file
+                                       "ocds-b5fd17-8f3244de-9267-4db2-95fe-089010d5aa5f"))
     assert notice.record["title"] == (
         "Our Lady of the Magnificat - Home to School Transport for St Bede's Catholic Middle School"
     )
 
 
-@needs_corpus
 def test_scottish_framework_with_lots_and_nuts():
-    (notice,) = parse_ocds(jsonl_line(UK / "scotland_pcs_2019_releases.jsonl", 16))
+    (notice,) = parse_ocds(releases_of(UK / "scotland_pcs_2019_excerpt.jsonl", "ocds-r6ebe6-0000580267"))  # line 16
     r = notice.record
     assert r["id"] == "ocds:ocds-r6ebe6-0000580267"
     assert r["title"] == "Forestry and Arboriculture Services Framework Agreement"
@@ -151,9 +159,8 @@ def test_scottish_framework_with_lots_and_nuts():
     assert r["lots"][1]["cpv"] == ["77230000", "77231000", "77211300", "77211400", "77211500", "77341000"]
 
 
-@needs_corpus
 def test_scottish_reserved_for_sheltered_workshops():
-    (notice,) = parse_ocds(jsonl_line(UK / "scotland_pcs_2019_releases.jsonl", 41))
+    (notice,) = parse_ocds(releases_of(UK / "scotland_pcs_2019_excerpt.jsonl", "ocds-r6ebe6-0000580540"))  # line 41
     r = notice.record
     assert r["title"] == "Supply of Medical Aids to Fife Council Community Equipment Stores (FCES)"
     assert r["reserved"] == ["res-ws"]
@@ -161,9 +168,8 @@ def test_scottish_reserved_for_sheltered_workshops():
     assert r["framework_agreement"] is True
 
 
-@needs_corpus
 def test_welsh_tender_with_three_lots():
-    (notice,) = parse_ocds(jsonl_line(UK / "wales_sell2wales_2025_releases.jsonl", 5))
+    (notice,) = parse_ocds(jsonl_line(WALES, 5))
     r = notice.record
     assert r["id"] == "ocds:ocds-kuma6s-148372"
     assert r["title"] == "Contract for the provision of Wales Airshow Food and Drink Concessions"
@@ -182,7 +188,6 @@ def test_welsh_tender_with_three_lots():
     assert (r["stage"], r["status"], r["kind"]) == ("competition", "active", "tender")
 
 
-@needs_corpus
 def test_framework_first_stage_example():
     (notice,) = parse_ocds((STANDARD / "frameworks" / "closed_single_first_stage.json").read_bytes())
     r = notice.record
@@ -196,7 +201,6 @@ def test_framework_first_stage_example():
     assert "pub:478648-2019" in notice.keys  # the release id is the OJ S number
 
 
-@needs_corpus
 def test_framework_award_has_suppliers():
     (notice,) = parse_ocds((STANDARD / "frameworks" / "open_multiple_supplier.json").read_bytes())
     r = notice.record
@@ -205,7 +209,6 @@ def test_framework_award_has_suppliers():
     assert r["supplier"] == "RODRIGO ALEJANDRO VIDAL CAMPOS; COMERCIALIZADORA E IMPORTADORA GRUPO RAVC SPA"
 
 
-@needs_corpus
 def test_unsuccessful_tender_example():
     (notice,) = parse_ocds((STANDARD / "unsuccessful_tender" / "tender.json").read_bytes())
     r = notice.record
@@ -219,7 +222,6 @@ def test_unsuccessful_tender_example():
     assert r["cpv"] == []  # the Paraguayan catalogue is not CPV
 
 
-@needs_corpus
 def test_planning_example_uses_budget_description_as_title():
     (notice,) = parse_ocds((STANDARD / "unsuccessful_tender" / "planning.json").read_bytes())
     r = notice.record
@@ -228,9 +230,8 @@ def test_planning_example_uses_budget_description_as_title():
     assert r["value"] == {"amount": 700000000.0, "currency": "PYG"}
 
 
-@needs_corpus
 def test_portuguese_contract_is_an_agreement():
-    notices = parse_ocds((OCDS / "open-contracting_kingfisher-process" / "tests" / "fixtures" / "collection_file.json").read_bytes())
+    notices = parse_ocds((SMALL_CORPUS / "ocds" / "open-contracting_kingfisher-process" / "tests" / "fixtures" / "collection_file.json").read_bytes())
     assert len(notices) == 100
     r = by_id(notices, "ocds:ocds-px0z7d-17998-18005-1").record
     assert r["title"] == "Prestação de Serviços de Limpeza – Janeiro de 2009"
@@ -249,7 +250,6 @@ def test_portuguese_contract_is_an_agreement():
     assert (first["kind"], first["stage"], first["supplier"]) == ("tender", "result", "Coelho & Quintas, Lda")
 
 
-@needs_corpus
 def test_releases_of_one_ocid_are_merged_to_the_latest():
     (notice,) = parse_ocds((FICTIONAL / "ocds-213czf-000-00001.json").read_bytes())
     r = notice.record
@@ -273,7 +273,6 @@ def test_releases_of_one_ocid_are_merged_to_the_latest():
     assert from_lines.record == r
 
 
-@needs_corpus
 def test_single_stage_files_of_the_fictional_example():
     stages = {
         "ocds-213czf-000-00001-01-planning.json": ("planning", "tender"),
@@ -287,9 +286,8 @@ def test_single_stage_files_of_the_fictional_example():
         assert (notice.record["stage"], notice.record["kind"]) == (stage, kind), name
 
 
-@needs_corpus
 def test_mexican_release_package_merges_two_releases():
-    (notice,) = parse_ocds((OCDS / "open-contracting_ocdskit" / "tests" / "fixtures" / "realdata" / "release-package-1.json").read_bytes())
+    (notice,) = parse_ocds((SMALL_CORPUS / "ocds" / "open-contracting_ocdskit" / "tests" / "fixtures" / "realdata" / "release-package-1.json").read_bytes())
     r = notice.record
     assert r["id"] == "ocds:OCDS-87SD3T-AD-SF-DRM-063-2015"
     assert r["title"] == "ARRENDAMIENTO DE BIENES INFORMÁTICOS"

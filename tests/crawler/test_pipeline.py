@@ -5,6 +5,7 @@ from __future__ import annotations
 from tendermatch.crawler.parsers.common import ParsedNotice, finish_record, new_lot, new_record
 from tendermatch.crawler.pipelines import Document, NoticeIngester, same_real_notice
 from tendermatch.store import Store
+from tests.conftest import real_notice
 
 
 def parsed(notice_id: str, *, keys=(), changes=None, **fields) -> ParsedNotice:
@@ -128,10 +129,10 @@ def test_same_real_notice_compares_titles_in_every_language():
     assert not same_real_notice(a, {"title": "Snerydning", "titles": {}, "buyer": {"name": "Roskilde Kommune"}})
 
 
-def test_a_bad_document_is_rejected_and_the_good_ones_in_the_batch_are_stored(corpus):
+def test_a_bad_document_is_rejected_and_the_good_ones_in_the_batch_are_stored():
     store = Store.memory()
     ingester = NoticeIngester(store, source="test")
-    good = (corpus / "eforms_sdk/examples/notices/cn_24_minimal.xml").read_bytes()
+    good = real_notice("eforms_sdk/examples/notices/cn_24_minimal.xml").read_bytes()
     ingester.process(Document(source="test", url="file:///good.xml", content=good))
     ingester.process(Document(source="test", url="file:///truncated.xml", content=good[: len(good) // 2]))
     ingester.process(Document(source="test", url="file:///empty.xml", content=b""))

@@ -1,8 +1,8 @@
 """Shared helpers for the matcher tests: real notices parsed from their files, profiles.
 
-Notices come from the repo's ``sample/notices`` (always present) or the shared corpus
-(tests using it skip when it is missing). Every loader returns a deep copy, so a test may
-change a record ("the same notice, but ...") without affecting other tests.
+Notices come from the repo's own real notices (``sample/notices`` and ``tests/data/corpus``,
+always present). Every loader returns a deep copy, so a test may change a record ("the same
+notice, but ...") without affecting other tests.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tendermatch.crawler.parsers import ParseError, parse_document
 from tendermatch.crawler.parsers.html import parse_listing
 from tendermatch.matcher.profiles import Profile, parse_profile
 from tendermatch.worker.profiles import load_profiles
-from tests.conftest import CORPUS, ROOT, SAMPLE
+from tests.conftest import ROOT, SAMPLE, real_notice
 
 PROFILES_DIR = ROOT / "config" / "profiles"
 WEB = ROOT / "tests" / "fixtures" / "web"
@@ -45,12 +43,9 @@ def sample(relative: str, notice_id: str | None = None) -> dict[str, Any]:
     return next(record for record in found if record["id"] == notice_id)
 
 
-def corpus(relative: str) -> dict[str, Any]:
-    """The (first) record of a corpus file; skips the test when the corpus is not there."""
-    path = CORPUS / relative
-    if not path.is_file():
-        pytest.skip(f"corpus file not found: {path} (set TENDERMATCH_CORPUS)")
-    return records_of(path)[0]
+def real_record(relative: str) -> dict[str, Any]:
+    """The (first) record of a real notice by its path in the shared corpus, from the repo's copy."""
+    return records_of(real_notice(relative))[0]
 
 
 def folder_records(folder: Path, pattern: str = "*") -> list[dict[str, Any]]:

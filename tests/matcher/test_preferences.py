@@ -13,8 +13,8 @@ from tests.matcher.helpers import (
     KANTINE,
     LIMPIEZA,
     MADSERVICE_RODOVRE,
-    corpus,
     make_profile,
+    real_record,
     sample,
     sample_profile,
 )
@@ -91,7 +91,7 @@ def test_reservation_for_another_kind_of_enterprise_earns_nothing_but_exclusion(
 
 
 def test_a_social_objective_scores_higher_real_eforms_notice():
-    real = corpus("eforms_real/op-ted_ted-rdf-conversion-pipeline/eforms_samples/eforms_sdk_v1.7/"
+    real = real_record("eforms_real/op-ted_ted-rdf-conversion-pipeline/eforms_samples/eforms_sdk_v1.7/"
                   "eform_subtype_20/544961-2023.xml")  # "Tervon ateriapalvelut" (meal services), work-cond
     assert real["social"]
     profile = sample_profile("maaltidsvaerkstedet", regions=())
@@ -103,7 +103,7 @@ def test_a_social_objective_scores_higher_real_eforms_notice():
 
 
 def test_a_social_clause_scores_higher_real_danish_notice():
-    real = corpus("ted_r209/op-ted_ted-rdf-mapping/dk/075195-2021.xml")  # restaurationsdrift, Det Kgl. Teater
+    real = real_record("ted_r209/op-ted_ted-rdf-mapping/dk/075195-2021.xml")  # restaurationsdrift, Det Kgl. Teater
     assert "clause" in real["social"]
     profile = sample_profile("maaltidsvaerkstedet")
     social, plain = score_notice(profile, real), score_notice(profile, without_social(real))

@@ -23,8 +23,8 @@ from tests.matcher.helpers import (
     MADSERVICE_SOLROD,
     WALES,
     agreement,
-    corpus,
     make_profile,
+    real_record,
     reasons_text,
     sample,
     sample_profile,
@@ -234,7 +234,7 @@ def test_a_real_contract_modification_and_a_real_direct_award_are_not_sent():
     assert score_notice(codes, veat, min_relevance=0) is None
     assert score_notice(codes, {**veat, "stage": "competition"}, min_relevance=0) is not None
 
-    modification = corpus("eforms_sdk/examples/notices/can-modif_24_duration.xml")
+    modification = real_record("eforms_sdk/examples/notices/can-modif_24_duration.xml")
     assert modification["stage"] == "cont-modif"
     codes = make_profile(cpv=modification["cpv"][:1])
     assert score_notice(codes, modification, min_relevance=0) is None

@@ -311,6 +311,7 @@ def disk_full(request, tmp_path_factory, reference):
             "full": store_contents(out / "full" / "store.db"), "freed": store_contents(out / "freed" / "store.db")}
 
 
+@pytest.mark.corpus  # crawls the corpus's 86 Danish TED notices
 def test_a_crawl_that_fills_the_disk_stops_with_one_clear_line_and_its_run_says_so(disk_full):
     crawl = disk_full["crawl"]
     output = crawl["stdout"] + crawl["stderr"]
@@ -327,6 +328,7 @@ def test_a_crawl_that_fills_the_disk_stops_with_one_clear_line_and_its_run_says_
     assert run["stats"]["new"] == len(disk_full["full"]["notices"]), run["stats"]
 
 
+@pytest.mark.corpus  # crawls the corpus's 86 Danish TED notices
 def test_a_store_whose_disk_filled_mid_crawl_opens_intact_with_nothing_stored_half(disk_full, reference):
     full = disk_full["full"]
     assert disk_full["crawl"]["rc"] != 0  # the crawl did not pass for a good one
@@ -354,6 +356,7 @@ def test_a_store_whose_disk_filled_mid_crawl_opens_intact_with_nothing_stored_ha
         assert document["notices"] == expected["notices"], url
 
 
+@pytest.mark.corpus  # crawls the corpus's 86 Danish TED notices
 def test_after_the_disk_has_room_again_a_new_crawl_stores_the_rest(disk_full, reference):
     again = disk_full["again"]
     assert again["rc"] == 0, again["stdout"] + again["stderr"]
@@ -366,6 +369,7 @@ def test_after_the_disk_has_room_again_a_new_crawl_stores_the_rest(disk_full, re
     assert newest["stats"]["new"] == len(reference["notices"]) - len(disk_full["full"]["notices"]), newest["stats"]
 
 
+@pytest.mark.corpus  # crawls the corpus's 86 Danish TED notices
 def test_an_ingest_that_fills_the_disk_stops_with_one_line_and_a_second_ingest_stores_the_rest(tmp_path, reference):
     # `ingest` stores in batches, not through Scrapy: the same file-size limit on it.
     store = tmp_path / "store.db"

@@ -25,6 +25,8 @@ from tests.conftest import CORPUS
 
 NOTICES, OPEN, PROFILES = 50_000, 5_000, 10_000
 
+pytestmark = pytest.mark.corpus  # the store is built from the corpus's notices
+
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from tests.conftest import ROOT, SAMPLE, run_cli
+from tests.conftest import ROOT, SAMPLE, SMALL_CORPUS, run_cli
 
 SECRET = "TOP-SECRET-LOCAL-FILE-CONTENT-4711"
 
@@ -137,18 +137,18 @@ def test_demo_runs_from_anywhere_with_no_config_and_no_network(tmp_path):
     assert ROOT.joinpath("config", "demo.toml").is_file()
 
 
-def test_parallel_ingest_stores_exactly_what_a_serial_ingest_stores(tmp_path, corpus):
+def test_parallel_ingest_stores_exactly_what_a_serial_ingest_stores(tmp_path):
     """`ingest` of 50+ files parses in worker processes; the result must not depend on it."""
     from tendermatch.crawler.pipelines import Document, NoticeIngester
     from tendermatch.crawler.spiders.files import notice_files
     from tendermatch.store import Store
 
-    folder = corpus / "eforms_sdk" / "examples" / "notices"
+    folder = SMALL_CORPUS  # the repo's real notices of every format (tests/data/SOURCES.md)
     files = notice_files(str(folder))
     assert len(files) >= 50  # enough for the parallel path
     parallel_db = tmp_path / "parallel.db"
     result = run_cli("--db", str(parallel_db), "ingest", str(folder))
-    assert result.returncode == 1  # the INVALID_* examples are rejected
+    assert result.returncode == 1  # the SDK's INVALID_* examples are rejected
 
     serial = Store.open(tmp_path / "serial.db")
     ingester = NoticeIngester(serial, source="ingest")
