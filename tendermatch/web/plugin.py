@@ -1,5 +1,6 @@
 """The Datasette plugin inside tendermatch: one-click unsubscribe (RFC 8058), the staff
-login redirect and the ``:_week_start`` magic parameter.
+login redirect, the ``:_week_start`` magic parameter, and the door every request passes
+(``limits``: what a request may cost, links only to the public URL, errors as 4xx).
 
 It is registered as an object, not found through an entry point, so the worker can hand
 it what it needs (how to read a token, where the store is) without this package
@@ -24,6 +25,8 @@ from datasette.utils.asgi import Response
 from markupsafe import Markup
 
 from ..store import Store
+from .limits import (PublicUrl, WebLimits, declared_length, describe, error_answer, guard_locations,
+                     limit_connection, read_capped_body, replay, with_public_host)
 
 logger = logging.getLogger("tendermatch.serve")
 
@@ -54,18 +57,22 @@ class TendermatchPlugin:
 
     ``read_token`` returns (profile_id, email) for a valid unsubscribe token and raises
     ValueError for any other; ``protected`` says whether staff must log in (then an
-    anonymous visitor is sent to the login page instead of a bare 403).
+    anonymous visitor is sent to the login page instead of a bare 403). ``public_url``
+    is where staff and the digests' links reach the view: every absolute link and
+    redirect points there, whatever Host a request names.
     """
 
     # Datasette lists plugins by module name and looks for their templates/ beside it.
     __name__ = "tendermatch.web"
 
     def __init__(self, *, store_path: str | Path, read_token: Callable[[str], tuple[str, str]],
-                 protected: bool, timezone_name: str):
+                 protected: bool, timezone_name: str, public_url: str, limits: WebLimits | None = None):
         self.store_path = str(store_path)
         self.read_token = read_token
         self.protected = protected
         self.timezone_name = timezone_name
+        self.public = PublicUrl.parse(public_url)
+        self.limits = limits or WebLimits()
 
     # -- hooks ----------------------------------------------------------------------------
 
@@ -80,29 +87,86 @@ class TendermatchPlugin:
 
     @hookimpl
     def asgi_wrapper(self) -> Callable[[Any], Any]:
-        # Read-only at the door: the only requests that may change something are an
-        # unsubscribe and logging in or out. Datasette itself would answer other POSTs
-        # with a 500 after refusing them.
         def wrap(app: Any) -> Any:
-            async def read_only(scope: dict[str, Any], receive: Any, send: Any) -> None:
-                if (scope["type"] == "http" and scope["method"] not in ("GET", "HEAD")
-                        and scope["path"] not in WRITABLE_PATHS):
-                    response = Response.text("Method not allowed: this view is read-only", status=405,
-                                             headers={"Allow": "GET, HEAD"})
-                    await response.asgi_send(send)
+            async def door(scope: dict[str, Any], receive: Any, send: Any) -> None:
+                if scope["type"] != "http":
+                    await app(scope, receive, send)
                     return
-                await app(scope, receive, send)
+                refusal, receive = await self._at_the_door(scope, receive)
+                if refusal is not None:
+                    await refusal.asgi_send(send)
+                    return
+                send = guard_locations(send, self.public)
+                started = False
 
-            return read_only
+                async def tracked(message: dict[str, Any]) -> None:
+                    nonlocal started
+                    started = started or message["type"] == "http.response.start"
+                    await send(message)
+
+                try:
+                    await app(with_public_host(scope, self.public), receive, tracked)
+                except Exception as error:  # noqa: BLE001 - one line in the log, never a traceback
+                    logger.error("%s %s failed: %s", scope["method"], scope["path"], describe(error))
+                    if not started:
+                        await Response.text("Server error: the serve log names it", status=500).asgi_send(send)
+
+            return door
 
         return wrap
+
+    async def _at_the_door(self, scope: dict[str, Any], receive: Any) -> tuple[Response | None, Any]:
+        """(a refusal, or None) and the ``receive`` to go on with: read-only, and nothing
+        bigger than the limits is read at all."""
+        limits = self.limits
+        if len(scope.get("query_string") or b"") > limits.max_query_string_bytes:
+            return Response.text(f"URI too long: the query string may be at most"
+                                 f" {limits.max_query_string_bytes // 1024} KB", status=414), receive
+        # Read-only at the door: the only requests that may change something are an
+        # unsubscribe and logging in or out. Datasette itself would answer other POSTs
+        # with a 500 after refusing them. Their bodies are never read.
+        if scope["method"] in ("GET", "HEAD"):
+            return None, receive
+        if scope["path"] not in WRITABLE_PATHS:
+            return Response.text("Method not allowed: this view is read-only", status=405,
+                                 headers={"Allow": "GET, HEAD"}), receive
+        too_large = Response.text(f"Request body too large: at most {limits.max_body_bytes // 1024} KB", status=413,
+                                  headers={"Connection": "close"})
+        length = declared_length(scope)
+        if length is not None and length > limits.max_body_bytes:
+            return too_large, receive
+        body = await read_capped_body(receive, limits.max_body_bytes)
+        if body is None:
+            return too_large, receive
+        return None, replay(body, receive)
 
     @hookimpl
     def prepare_connection(self, conn: Any) -> None:
         # SQLite's LIKE and lower() fold ASCII only: "holbæk" must find "HOLBÆK KOMMUNE".
         conn.create_function("tm_fold", 1, lambda text: text.casefold() if isinstance(text, str) else text,
                              deterministic=True)
+        limit_connection(conn, self.limits)
         conn.set_authorizer(_deny_native_functions)
+
+    @hookimpl(tryfirst=True)
+    def handle_exception(self, datasette: Any, request: Any, exception: Exception) -> Any:
+        """Every error page: a request's own fault is a 4xx, the server's a 500; one log
+        line either way (serve.py removes Datasette's handler, which prints a traceback)."""
+        from datasette.handle_exception import handle_exception as render_error
+        from datasette.utils.asgi import Base400
+        from datasette.views.base import DatasetteError
+
+        status, title, message = error_answer(exception, self.limits)
+        path = request.path  # without the query string: an unsubscribe's carries a token
+        if status >= 500:
+            logger.error("%s %s failed: %s", request.method, path, describe(exception))
+        elif not isinstance(exception, Base400):
+            logger.info("%s %s answered %d: %s", request.method, path, status, describe(exception))
+        if isinstance(exception, Base400) or (isinstance(exception, DatasetteError) and exception.status == status):
+            shown = exception  # Datasette's own answer, as it would give it
+        else:
+            shown = DatasetteError(message, title=title, status=status)
+        return render_error(datasette=datasette, request=request, exception=shown)
 
     @hookimpl
     def forbidden(self, datasette: Any, request: Any, message: str) -> Any:

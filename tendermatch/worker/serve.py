@@ -9,10 +9,15 @@ import ipaddress
 import logging
 import os
 import re
-from typing import Any
+import sqlite3
+import warnings
+from typing import TYPE_CHECKING, Any
 
 from .config import Config, ConfigError
 from .jobs import secret_from_env
+
+if TYPE_CHECKING:
+    from ..web.limits import WebLimits
 
 logger = logging.getLogger("tendermatch.serve")
 
@@ -64,11 +69,24 @@ def build_datasette(config: Config, *, secret: bytes) -> Any:
 
     protected = bool(config.serve["password_hash_env"])  # its variable was checked by check_can_serve
     store_path = config.store_path
+    # Absolute links and redirects point at the URL the digests' unsubscribe links use
+    # ([digest] base_url), never at the Host a request names.
     plugin = TendermatchPlugin(store_path=store_path, read_token=lambda token: read_token(token, secret=secret),
-                               protected=protected, timezone_name=config.timezone)
+                               protected=protected, timezone_name=config.timezone,
+                               public_url=config.digest["base_url"], limits=web_limits(config))
     if pm.has_plugin(name=plugin.__name__):  # a second Datasette in one process (tests)
         pm.unregister(name=plugin.__name__)
     pm.register(plugin, name=plugin.__name__)
+    # The plugin answers every error page; Datasette's default handler would also print
+    # a traceback for each one, a bad parameter included.
+    if pm.has_plugin(name="datasette.handle_exception"):
+        pm.unregister(name="datasette.handle_exception")
+    # Datasette turns sqlite3's callback tracebacks on; the view's guards refuse a costly
+    # SQL function call by raising in it, which the page reports (a 400), not the log.
+    sqlite3.enable_callback_tracebacks(False)
+    # When one facet fails Datasette leaves the others' coroutines unawaited: a two-line
+    # warning per request that says nothing the page's 400 does not.
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
     if not protected:
         # No accounts: no "Log in" menu entry or login page that could never succeed.
         for name, registered in pm.list_name_plugin():
@@ -93,6 +111,18 @@ def build_datasette(config: Config, *, secret: bytes) -> Any:
     )
 
 
+def web_limits(config: Config) -> WebLimits:
+    """The web view's caps, the value cap raised to fit the largest document the crawler
+    may store (a stored value over it could not even be read), and SQLite's heap with it."""
+    from ..web.limits import MiB, WebLimits
+
+    defaults = WebLimits()
+    max_value = max(defaults.max_value_bytes, config.max_bytes + MiB)  # zstd adds a little to incompressible bytes
+    hard_heap = max(defaults.hard_heap_bytes, 2 * max_value + 32 * MiB)
+    return WebLimits(max_value_bytes=max_value, hard_heap_bytes=hard_heap,
+                     soft_heap_bytes=max(defaults.soft_heap_bytes, hard_heap // 2))
+
+
 def check_can_serve(config: Config) -> bytes:
     """The unsubscribe secret, after checking the staff password's hash if one is
     configured: a SecretError or ConfigError names what is missing, before anything starts."""
@@ -115,5 +145,7 @@ def serve(config: Config, *, host: str, port: int, secret: bytes) -> None:
     if not is_loopback(host) and not config.serve["password_hash_env"]:
         logger.warning("serving on %s without a staff password: anyone who reaches it sees e-mail addresses"
                        " (set [serve] password_hash_env)", host)
-    # No access log: unsubscribe URLs carry personal tokens.
-    uvicorn.run(datasette.app(), host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+    # No access log: unsubscribe URLs carry personal tokens. h11 by name, with its cap on a
+    # request's line and headers: httptools, if it were installed, would read any length.
+    uvicorn.run(datasette.app(), host=host, port=port, log_level="warning", access_log=False, lifespan="on",
+                http="h11", h11_max_incomplete_event_size=web_limits(config).max_request_head_bytes)
