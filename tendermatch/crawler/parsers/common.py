@@ -56,13 +56,19 @@ def parse_each(items: Iterable[tuple[str, _Item]], parse_item: Callable[[_Item],
     ParseError (bad input) or any other exception (a bug) becomes an ItemProblem named by
     the item, and the rest goes on. When every item failed on bad input, that is the
     document's ParseError (the first item's reason)."""
-    notices: list[ParsedNotice] = []
+    return [notice for _name, notice in parse_each_named(items, parse_item, problems)]
+
+
+def parse_each_named(items: Iterable[tuple[str, _Item]], parse_item: Callable[[_Item], list[ParsedNotice]],
+                     problems: list[ItemProblem]) -> list[tuple[str, ParsedNotice]]:
+    """``parse_each``, each notice with the name of the item it came from."""
+    notices: list[tuple[str, ParsedNotice]] = []
     failed: list[ItemProblem] = []
     tried = 0
     for name, item in items:
         tried += 1
         try:
-            notices.extend(parse_item(item))
+            notices.extend((name, notice) for notice in parse_item(item))
         except ParseError as error:
             failed.append(ItemProblem(name, str(error)))
         except RecursionError:

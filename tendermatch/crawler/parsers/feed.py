@@ -32,7 +32,7 @@ from .common import (
     iso_date,
     language_code,
     new_record,
-    parse_each,
+    parse_each_named,
     unique,
 )
 from .html import distinct_items, parse_danish_amount, parse_danish_datetime, slug, ted_keys
@@ -82,18 +82,12 @@ def parse_feed(content: bytes, *, url: str | None = None, notice_kind: str = "te
         raise ParseError(f"not an RSS or Atom feed (root element <{name}>)")
 
     problems = [] if problems is None else problems
-    named: list[tuple[str, ParsedNotice]] = []  # (item name, notice), for telling items apart
-
-    def item_notices(named_item: tuple[str, etree._Element]) -> list[ParsedNotice]:
-        name, item = named_item
+    def item_notices(item: etree._Element) -> list[ParsedNotice]:
         notice = _notice(read(item), url=url, kind=notice_kind, language=language)
-        if notice is None:
-            return []
-        named.append((name, notice))
-        return [notice]
+        return [notice] if notice is not None else []
 
-    parse_each(((f"item {number}", (f"item {number}", item)) for number, item in enumerate(items, 1)), item_notices,
-               problems)
+    named = parse_each_named(((f"item {number}", item) for number, item in enumerate(items, 1)), item_notices,
+                             problems)
     return distinct_items(named, problems)
 
 

@@ -44,7 +44,7 @@ from .common import (
     language_code,
     money,
     new_record,
-    parse_each,
+    parse_each_named,
     plausible_year,
     publication_key,
     unique,
@@ -380,19 +380,12 @@ def _parse_listing(
     if not rows:
         raise ParseError(f"selector row={selectors['row']!r} found no rows: the page layout may have changed")
     language = _page_language(soup)
-    numbered: list[tuple[str, ParsedNotice]] = []  # (row name, notice), for telling rows apart
-
-    def row_notices(named_row: tuple[str, Tag]) -> list[ParsedNotice]:
-        name, row = named_row
+    def row_notices(row: Tag) -> list[ParsedNotice]:
         notice = _row_notice(row, url=url, selectors=selectors, kind=notice_kind, language=language)
-        if notice is None:
-            return []
-        numbered.append((name, notice))
-        return [notice]
+        return [notice] if notice is not None else []
 
-    parse_each(((f"row {number}", (f"row {number}", row)) for number, row in enumerate(rows, 1)), row_notices,
-               problems)
-    return distinct_items(numbered, problems)
+    named = parse_each_named(((f"row {number}", row) for number, row in enumerate(rows, 1)), row_notices, problems)
+    return distinct_items(named, problems)
 
 
 def _page_language(soup: BeautifulSoup) -> str | None:
