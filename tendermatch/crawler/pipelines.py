@@ -455,17 +455,18 @@ class NoticeIngester:
                 time.sleep(LOCK_PAUSE_SECONDS)
 
     def store_prepared(self, prepared: PreparedDocument, *, raw_id: int | None = None) -> list[str]:
-        """Keep a prepared document, then store its notices, each in a savepoint of its own.
-        Inside a batch (``store_all``) the write lock is let go every ``COMMIT_SECONDS`` even
-        within one document (50,000 lots, a feed of 2,000 items). The document is marked
-        'parsed' only when all its notices are in: one cut off mid-way (a crash) is stored
-        again, not skipped as unchanged, by the next run."""
+        """Keep a prepared document and store its notices, each in a savepoint of its own, in
+        one transaction (a savepoint inside a batch): a document is kept whole or not at all.
+        A document that takes longer than ``COMMIT_SECONDS`` to store (a feed of 2,000 items,
+        50,000 lots), when its transaction is the outermost (a crawl), lets other writers in
+        every ``COMMIT_SECONDS``: it is marked 'storing' first, so one cut off mid-way (a
+        crash, a full disk) is stored again by the next run, not skipped as unchanged."""
         document = prepared.document
         self.stats.fetched += 1
         self.stats.warnings.extend(prepared.warnings)
         reason = prepared.rejected or prepared.parser_error
         with self.store.transaction():
-            status = "rejected" if reason else "storing" if prepared.notices else "parsed"
+            status = "rejected" if reason else "parsed"
             if prepared.raw is not None:
                 raw_id, is_new = self.store.save_raw(
                     source=document.source, url=document.url, sha256=prepared.raw.sha256,
@@ -489,16 +490,19 @@ class NoticeIngester:
                 return []
             for problem in prepared.item_problems:
                 self.reject(document.url, f"{problem.item}: {problem.reason}", error=problem.error)
-        stored: list[str] = []
-        started = time.monotonic()
-        for notice in prepared.notices:
-            stored.extend(self._store_one(notice, format=prepared.format, raw_id=raw_id, url=document.url))
-            if time.monotonic() - started >= COMMIT_SECONDS and self.store.let_writers_in():
-                started = time.monotonic()
-        if prepared.notices and raw_id is not None:
-            with self.store.transaction():
+            stored: list[str] = []
+            started, marked = time.monotonic(), False
+            for notice in prepared.notices:
+                stored.extend(self._store_one(notice, format=prepared.format, raw_id=raw_id, url=document.url))
+                if time.monotonic() - started >= COMMIT_SECONDS and self.store.outermost():
+                    if not marked and raw_id is not None:
+                        self.store.mark_raw(raw_id, "storing", None, format=prepared.format)
+                        marked = True
+                    self.store.let_writers_in()
+                    started = time.monotonic()
+            if marked and raw_id is not None:
                 self.store.mark_raw(raw_id, "parsed", None, format=prepared.format)
-        return stored
+            return stored
 
     def _store_one(self, notice: ParsedNotice, *, format: str, raw_id: int | None, url: str) -> list[str]:
         """``store_notice`` in a savepoint of its own, so that a notice that cannot be stored

@@ -210,12 +210,17 @@ class Store:
         except sqlite3.Error as error:
             raise _write_error(self.path, error) from error
 
+    def outermost(self) -> bool:
+        """True inside the outermost ``transaction()`` with no savepoint open: where
+        ``let_writers_in`` may commit."""
+        return self._depth == 1 and not self._savepoints and self.path != ":memory:"
+
     def let_writers_in(self, *, pause: float = 0.02) -> bool:
         """Inside the outermost ``transaction()`` with no savepoint open: commit what is
         written so far, pause ``pause`` seconds (SQLite's busy handler polls, so a waiting
         writer needs a gap) and begin again. A long job calls this every half second so no
         other writer waits longer. Returns False, doing nothing, anywhere else."""
-        if self._depth != 1 or self._savepoints or self.path == ":memory:":
+        if not self.outermost():
             return False
         conn = self.db.conn
         try:
@@ -575,10 +580,13 @@ class Store:
         return _parsed_run(rows[0]) if rows else None
 
     def finish_run(self, run_id: int, *, outcome: str, stats: dict[str, Any], error: str | None = None) -> None:
-        self.db.execute(
-            "UPDATE runs SET finished = ?, outcome = ?, stats = ?, error = ? WHERE id = ?",
-            [utc_now(), outcome, _json(stats), error, run_id],
-        )
+        """Record a run's end; a StoreError (not a bare sqlite3 error) when it cannot be
+        written, e.g. on a full disk, so the caller can say so in one line."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE runs SET finished = ?, outcome = ?, stats = ?, error = ? WHERE id = ?",
+                [utc_now(), outcome, _json(stats), error, run_id],
+            )
 
     def add_rejection(self, *, run_id: int | None, source: str, url: str, reason: str) -> None:
         self.db.execute(
