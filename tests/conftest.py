@@ -122,10 +122,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    left_out = config.stash.get(_CORPUS_LEFT_OUT, 0)
-    if left_out:
-        terminalreporter.write_line(f"{left_out} corpus-wide tests skipped: no corpus at {CORPUS} "
-                                    f"(set TENDERMATCH_CORPUS to the shared corpus folder)")
+    if CORPUS.is_dir():
+        return
+    # Under pytest-xdist the workers collect: the controller knows only the deselected reports.
+    left_out = config.stash.get(_CORPUS_LEFT_OUT, 0) or len(terminalreporter.stats.get("deselected", []))
+    terminalreporter.write_line(f"{left_out} corpus-wide tests skipped: no corpus at {CORPUS} "
+                                f"(set TENDERMATCH_CORPUS to the shared corpus folder)")
 
 
 @pytest.fixture(scope="session")
