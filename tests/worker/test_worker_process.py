@@ -234,20 +234,25 @@ def test_a_second_worker_on_the_same_store_is_refused_and_the_first_goes_on(tmp_
 # -- 2. a hanging crawl is stopped at its timeout -------------------------------------------------
 
 
+# Long enough for a crawl child to start and ask the slow server on a loaded machine (tests run
+# two at a time): at 3 s a child still importing Scrapy was stopped before it asked anything.
+STUCK_TIMEOUT = 8
+
+
 def test_a_hanging_crawl_is_killed_at_its_timeout_and_the_other_source_goes_on(tmp_path, site, slow_site, spawn):
     config = write_worker_config(tmp_path, [
-        feed_source("stuck", slow_site.url + FEED, schedule=ONCE, timeout=3),
+        feed_source("stuck", slow_site.url + FEED, schedule=ONCE, timeout=STUCK_TIMEOUT),
         feed_source("feed", site.url + FEED, schedule="*/2 * * * * *"),
     ], worker=WORKER_SETTINGS)
     worker = spawn(config)
     child = remember(spawn, crawl_child_of(worker, slow_site))
-    ended = worker.wait_for(r"crawl:stuck (failed|partial) in", timeout=3 + STOP_GRACE + SLACK + 10)
+    ended = worker.wait_for(r"crawl:stuck (failed|partial) in", timeout=STUCK_TIMEOUT + STOP_GRACE + SLACK + 10)
 
     [run] = runs(config, "crawl:stuck")
     assert run["outcome"] in ("failed", "partial"), run
-    assert "stopped at the source's timeout (3 s)" in run["error"], run
-    assert run["seconds"] <= 3 + STOP_GRACE + SLACK, run
-    assert "stopped at the source's timeout (3 s)" in ended[0]
+    assert f"stopped at the source's timeout ({STUCK_TIMEOUT} s)" in run["error"], run
+    assert run["seconds"] <= STUCK_TIMEOUT + STOP_GRACE + SLACK, run
+    assert f"stopped at the source's timeout ({STUCK_TIMEOUT} s)" in ended[0]
     wait_until(lambda: not alive(child), timeout=5, what=f"the stuck crawl child {child} to be gone")
     assert child not in worker.children()
 
@@ -264,17 +269,17 @@ def test_a_hanging_crawl_is_killed_at_its_timeout_and_the_other_source_goes_on(t
 
 
 def test_a_crawl_child_that_cannot_handle_sigterm_is_killed_after_the_grace(tmp_path, slow_site, spawn):
-    config = write_worker_config(tmp_path, [feed_source("stuck", slow_site.url + FEED, schedule=ONCE, timeout=3)],
+    config = write_worker_config(tmp_path, [feed_source("stuck", slow_site.url + FEED, schedule=ONCE, timeout=STUCK_TIMEOUT)],
                                  worker=WORKER_SETTINGS)
     worker = spawn(config)
     child = remember(spawn, crawl_child_of(worker, slow_site))
     os.kill(child, signal.SIGSTOP)
-    worker.wait_for(r"crawl:stuck failed in", timeout=3 + STOP_GRACE + SLACK + 10)
+    worker.wait_for(r"crawl:stuck failed in", timeout=STUCK_TIMEOUT + STOP_GRACE + SLACK + 10)
 
     [run] = runs(config, "crawl:stuck")
     assert run["outcome"] == "failed", run
-    assert run["error"].startswith("stopped at the source's timeout (3 s)"), run
-    assert run["seconds"] <= 3 + STOP_GRACE + SLACK, run
+    assert run["error"].startswith(f"stopped at the source's timeout ({STUCK_TIMEOUT} s)"), run
+    assert run["seconds"] <= STUCK_TIMEOUT + STOP_GRACE + SLACK, run
     wait_until(lambda: not alive(child), timeout=5, what=f"the stopped crawl child {child} to be killed")
     assert child not in worker.children()
     assert worker.process.poll() is None
