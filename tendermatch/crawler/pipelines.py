@@ -43,6 +43,9 @@ FORMAT_RANK = {"eforms": 5, "ted-xml": 5, "ted-api": 3, "ocds": 3, "feed": 1, "h
 # most about this long for the write lock, then the lock is left free for a moment.
 COMMIT_SECONDS = 0.5
 LOCK_PAUSE_SECONDS = 0.02
+# A document with this many notices (a feed of hundreds of items) is stored in a transaction
+# of its own, which lets other writers in while it stores.
+LARGE_DOCUMENT_NOTICES = 100
 # Documents taken ahead of a transaction hold at most about this much content.
 BATCH_BYTES = 16 * 1024 * 1024
 
@@ -424,8 +427,10 @@ class NoticeIngester:
         """Store many prepared documents in transactions of at most ``commit_every``
         documents or ``commit_seconds`` of storing, whichever comes first, so that another
         writer (a `match`, a crawl) never waits long; each document is still all-or-nothing
-        (a savepoint of its own). Documents are taken from ``prepared`` (which may be
-        parsing them) before the write lock is taken, never while holding it."""
+        (a savepoint of its own). A document of ``LARGE_DOCUMENT_NOTICES`` notices or more
+        gets a transaction of its own, in which it lets other writers in every
+        ``commit_seconds`` (see ``store_prepared``). Documents are taken from ``prepared``
+        (which may be parsing them) before the write lock is taken, never while holding it."""
         iterator = iter(prepared)
         waiting: deque[PreparedDocument] = deque()
         while True:
@@ -433,26 +438,33 @@ class NoticeIngester:
                 waiting.extend(_take(iterator, commit_every, max_bytes=BATCH_BYTES))
                 if not waiting:
                     return self.stats
+            if len(waiting[0].notices) >= LARGE_DOCUMENT_NOTICES:
+                self._store_alone(waiting.popleft())
+                continue
             started = time.monotonic()
             with self.store.transaction():
-                while waiting:
-                    item = waiting.popleft()
-                    counts = self.stats.counts()
-                    try:
-                        self.store_prepared(item)
-                    except StoreFullError:
-                        self.stats.restore(counts)
-                        raise  # every later document would fail the same way
-                    except Exception as error:  # that document is rolled back; the batch goes on
-                        self.stats.restore(counts)
-                        self.stats.fetched += 1
-                        self.reject(item.document.url, _failure(error), error=True)
+                while waiting and len(waiting[0].notices) < LARGE_DOCUMENT_NOTICES:
+                    self._store_alone(waiting.popleft())
                     if time.monotonic() - started >= commit_seconds:
                         break
             if waiting:
                 # SQLite's busy handler polls (every 100 ms at most): a writer waiting for the
                 # lock needs a moment between two long transactions to get it.
                 time.sleep(LOCK_PAUSE_SECONDS)
+
+    def _store_alone(self, item: PreparedDocument) -> None:
+        """``store_prepared``, so that a document that fails costs only itself: it is rolled
+        back and counted as an error; a full disk stops the batch."""
+        counts = self.stats.counts()
+        try:
+            self.store_prepared(item)
+        except StoreFullError:
+            self.stats.restore(counts)
+            raise  # every later document would fail the same way
+        except Exception as error:  # that document is rolled back; the batch goes on
+            self.stats.restore(counts)
+            self.stats.fetched += 1
+            self.reject(item.document.url, _failure(error), error=True)
 
     def store_prepared(self, prepared: PreparedDocument, *, raw_id: int | None = None) -> list[str]:
         """Keep a prepared document and store its notices, each in a savepoint of its own, in
