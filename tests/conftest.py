@@ -119,13 +119,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if not needs_corpus(item)]
         config.hook.pytest_deselected(items=left_out)
     config.stash[_CORPUS_LEFT_OUT] = len(left_out)
+    if hasattr(config, "workeroutput"):  # a pytest-xdist worker: the controller prints the line
+        config.workeroutput["corpus_left_out"] = len(left_out)
+
+
+def pytest_testnodedown(node, error) -> None:  # pytest-xdist's hook (in the [test] extra)
+    """Every worker collects (and leaves out) the same tests: take the count from one."""
+    count = getattr(node, "workeroutput", {}).get("corpus_left_out", 0)
+    node.config.stash[_CORPUS_LEFT_OUT] = max(node.config.stash.get(_CORPUS_LEFT_OUT, 0), count)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     if CORPUS.is_dir():
         return
-    # Under pytest-xdist the workers collect: the controller knows only the deselected reports.
-    left_out = config.stash.get(_CORPUS_LEFT_OUT, 0) or len(terminalreporter.stats.get("deselected", []))
+    left_out = config.stash.get(_CORPUS_LEFT_OUT, 0)
     terminalreporter.write_line(f"{left_out} corpus-wide tests skipped: no corpus at {CORPUS} "
                                 f"(set TENDERMATCH_CORPUS to the shared corpus folder)")
 
