@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tendermatch.localfiles import check_kind
+from tendermatch.localfiles import LocalFileError, read_regular_file
 from tendermatch.matcher.profiles import (
     LIMITS,
     Profile,
@@ -52,18 +52,13 @@ def profile_files(path: Path) -> list[Path]:
 def read_profile(file: Path) -> Profile:
     """One profile file as a ``Profile``; any problem is a ``ProfileError`` whose key is
     "file" when the file itself cannot be read as TOML."""
-    problem = check_kind(file, file=True)  # a FIFO named x.toml would block the load for ever
-    if problem:
-        raise ProfileError("file", problem)
-    try:
-        with file.open("rb") as handle:
-            # Read at most one byte more than allowed: a 100 MB file is refused unread.
-            raw = handle.read(LIMITS.file_bytes + 1)
-    except OSError as error:
-        raise ProfileError("file", f"cannot read: {error.strerror or error}") from None
-    if len(raw) > LIMITS.file_bytes:
-        size = file.stat().st_size
-        raise ProfileError("file", f"{size:,} bytes, at most {LIMITS.file_bytes:,} (a profile is a few kilobytes)")
+    try:  # a regular file only (a FIFO named x.toml would block the load for ever), read up to the limit
+        raw = read_regular_file(file, max_bytes=LIMITS.file_bytes)
+    except LocalFileError as error:
+        size = file.stat().st_size if file.is_file() else 0
+        if size > LIMITS.file_bytes:  # a 100 MB file is refused unread
+            raise ProfileError("file", f"{size:,} bytes, at most {LIMITS.file_bytes:,} (a profile is a few kilobytes)")
+        raise ProfileError("file", str(error).removeprefix(f"{file}: ")) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as error:
