@@ -198,9 +198,10 @@ def test_maximal_contract_notice():
         "value": {"amount": 9999999.99, "currency": "EUR"},
         "deadline": "2023-05-22T20:59:32+01:00",  # BT-1311 requests to participate
         "published": "2023-03-23",
-        # LOT-0001 BT-71 res-pub-ser; both lots BT-736 reserved execution 'yes' -> res-ws
-        "reserved": ["res-ws", "res-pub-ser"],
-        "social": ["acc-all"],
+        # LOT-0001 BT-71 res-pub-ser. Both lots' BT-736 reserved execution 'yes' is not a
+        # reserved competition: it is a social consideration ("reserved-execution").
+        "reserved": ["res-pub-ser"],
+        "social": ["acc-all", "reserved-execution"],
         "framework_agreement": True,  # fa-w-rc
         "status": "active",
     })
@@ -208,10 +209,10 @@ def test_maximal_contract_notice():
     assert [lot["lot_id"] for lot in record["lots"]] == ["LOT-0001", "LOT-0002"]
     first, second = record["lots"]
     assert (first["title"], second["title"]) == ("Title ---", "Title Lot 2---")
-    assert first["reserved"] == ["res-ws", "res-pub-ser"] and second["reserved"] == ["res-ws"]
+    assert first["reserved"] == ["res-pub-ser"] and second["reserved"] == []
     assert first["value"] == second["value"] == {"amount": 9999999.99, "currency": "EUR"}
     assert first["cpv"] == second["cpv"] == ["75121000"]
-    assert first["social"] == second["social"] == ["acc-all"]
+    assert first["social"] == second["social"] == ["acc-all", "reserved-execution"]
 
 
 @pytest.mark.corpus  # a 1.8 MB notice: too big to keep a copy in the repo
@@ -223,7 +224,7 @@ def test_one_hundred_lots():
     assert [lot["lot_id"] for lot in record["lots"]] == [f"LOT-{n:04d}" for n in range(1, 101)]
     assert all(lot["value"] == {"amount": 9999999.99, "currency": "EUR"} for lot in record["lots"])
     assert record["cpv"] == ["79710000", "79720000", "75121000"]
-    assert record["reserved"] == ["res-ws", "res-pub-ser"]
+    assert record["reserved"] == ["res-pub-ser"]
     assert record["framework_agreement"] is True
     assert record["deadline"] == "2023-05-22T20:59:32+01:00"
 
@@ -501,8 +502,8 @@ def test_social_contract_notice_with_reserved_execution():
         "title": "At the End of the Tunnel vol3",
         "value": {"amount": 1231.0, "currency": "BWP"},
         "deadline": "2023-08-11T15:00:00+03:00",
-        "reserved": ["res-ws"],  # BT-71 'none' but BT-736 reserved execution 'yes'
-        "social": ["opp", "acc-all"],
+        "reserved": [],  # BT-71 'none'; BT-736 reserved execution 'yes' is a social consideration
+        "social": ["opp", "acc-all", "reserved-execution"],
     })
 
 
@@ -513,7 +514,7 @@ def test_soc_obj_strategic_procurement_code():
         b'<cbc:ProcurementTypeCode listName="strategic-procurement">soc-obj</cbc:ProcurementTypeCode>',
     )
     record = parse_eforms(content)[0].record
-    assert record["social"] == ["soc-obj", "acc-all"]
+    assert record["social"] == ["soc-obj", "acc-all", "reserved-execution"]
 
 
 def test_dispatcher_routes_eforms_here():

@@ -22,8 +22,9 @@ searches over the whole tree), so a typical notice takes well under a millisecon
 | deadline            | BT-131 tender deadline, else BT-1311 requests to participate, else     |
 |                     | BT-630 expressions of interest (PIN calls); the earliest over the lots |
 | published           | OPP-012 publication date, else BT-05 dispatch date                     |
-| reserved            | BT-71 res-ws / res-pub-ser; BT-736 reserved execution 'yes' -> res-ws  |
-| social              | BT-06 'soc-obj', BT-775 social objectives (+ 'clause' from the text)   |
+| reserved            | BT-71 reserved participation res-ws / res-pub-ser                      |
+| social              | BT-06 'soc-obj', BT-775 social objectives, BT-736 reserved execution   |
+|                     | 'yes' -> 'reserved-execution' (+ 'clause' from the text)               |
 | framework_agreement | BT-765 other than 'none'                                               |
 | status / changes    | BT-758 changed notice, BT-140 'cancel' / 'cancel-intent'               |
 
@@ -284,9 +285,16 @@ class _Notice:
         if terms is None:
             return []
         codes = {c.strip() for c in X_RESERVED(terms) if c}
-        if any(c.strip() == "yes" for c in X_RESERVED_EXECUTION(terms) if c):
-            codes.add("res-ws")  # BT-736: performed within sheltered employment programmes
         return [c for c in RESERVED_CODES if c in codes]
+
+    @staticmethod
+    def execution_reserved(terms: Any) -> list[str]:
+        """['reserved-execution'] when BT-736 says the contract is to be performed within
+        sheltered employment programmes. Not a reserved competition (BT-71): buyers set it
+        loosely, so it is a social consideration, not a reservation."""
+        if terms is not None and any(c.strip() == "yes" for c in X_RESERVED_EXECUTION(terms) if c):
+            return ["reserved-execution"]
+        return []
 
     @staticmethod
     def deadline(process: Any) -> str | None:
@@ -367,7 +375,7 @@ class _Notice:
             value=fields["value"],
             url=self.url,
             reserved=self.reserved_codes(terms),
-            social=fields["social"],
+            social=unique([*fields["social"], *self.execution_reserved(terms)]),
         )
         record["lots"] = [lot for lot, _, _ in parsed_lots]
         deadlines = [deadline for _, deadline, _ in parsed_lots if deadline]
@@ -450,7 +458,7 @@ class _Notice:
             nuts=fields["nuts"],
             value=value,
             reserved=self.reserved_codes(terms[0] if terms else None),
-            social=fields["social"],
+            social=unique([*fields["social"], *self.execution_reserved(terms[0] if terms else None)]),
         )
         return lot, deadline, framework
 
