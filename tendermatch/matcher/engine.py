@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from . import rules
+from . import places, reasons, rules
+from .bridge import COMPOUNDING, MIN_COMPOUND_HEAD, stem_key, translations
 from .cpv import best_cpv_relation, branch, cpv_label, cpv_relation
 from .profiles import Profile
 from .text import STEM, content_words, fold, is_generic, max_typos, stem, word_quality, words
@@ -43,6 +44,17 @@ NOTICE_LEVEL = (False, True, False, False, False, True, True)
 FIELD_NAMES = ("lot title", "title", "CPV label", "CPV label", "lot description", "description",
                "translated title")
 TITLE_FIELDS = (LOT_TITLE, NOTICE_TITLE)
+# The notice's own words are text evidence. CPV labels and the translated titles (made from
+# the main code's label) are code evidence: counting them as text too would count a broad
+# code twice, once as a code and once as "text".
+OWN_FIELDS = (LOT_TITLE, NOTICE_TITLE, LOT_DESCRIPTION, NOTICE_DESCRIPTION)
+CODE_FIELDS = (LOT_CPV, LOT_CPV_BROAD, NOTICE_TRANSLATION)
+# The languages of profile keywords (Danish and English). In notices of other languages a
+# keyword counts only as the very same word: inflection, compound and typo matches there
+# make false friends (furniture/fourniture, reuse/creuse, linen/digitaalinen).
+KEYWORD_LANGUAGES = frozenset({"da", "en", ""})
+# Match quality of a translated term by how it was found in the notice.
+TRANSLATED_EXACT, TRANSLATED_STEM, TRANSLATED_COMPOUND = 1.0, 0.95, 0.85
 LOT_FIELDS = (LOT_TITLE, LOT_CPV, LOT_CPV_BROAD, LOT_DESCRIPTION)
 # Each CPV code's label is indexed on its own (a "slot" of its lot), so a phrase cannot be
 # made of words from two labels ("executive search" from "Executive services" + "Job search").
@@ -59,7 +71,9 @@ class Term:
     words: tuple[str, ...]
     weight: float
     specific: bool  # can open the gate on its own (a real keyword, not a generic word)
-    origin: str  # keyword | synonym | description
+    origin: str  # keyword | synonym | description | translation
+    language: str | None = None  # a translation: looked up only in notices of this language
+    source: str = ""  # where a translation comes from ("terms:canteen", "cpv:90910000")
 
 
 @dataclass(slots=True)
@@ -71,8 +85,9 @@ class Match:
     lot_id: str
     score: int
     rank: int
-    reasons: list[str]
+    reasons: list[str]  # why it fits (English; the digest words the facts in the reader's language)
     facts: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what to know before bidding (too large, ...)
     kind: str = "tender"
     expires: str | None = None  # an agreement's end date
     deadline: str | None = None
@@ -83,14 +98,20 @@ class Match:
         ``slim`` also drops the Python objects (``reason_texts`` decodes them again)."""
         self.encoded = (json.dumps(self.reasons, ensure_ascii=False), json.dumps(self.facts, ensure_ascii=False))
         if slim:
-            self.reasons, self.facts = [], {}
+            self.reasons, self.facts, self.notes = [], {}, []
         return self
 
     def reason_texts(self) -> list[str]:
-        """The reasons, also of a slim match."""
+        """Why it fits, also of a slim match."""
         if not self.reasons and self.encoded:
             return json.loads(self.encoded[0])
         return self.reasons
+
+    def note_texts(self) -> list[str]:
+        """What to note, also of a slim match (rebuilt from its facts)."""
+        if not self.notes and not self.facts and self.encoded:
+            return reasons.english(json.loads(self.encoded[1]))[1]
+        return self.notes
 
     def as_row(self) -> dict[str, Any]:
         """The match as a row for ``Store.replace_matches`` (reasons and facts as JSON)."""
@@ -133,14 +154,14 @@ def profile_concepts(profile: Profile) -> tuple[tuple[Term, ...], ...]:
     """What a profile looks for, as concepts: each keyword with its synonyms (a lot
     counts a concept once, by its best member, however many synonyms it holds), then each
     content word of the description (weak, never enough on its own). Each word set once."""
-    seen: set[tuple[str, ...]] = set()
+    seen: set[tuple[tuple[str, ...], str | None]] = set()
     concepts: list[tuple[Term, ...]] = []
 
     def members(*candidates: Term | None) -> tuple[Term, ...]:
         kept = []
         for term in candidates:
-            if term is not None and term.words not in seen:
-                seen.add(term.words)
+            if term is not None and (term.words, term.language) not in seen:
+                seen.add((term.words, term.language))
                 kept.append(term)
         return tuple(kept)
 
@@ -150,8 +171,12 @@ def profile_concepts(profile: Profile) -> tuple[tuple[Term, ...], ...]:
         if concept:
             synonyms = members(*(_term(synonym, rules.SYNONYM_WEIGHT, "synonym")
                                  for synonym in synonym_groups().get(fold(keyword), ())))
-            concepts.append(concept + synonyms)
-    keyword_words = {word for concept in concepts for term in concept for word in term.words}
+            translated = members(*(Term(item.text, item.words, rules.TRANSLATION_WEIGHT, True, "translation",
+                                        item.language, item.source)
+                                   for item in translations(keyword)))
+            concepts.append(concept + synonyms + translated)
+    keyword_words = {word for concept in concepts for term in concept if term.language is None
+                     for word in term.words}
     for surface in re.findall(r"\w+", profile.description):
         word = fold(surface)
         if len(word) >= 5 and not is_generic(word) and word not in keyword_words:
@@ -188,6 +213,11 @@ def lot_reserved_codes(record: dict[str, Any], lot: dict[str, Any], *, lots_say:
     return set(record.get("reserved") or ())
 
 
+def lot_codes(record: dict[str, Any], lot: dict[str, Any]) -> list[str]:
+    """A lot's CPV codes, its own first (the first is its main code), then the notice's."""
+    return list(dict.fromkeys([*(lot.get("cpv") or ()), *(record.get("cpv") or ())]))
+
+
 def _best_positions(index: np.ndarray, score: np.ndarray) -> np.ndarray:
     """Positions of the largest score of each index, in index order."""
     order = np.lexsort((-score, index))
@@ -209,6 +239,28 @@ def _intersect_min(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.nda
     return common, np.minimum(a[1][ia], b[1][ib])
 
 
+class TermHits(NamedTuple):
+    """Where a term is found (see ``NoticeTable.term_hits``)."""
+
+    lots: np.ndarray
+    score: np.ndarray
+    title: np.ndarray
+    field: np.ndarray
+    code_lots: np.ndarray
+    code_score: np.ndarray
+
+
+class ConceptHits(NamedTuple):
+    """A concept's evidence per lot (see ``NoticeTable.concept_hits``)."""
+
+    lots: np.ndarray
+    score: np.ndarray
+    specific: np.ndarray
+    title: np.ndarray
+    code_lots: np.ndarray
+    code_score: np.ndarray
+
+
 class NoticeTable:
     """The sendable lots of a set of notices, indexed for matching. Build with ``build``."""
 
@@ -224,13 +276,22 @@ class NoticeTable:
         self._lot_fields: list[tuple[frozenset[int], ...]] = []
         self._notice_fields: list[tuple[frozenset[int], frozenset[int], frozenset[int]]] = []
         self._cpv_lots: dict[str, list[int]] = defaultdict(list)
+        self._cpv_weight: dict[str, list[float]] = defaultdict(list)  # of each lot in _cpv_lots: main or secondary
         self._word_cache: dict[str, dict[int, float]] = {}
-        self._term_cache: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
-        self._concept_cache: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._term_cache: dict[tuple[tuple[str, ...], str | None], TermHits] = {}
+        self._concept_cache: dict[tuple[Any, ...], ConceptHits] = {}
         self._cpv_cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._mask_cache: dict[tuple[str, Any], np.ndarray] = {}
         self._joined: str | None = None
         self._starts: list[int] = []
+        self.languages: dict[str, int] = {}  # notice language -> its id in notice_language
+        self._language_tokens: dict[int, set[int]] = defaultdict(set)  # own-text tokens per language id
+        self._stem_index: dict[int, dict[str, list[int]]] = {}
+        self._reversed_tokens: dict[int, tuple[list[str], list[int]]] = {}
+        self._forward_tokens: dict[int, tuple[list[str], list[int]]] = {}
+        self._translated_cache: dict[tuple[str, int], dict[int, float]] = {}
+        self._share_cache: dict[tuple[tuple[str, ...], str | None], float] = {}
+        self._keyword_notices: np.ndarray | None = None
 
     # -- building ------------------------------------------------------------------------
 
@@ -245,9 +306,10 @@ class NoticeTable:
         lot_notice: list[int] = []
         values: list[float] = []
         social: list[bool] = []
-        nuts_groups: dict[tuple[str, ...], int] = {}
+        nuts_groups: dict[places.Place, int] = {}
         reserved_groups: dict[tuple[str, ...], int] = {}
         lot_nuts: list[int] = []
+        notice_language: list[int] = []
         lot_reserved: list[int] = []
         starts: list[int] = []
         slot_lot: list[int] = []
@@ -278,12 +340,19 @@ class NoticeTable:
                 continue
             notice_index = len(table.records)
             table.records.append(record)
+            language = record.get("language") if isinstance(record.get("language"), str) else ""
+            language_id = table.languages.setdefault(language, len(table.languages))
+            notice_language.append(language_id)
+            own_tokens = table._language_tokens[language_id]
             title = tokens_of(record.get("title"))
             translated = frozenset()
-            for text in (record.get("titles") or {}).values():
-                translated = translated | tokens_of(text)
+            for title_language, text in (record.get("titles") or {}).items():
+                if title_language in ("da", "en") and isinstance(text, str):  # what profile keywords can read
+                    translated = translated | tokens_of(text)
             translated = translated - title
             description = tokens_of(record.get("description"))
+            own_tokens.update(title)
+            own_tokens.update(description)
             table._notice_fields.append((title, description, translated))
             for field_id, tokens in ((NOTICE_TITLE, title), (NOTICE_DESCRIPTION, description),
                                      (NOTICE_TRANSLATION, translated)):
@@ -298,9 +367,11 @@ class NoticeTable:
                 table.lot_ids.append(lot["lot_id"])
                 table.lot_refs.append(lot)
                 lot_notice.append(notice_index)
-                codes = lot.get("cpv") or record.get("cpv") or []
+                # A lot inherits the notice's codes: eForms notices often give the main code
+                # on the procedure only and the lots just their additional codes.
+                codes = lot_codes(record, lot)
                 labels: tuple[list[frozenset[int]], list[frozenset[int]]] = ([], [])
-                for code in dict.fromkeys(codes):
+                for code in codes:
                     field_id = LOT_CPV_BROAD if len(branch(code)) <= BROAD_CPV_DIGITS else LOT_CPV
                     tokens = tokens_of(f"{cpv_label(code, 'en')} {cpv_label(code, 'da')}")
                     labels[field_id == LOT_CPV_BROAD].append(tokens)
@@ -310,18 +381,20 @@ class NoticeTable:
                     slot_lot.append(lot_index)
                 fields = (tokens_of(lot.get("title")), frozenset().union(*labels[0]), frozenset().union(*labels[1]),
                           tokens_of(lot.get("description")))
+                own_tokens.update(fields[0])
+                own_tokens.update(fields[3])
                 table._lot_fields.append(fields)
                 for field_id in (LOT_TITLE, LOT_DESCRIPTION):
                     postings = table._postings[field_id]
                     for token_id in fields[LOT_FIELDS.index(field_id)]:
                         postings[token_id].append(lot_index)
-                for code in set(codes):
+                for position, code in enumerate(codes):
                     table._cpv_lots[code].append(lot_index)
+                    table._cpv_weight[code].append(rules.code_weight(main=position == 0, codes=len(codes)))
                 value = lot.get("value") or (record.get("value") if len(record["lots"]) == 1 else None)
                 values.append(rules.to_dkk(value["amount"], value["currency"], rates) if value else np.nan)
                 social.append(bool(lot.get("social")) or notice_social)
-                nuts = tuple(lot.get("nuts") or record.get("nuts") or ())
-                lot_nuts.append(nuts_groups.setdefault(nuts, len(nuts_groups)))
+                lot_nuts.append(nuts_groups.setdefault(places.place_of(record, lot), len(nuts_groups)))
                 reserved = tuple(sorted(lot_reserved_codes(record, lot, lots_say=lots_say)))
                 lot_reserved.append(reserved_groups.setdefault(reserved, len(reserved_groups)))
         starts.append(len(table.lot_ids))
@@ -331,12 +404,13 @@ class NoticeTable:
             [date.fromisoformat(r["deadline"][:10]).toordinal() if r.get("deadline") else np.inf for r in table.records],
             dtype=np.float64)
         table.slot_lot = np.asarray(slot_lot, dtype=np.int32)
+        table.notice_language = np.asarray(notice_language, dtype=np.int32)
         table.lot_notice = np.asarray(lot_notice, dtype=np.int32)
         table.notice_starts = np.asarray(starts, dtype=np.int32)
         table.lot_value = np.asarray(values, dtype=np.float64)
         table.lot_social = np.asarray(social, dtype=bool)
         table.lot_nuts_group = np.asarray(lot_nuts, dtype=np.int32)
-        table.nuts_groups = list(nuts_groups)
+        table.places = list(nuts_groups)
         table.lot_reserved_group = np.asarray(lot_reserved, dtype=np.int32)
         table.reserved_groups = list(reserved_groups)
         table._codes_by_division: dict[str, list[str]] = defaultdict(list)
@@ -424,10 +498,87 @@ class NoticeTable:
             self.resolve_words([word])
         return self._word_cache[word]
 
+    def _keyword_language_units(self, field_id: int, units: np.ndarray) -> np.ndarray:
+        """Which units (notices, lots or CPV slots) of a field are in a keyword language."""
+        if self._keyword_notices is None:
+            wanted = [language_id for language, language_id in self.languages.items() if language in KEYWORD_LANGUAGES]
+            self._keyword_notices = np.isin(self.notice_language, wanted)
+        if SLOT_LEVEL[field_id] or field_id == NOTICE_TRANSLATION:
+            return np.ones(units.size, dtype=bool)  # CPV labels and translated titles are Danish or English
+        notices = units if NOTICE_LEVEL[field_id] else self.lot_notice[units]
+        return self._keyword_notices[notices]
+
     def _word_in_field(self, word: str, field_id: int) -> tuple[np.ndarray, np.ndarray]:
         parts, scores = [], []
         for token_id, quality in self.word_matches(word).items():
             hits = self._posting_array(field_id, token_id)
+            if hits.size and quality < 1.0:  # not the very same word: only in Danish and English text
+                hits = hits[self._keyword_language_units(field_id, hits)]
+            if hits.size:
+                parts.append(hits)
+                scores.append(np.full(hits.size, quality, dtype=np.float32))
+        if not parts:
+            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
+        return _sparse_max(np.concatenate(parts), np.concatenate(scores))
+
+    # -- translated terms ----------------------------------------------------------------
+
+    def _translated_tokens(self, word: str, language: str) -> dict[int, float]:
+        """token id -> quality for the tokens of ``language``'s notices that a translated
+        word matches: the same word, the same stem, or (compounding languages) a compound
+        ending with it. No typos, no inside-word matches."""
+        language_id = self.languages.get(language)
+        if language_id is None:
+            return {}
+        cached = self._translated_cache.get((word, language_id))
+        if cached is not None:
+            return cached
+        tokens = self._language_tokens[language_id]
+        if language_id not in self._stem_index:
+            stems: dict[str, list[int]] = defaultdict(list)
+            for token_id in tokens:
+                stems[stem_key(self.tokens[token_id], language)].append(token_id)
+            self._stem_index[language_id] = stems
+        found: dict[int, float] = {}
+        if language in COMPOUNDING and len(word) >= MIN_COMPOUND_HEAD:
+            if language_id not in self._reversed_tokens:
+                pairs = sorted((self.tokens[token_id][::-1], token_id) for token_id in tokens)
+                self._reversed_tokens[language_id] = ([text for text, _ in pairs], [token_id for _, token_id in pairs])
+            reversed_texts, reversed_ids = self._reversed_tokens[language_id]
+            needle = word[::-1]
+            position = bisect.bisect_left(reversed_texts, needle)
+            while position < len(reversed_texts) and reversed_texts[position].startswith(needle):
+                found[reversed_ids[position]] = TRANSLATED_COMPOUND
+                position += 1
+            # ... or its first part ("reinigungsdienstleistungen" for "reinigung").
+            start = bisect.bisect_left(self._sorted_tokens(language_id)[0], word)
+            texts, ids = self._sorted_tokens(language_id)
+            while start < len(texts) and texts[start].startswith(word):
+                found.setdefault(ids[start], TRANSLATED_COMPOUND)
+                start += 1
+        for token_id in self._stem_index[language_id].get(stem_key(word, language), ()):
+            found[token_id] = TRANSLATED_STEM
+        exact = self.vocabulary.get(word)
+        if exact is not None and exact in tokens:
+            found[exact] = TRANSLATED_EXACT
+        self._translated_cache[(word, language_id)] = found
+        return found
+
+    def _sorted_tokens(self, language_id: int) -> tuple[list[str], list[int]]:
+        found = self._forward_tokens.get(language_id)
+        if found is None:
+            pairs = sorted((self.tokens[token_id], token_id) for token_id in self._language_tokens[language_id])
+            found = self._forward_tokens[language_id] = ([text for text, _ in pairs], [token_id for _, token_id in pairs])
+        return found
+
+    def _translated_in_field(self, word: str, language: str, field_id: int) -> tuple[np.ndarray, np.ndarray]:
+        parts, scores = [], []
+        language_id = self.languages.get(language)
+        for token_id, quality in self._translated_tokens(word, language).items():
+            hits = self._posting_array(field_id, token_id)
+            if hits.size:
+                notices = hits if NOTICE_LEVEL[field_id] else self.lot_notice[hits]
+                hits = hits[self.notice_language[notices] == language_id]
             if hits.size:
                 parts.append(hits)
                 scores.append(np.full(hits.size, quality, dtype=np.float32))
@@ -451,63 +602,101 @@ class NoticeTable:
         offsets = np.arange(counts.sum(), dtype=np.int32) - np.repeat(np.cumsum(counts) - counts, counts)
         return (firsts + offsets).astype(np.int32), np.repeat(scores, counts)
 
-    def term_hits(self, term_words: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(lot indexes, best quality x field weight, best in a title, the field of the
-        best) for a word or phrase; a phrase needs all its words in one field and counts as
-        its weakest word."""
-        cached = self._term_cache.get(term_words)
+    def term_hits(self, term_words: tuple[str, ...], language: str | None = None) -> TermHits:
+        """Where a word or phrase is found: in the notice's own words (lot indexes, best
+        quality x field weight, best in a title, the field of the best) and in its codes'
+        labels (lot indexes, best quality x field weight). A phrase needs all its words in
+        one field and counts as its weakest word. ``language``: a translated term, looked
+        up only in the notices of that language and only in their own words."""
+        key = (term_words, language)
+        cached = self._term_cache.get(key)
         if cached is not None:
             return cached
-        parts, scores, titles, fields = [], [], [], []
+        own: list[list[np.ndarray]] = [[], [], [], []]
+        code: list[list[np.ndarray]] = [[], []]
         for field_id, kind in enumerate(FIELD_KINDS):
+            if language is not None and field_id not in OWN_FIELDS:
+                continue
             hits: tuple[np.ndarray, np.ndarray] | None = None
             for word in term_words:
-                word_hits = self._word_in_field(word, field_id)
+                word_hits = self._word_in_field(word, field_id) if language is None \
+                    else self._translated_in_field(word, language, field_id)
                 hits = word_hits if hits is None else _intersect_min(hits, word_hits)
                 if hits[0].size == 0:
                     break
             if hits is None or hits[0].size == 0:
                 continue
             index, score = self._field_to_lots(field_id, *hits)
-            parts.append(index)
-            scores.append(score * np.float32(rules.FIELD_WEIGHTS[kind]))
-            titles.append(score if field_id in TITLE_FIELDS else np.zeros_like(score))
-            fields.append(np.full(index.size, field_id, dtype=np.int8))
-        if parts:
-            index, score, field_ids = np.concatenate(parts), np.concatenate(scores), np.concatenate(fields)
+            weighted = score * np.float32(rules.FIELD_WEIGHTS[kind])
+            if field_id in OWN_FIELDS:
+                own[0].append(index)
+                own[1].append(weighted)
+                own[2].append(score if field_id in TITLE_FIELDS else np.zeros_like(score))
+                own[3].append(np.full(index.size, field_id, dtype=np.int8))
+            else:
+                code[0].append(index)
+                code[1].append(weighted)
+        empty_index, empty_score = np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
+        if own[0]:
+            index, score, field_ids = np.concatenate(own[0]), np.concatenate(own[1]), np.concatenate(own[3])
             best = _best_positions(index, score)
-            _, best_title = _sparse_max(index, np.concatenate(titles))
-            result = (index[best], score[best], best_title, field_ids[best])
+            _, best_title = _sparse_max(index, np.concatenate(own[2]))
+            own_hits = (index[best], score[best], best_title, field_ids[best])
         else:
-            result = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32), np.empty(0, dtype=np.float32),
-                      np.empty(0, dtype=np.int8))
-        self._term_cache[term_words] = result
+            own_hits = (empty_index, empty_score, empty_score, np.empty(0, dtype=np.int8))
+        code_hits = _sparse_max(np.concatenate(code[0]), np.concatenate(code[1])) if code[0] \
+            else (empty_index, empty_score)
+        result = TermHits(*own_hits, *code_hits)
+        self._term_cache[key] = result
         return result
 
-    def concept_hits(self, concept: tuple[Term, ...]) -> tuple[np.ndarray, ...]:
-        """(lot indexes, best weighted score of any member, best score of a specific member
-        anywhere, best score of a specific member in a title)."""
-        key = tuple((term.words, term.weight, term.specific) for term in concept)
+    def specificity(self, term: Term) -> float:
+        """How specific a term is in this store (``rules.specificity`` of the share of notices
+        whose own words contain it, among the notices it can be looked up in)."""
+        key = (term.words, term.language)
+        cached = self._share_cache.get(key)
+        if cached is None:
+            hits = self.term_hits(term.words, term.language)
+            found = np.unique(self.lot_notice[hits.lots]).size if hits.lots.size else 0
+            if term.language is None:
+                scope = len(self.records)
+            else:
+                language_id = self.languages.get(term.language)
+                scope = int(np.count_nonzero(self.notice_language == language_id)) if language_id is not None else 0
+            cached = self._share_cache[key] = float(rules.specificity(found, scope))
+        return cached
+
+    def concept_hits(self, concept: tuple[Term, ...]) -> ConceptHits:
+        """A concept's evidence per lot, by its best member: in the notice's own words (best
+        weighted score, best specific score anywhere, best specific score in a title) and
+        in its codes' labels (best weighted score)."""
+        key = tuple((term.words, term.language, term.weight, term.specific) for term in concept)
         cached = self._concept_cache.get(key)
         if cached is not None:
             return cached
-        parts, weighted, specific, specific_title = [], [], [], []
+        parts, weighted, specific, specific_title, code_parts, code_scores = [], [], [], [], [], []
         for term in concept:
-            index, score, title, _ = self.term_hits(term.words)
-            if index.size:
-                parts.append(index)
-                weighted.append(score * np.float32(term.weight))
-                specific.append(score if term.specific else np.zeros_like(score))
-                specific_title.append(title if term.specific else np.zeros_like(title))
-        if not parts:
-            empty = np.empty(0, dtype=np.float32)
-            result = (np.empty(0, dtype=np.int32), empty, empty, empty)
-        else:
+            hits = self.term_hits(term.words, term.language)
+            if hits.lots.size:
+                factor = np.float32(self.specificity(term))
+                parts.append(hits.lots)
+                weighted.append(hits.score * np.float32(term.weight) * factor)
+                specific.append(hits.score * factor if term.specific else np.zeros_like(hits.score))
+                specific_title.append(hits.title * factor if term.specific else np.zeros_like(hits.title))
+            if hits.code_lots.size and term.specific:
+                code_parts.append(hits.code_lots)
+                code_scores.append(hits.code_score * np.float32(term.weight))
+        empty_index, empty = np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
+        if parts:
             index = np.concatenate(parts)
             lots, best = _sparse_max(index, np.concatenate(weighted))
             _, best_specific = _sparse_max(index, np.concatenate(specific))
             _, best_title = _sparse_max(index, np.concatenate(specific_title))
-            result = (lots, best, best_specific, best_title)
+        else:
+            lots, best, best_specific, best_title = empty_index, empty, empty, empty
+        code_lots, code_best = _sparse_max(np.concatenate(code_parts), np.concatenate(code_scores)) if code_parts \
+            else (empty_index, empty)
+        result = ConceptHits(lots, best, best_specific, best_title, code_lots, code_best)
         self._concept_cache[key] = result
         return result
 
@@ -524,7 +713,8 @@ class NoticeTable:
             if code_points:
                 lots = np.asarray(self._cpv_lots[code], dtype=np.int32)
                 parts.append(lots)
-                points.append(np.full(lots.size, code_points, dtype=np.float32))
+                # A secondary code in a long list says less than the main code.
+                points.append(np.float32(code_points) * np.asarray(self._cpv_weight[code], dtype=np.float32))
                 within.append(np.full(lots.size, relation in ("exact", "within")))
         if parts:
             index, score = _sparse_max(np.concatenate(parts), np.concatenate(points))
@@ -537,7 +727,7 @@ class NoticeTable:
         self._cpv_cache[profile_code] = result
         return result
 
-    def _group_mask(self, key: tuple[str, Any], groups: list[tuple[str, ...]], lot_groups: np.ndarray,
+    def _group_mask(self, key: tuple[str, Any], groups: list[Any], lot_groups: np.ndarray,
                     test: Any) -> np.ndarray:
         mask = self._mask_cache.get(key)
         if mask is None:
@@ -546,9 +736,9 @@ class NoticeTable:
         return mask
 
     def region_mask(self, regions: tuple[str, ...]) -> np.ndarray:
-        """Lots inside the regions (or without a place of performance)."""
-        return self._group_mask(("regions", regions), self.nuts_groups, self.lot_nuts_group,
-                                lambda nuts: rules.in_regions(list(nuts), regions))
+        """Lots that may be inside the regions (``places.in_regions``)."""
+        return self._group_mask(("regions", regions), self.places, self.lot_nuts_group,
+                                lambda place: places.in_regions(place, regions))
 
     def reserved_masks(self, eligible: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         """(reserved for enterprises like the profile's, reserved for others only)."""
@@ -590,18 +780,22 @@ class NoticeTable:
         its best lot; and how many matches there were in all."""
         if self.size == 0:
             return [], 0
-        wanted = [word for term in profile_terms(profile) for word in term.words if word not in self._word_cache]
+        wanted = [word for term in profile_terms(profile) if term.language is None for word in term.words
+                  if word not in self._word_cache]
         if wanted:
             self.resolve_words(wanted)
         hits = np.zeros(self.size, dtype=np.float32)
         specific = np.zeros(self.size, dtype=np.float32)
         in_title = np.zeros(self.size, dtype=np.float32)
+        label = np.zeros(self.size, dtype=np.float32)
         for concept in profile_concepts(profile):
-            index, score, specific_score, title_score = self.concept_hits(concept)
-            if index.size:
-                hits[index] += score
-                specific[index] = np.maximum(specific[index], specific_score)
-                in_title[index] = np.maximum(in_title[index], title_score)
+            found = self.concept_hits(concept)
+            if found.lots.size:
+                hits[found.lots] += found.score
+                specific[found.lots] = np.maximum(specific[found.lots], found.specific)
+                in_title[found.lots] = np.maximum(in_title[found.lots], found.title)
+            if found.code_lots.size:
+                label[found.code_lots] = np.maximum(label[found.code_lots], found.code_score)
         cpv = np.zeros(self.size, dtype=np.float32)
         cpv_inside = np.zeros(self.size, dtype=bool)
         for code in profile.cpv:
@@ -609,19 +803,23 @@ class NoticeTable:
             if index.size:
                 cpv[index] = np.maximum(cpv[index], points)
                 cpv_inside[index] |= inside
+        # Code evidence counts once: the closest code, or a keyword in a code's label.
+        codes = np.maximum(cpv, rules.LABEL_POINTS * label)
 
-        candidates = np.flatnonzero((hits > 0) | (cpv > 0))
+        candidates = np.flatnonzero((hits > 0) | (codes > 0))
         if candidates.size == 0:
             return [], 0
-        relevance = rules.text_points(hits[candidates]) + cpv[candidates]
+        relevance = rules.text_points(hits[candidates]) + codes[candidates]
         if not profile.keywords:  # a CPV-only profile: its codes are all it has to go on
             min_relevance = min(min_relevance, rules.CPV_ONLY_MIN_RELEVANCE)
         ours, others = self.reserved_masks(profile.reserved_eligible)
+        own = specific[candidates]
         passing = (
             (relevance + rules.RESERVED_RELEVANCE_BONUS * ours[candidates] >= min_relevance - 1e-6)
-            & ((in_title[candidates] >= rules.TITLE_MIN) | cpv_inside[candidates]
-               | ((specific[candidates] >= rules.SPECIFIC_WITH_CPV_MIN) & (cpv[candidates] >= rules.CPV_SUPPORT_MIN))
-               | ((specific[candidates] >= rules.SPECIFIC_MIN) & (not profile.cpv)))
+            & ((in_title[candidates] >= rules.TITLE_MIN)
+               | ((own >= rules.SPECIFIC_WITH_CPV_MIN) & (codes[candidates] >= rules.CPV_SUPPORT_MIN))
+               | ((own >= rules.SPECIFIC_MIN) & (not profile.cpv))
+               | (cpv_inside[candidates] & (not profile.keywords)))
             & self.region_mask(profile.regions)[candidates]
             & ~others[candidates]
         )
@@ -661,7 +859,8 @@ class NoticeTable:
         best: list[list[tuple[Term, int] | None]] = [[None] * lots.size for _ in concepts]
         for row, concept in enumerate(concepts):
             for term in concept:
-                index, term_score, _, field_ids = self.term_hits(term.words)
+                found = self.term_hits(term.words, term.language)
+                index, term_score, field_ids = found.lots, found.score, found.field
                 if index.size == 0:
                     continue
                 position = np.minimum(np.searchsorted(index, lots), index.size - 1)
@@ -684,7 +883,7 @@ class NoticeTable:
         tokens = self._field_tokens(lot_index, field_id)
         found = []
         for word in term.words:
-            matches = self.word_matches(word)
+            matches = self.word_matches(word) if term.language is None else self._translated_tokens(word, term.language)
             if len(tokens) < len(matches):
                 hit = min((token_id for token_id in tokens if token_id in matches), default=None)
             else:
@@ -692,89 +891,63 @@ class NoticeTable:
             found.append(self.tokens[hit] if hit is not None else word)
         return " ".join(found)
 
+    def _label_fact(self, profile: Profile, lot_index: int, codes: list[str]) -> dict[str, Any] | None:
+        """The first of the lot's codes whose label holds one of the profile's keywords."""
+        for concept in profile_concepts(profile):
+            keyword = concept[0]
+            if not keyword.specific or keyword.language is not None:
+                continue
+            for code in codes:
+                label_words = set(words(f"{cpv_label(code, 'en')} {cpv_label(code, 'da')}"))
+                if all(any(word_quality(word, token) >= 0.8 for token in label_words) for word in keyword.words):
+                    return {"relation": "label", "profile_code": "", "code": code, "keyword": keyword.text,
+                            "labels": {"en": cpv_label(code, "en"), "da": cpv_label(code, "da")}}
+        return None
+
     def explain(self, profile: Profile, lot_index: int, *, score: int, rank: int, relevance: float,
                 terms: list[tuple[Term, int]] | None = None) -> Match:
-        """The match row for a profile and a lot, with its reasons in words and as facts.
+        """The match row for a profile and a lot: what made it fit and what to note, as
+        facts (the digest words them in the reader's language) and in English words.
         ``terms``: the term that counted for each concept that hit the lot (computed here
         when not given)."""
         record = self.records[self.lot_notice[lot_index]]
         lot = self.lot_refs[lot_index]
-        reasons: list[str] = []
-        facts: dict[str, Any] = {"relevance": round(relevance, 1)}
+        facts: dict[str, Any] = {"relevance": round(relevance, 1), "language": record.get("language")}
 
         if terms is None:
             terms = self._counted_terms(profile, np.asarray([lot_index], dtype=np.int32))[0]
         keyword_of = _keyword_of(profile)
-        keyword_facts = [{"term": term.text, "origin": term.origin, "field": FIELD_NAMES[field_id],
-                          "found": self._found(term, lot_index, field_id), "keyword": keyword_of[term]}
-                         for term, field_id in terms]
-        facts["keywords"] = keyword_facts
-        for item in keyword_facts:
-            if item["origin"] == "description":
-                continue
-            shown = f' (as "{item["found"]}")' if item["found"] != _folded_phrase(item["term"]) else ""
-            via = f' (for your keyword "{item["keyword"]}")' if item["origin"] == "synonym" else ""
-            reasons.append(f'"{item["term"]}" in the {item["field"]}{shown}{via}')
-        weak = [item["term"] for item in keyword_facts if item["origin"] == "description"]
-        if weak:
-            reasons.append("description words also found: " + ", ".join(f'"{word}"' for word in weak[:5]))
+        facts["keywords"] = [
+            {"term": term.text, "origin": term.origin, "field": FIELD_NAMES[field_id],
+             "found": self._found(term, lot_index, field_id), "keyword": keyword_of[term],
+             **({"language": term.language, "source": term.source} if term.language else {})}
+            for term, field_id in terms]
 
-        codes = lot.get("cpv") or record.get("cpv") or []
+        codes = lot_codes(record, lot)
         points, relation, profile_code, code = best_cpv_relation(profile.cpv, tuple(codes))
         if points:
-            label = cpv_label(code, "en")
-            # Both languages, so a digest can say it in the profile's language.
             facts["cpv"] = {"relation": relation, "profile_code": profile_code, "code": code,
-                            "labels": {"en": label, "da": cpv_label(code, "da")}}
-            reasons.append({
-                "exact": f"CPV {code} ({label}) is one of yours",
-                "within": f"CPV {code} ({label}) is within your {profile_code}",
-                "broader": f"CPV {code} ({label}) covers your {profile_code}",
-                "related": f"CPV {code} ({label}) is related to your {profile_code}",
-            }[relation])
+                            "labels": {"en": cpv_label(code, "en"), "da": cpv_label(code, "da")}}
+        elif (label := self._label_fact(profile, lot_index, codes)) is not None:
+            facts["cpv"] = label
 
         value = self.lot_value[lot_index]
-        many = len(record["lots"]) > 1
-        lot_name = f'lot {lot["lot_id"]}' + (f' "{lot["title"]}"' if lot.get("title") else "") if many else "the contract"
-        facts["lot"] = {"lot_id": lot["lot_id"], "lots": len(record["lots"]),
+        facts["lot"] = {"lot_id": lot["lot_id"], "lots": len(record["lots"]), "title": lot.get("title"),
                         "value_dkk": None if np.isnan(value) else round(float(value)), "max_value": profile.max_value}
-        if np.isnan(value):
-            reasons.append(f"{lot_name}: value not given")
-        elif profile.max_value is None:
-            reasons.append(f"{lot_name}: about {value:,.0f} DKK")
-        elif value <= profile.max_value:
-            reasons.append(f"{lot_name}: about {value:,.0f} DKK, within your maximum of {profile.max_value:,.0f} DKK")
-        else:
-            reasons.append(f"{lot_name}: about {value:,.0f} DKK, {value / profile.max_value:.1f} times your maximum "
-                           f"of {profile.max_value:,.0f} DKK")
-
-        reserved = sorted(lot_reserved_codes(record, lot) & set(profile.reserved_eligible))
-        facts["reserved"] = reserved
-        if reserved:
-            reasons.append(f"reserved for enterprises like yours ({', '.join(reserved)})")
-        social = sorted(set(lot.get("social") or ()) | set(record.get("social") or ()))
-        facts["social"] = social
-        if social:
-            clause = "clause" in social
-            objectives = [code for code in social if code != "clause"]
-            if objectives:
-                reasons.append("social objective: " + ", ".join(objectives))
-            if clause:
-                reasons.append("social clause in the text (apprentices, trainees or employment of the unemployed)")
-
-        nuts = list(lot.get("nuts") or record.get("nuts") or [])
-        facts["nuts"] = nuts
+        facts["reserved"] = sorted(lot_reserved_codes(record, lot) & set(profile.reserved_eligible))
+        facts["social"] = sorted(set(lot.get("social") or ()) | set(record.get("social") or ()))
+        place = self.places[self.lot_nuts_group[lot_index]]
+        facts["nuts"] = list(place.codes) if place.evidence == places.PLACE_OF_PERFORMANCE else []
         if profile.regions:
-            inside = [code for code in nuts if rules.in_regions([code], profile.regions)]
-            reasons.append(f"place of performance {', '.join(inside)} is in your regions" if inside
-                           else "no place of performance given")
+            facts["place"] = {"evidence": place.evidence, "codes": list(place.codes),
+                              "municipality": place.municipality, "inside": places.inside(place, profile.regions),
+                              "regions": list(profile.regions)}
         expires = record.get("valid_until") if record.get("kind") == "agreement" else None
         if record.get("kind") == "agreement":
-            supplier = record.get("supplier")
-            reasons.append(f"supplier agreement{' with ' + supplier if supplier else ''}"
-                           f"{', expires ' + expires[:10] if expires else ', end date not given'}")
+            facts["agreement"] = {"supplier": record.get("supplier"), "expires": expires[:10] if expires else None}
+        fits, notes = reasons.english(facts)
         return Match(profile_id=profile.id, notice_id=record["id"], lot_id=lot["lot_id"], score=score, rank=rank,
-                     reasons=reasons, facts=facts, kind=record.get("kind", "tender"),
+                     reasons=fits, notes=notes, facts=facts, kind=record.get("kind", "tender"),
                      expires=expires[:10] if expires else None, deadline=record.get("deadline"))
 
 
@@ -802,7 +975,8 @@ def match_profiles(table: NoticeTable, profiles: list[Profile], *, min_relevance
     With ``workers`` > 1 and many profiles, forked processes share the built table and
     each scores a slice of the profiles (the result is the same, in the same order)."""
     global _FORKED_TABLE
-    table.resolve_words({word for profile in profiles for term in profile_terms(profile) for word in term.words})
+    table.resolve_words({word for profile in profiles for term in profile_terms(profile) if term.language is None
+                         for word in term.words})
     if workers <= 1 or len(profiles) < 200 or "fork" not in multiprocessing.get_all_start_methods():
         _FORKED_TABLE = table
         try:

@@ -16,6 +16,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
+from .places import municipality
 from .text import content_words, is_generic
 
 RESERVED_CODES = ("res-ws", "res-pub-ser")
@@ -78,7 +79,7 @@ class Profile:
     keywords: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     cpv: tuple[str, ...] = ()
-    regions: tuple[str, ...] = ()  # NUTS prefixes; empty = anywhere
+    regions: tuple[str, ...] = ()  # countries, NUTS prefixes or Danish municipalities; empty = anywhere
     max_value: float | None = None  # DKK
     reserved_eligible: tuple[str, ...] = ()
     max_items: int = DEFAULT_MAX_ITEMS
@@ -201,8 +202,12 @@ def parse_profile(data: dict[str, Any], *, source: str | None = None) -> Profile
         raise ProfileError("language", f"{shown(language)} is not one of {', '.join(LANGUAGES)}")
     cpv = _strings("cpv", data.get("cpv", []), pattern=_CPV, what="an 8-digit CPV code", most=LIMITS.cpv,
                    many="CPV codes")
-    regions = _strings("regions", data.get("regions", []), pattern=_NUTS, what="a NUTS code or prefix (like DK01)",
-                       most=LIMITS.regions, many="regions")
+    regions = _strings("regions", data.get("regions", []), most=LIMITS.regions, many="regions",
+                       longest=LIMITS.name_chars)
+    for region in regions:
+        if not _NUTS.fullmatch(region) and municipality(region) is None:
+            raise ProfileError("regions", f"{shown(region)} is not a country or NUTS code (like DK or DK01)"
+                               " nor a Danish municipality (like Roskilde)")
     reserved = _strings("reserved_eligible", data.get("reserved_eligible", []), most=len(RESERVED_CODES),
                         many="codes")
     for code in reserved:

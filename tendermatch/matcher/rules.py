@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 TEXT_MAX = 45.0
-TEXT_RATE = 0.916  # one exact keyword in a title gives 60% of TEXT_MAX
+TEXT_RATE = 1.9  # one keyword in a title (or its translation) is enough: 80% of TEXT_MAX
 MIN_RELEVANCE = 36.0
 # The gate. A lot is sent when one holds:
 # - a specific keyword is in a title (match quality at least TITLE_MIN), or
@@ -45,8 +45,24 @@ FIELD_WEIGHTS = {"title": 1.0, "cpv": 0.8, "cpv-broad": 0.5, "description": 0.6,
 # Profile words by where they come from.
 KEYWORD_WEIGHT = 1.0
 SYNONYM_WEIGHT = 0.85
+TRANSLATION_WEIGHT = 0.9  # a keyword's equivalent in the notice's language (``bridge``)
 DESCRIPTION_WEIGHT = 0.15
 GENERIC_WEIGHT = 0.15
+
+# A profile keyword in the label of one of the lot's CPV codes: code evidence, like a code
+# inside the profile's branch (not added to it: one code is one piece of evidence).
+LABEL_POINTS = 27.0
+# A secondary CPV code counts less than the main one, the less the longer the list.
+SECONDARY_CODE_WEIGHT = 0.85
+LONG_LIST_CODE_WEIGHT = 0.6
+LONG_CODE_LIST = 4
+# Specificity: a term found in at most COMMON_SHARE of the notices it is looked up in counts
+# fully; one in a larger share counts less, down to GENERIC_FACTOR for one in every other
+# notice ("maintenance", "social work"). Shares of fewer than MIN_SCOPE notices say nothing.
+COMMON_SHARE = 0.02
+GENERIC_FACTOR = 0.3
+GENERIC_SHARE = 0.5
+MIN_SCOPE = 50
 
 RESERVED_POINTS = 25.0
 SOCIAL_POINTS = 8.0
@@ -66,6 +82,24 @@ def text_points(hits: Any) -> Any:
     """Text relevance from the sum of weighted keyword hits; saturates at ``TEXT_MAX``
     so ten weak hits do not beat two strong ones. Works on floats and numpy arrays."""
     return TEXT_MAX * (1.0 - np.exp(-TEXT_RATE * np.asarray(hits, dtype=np.float64)))
+
+
+def code_weight(*, main: bool, codes: int) -> float:
+    """How much a lot's CPV code counts: its main code fully, a secondary code less, and less
+    again in a long list."""
+    if main:
+        return 1.0
+    return SECONDARY_CODE_WEIGHT if codes < LONG_CODE_LIST else LONG_LIST_CODE_WEIGHT
+
+
+def specificity(found: int, scope: int) -> float:
+    """An IDF-like factor for a term found in ``found`` of ``scope`` notices: 1 up to
+    COMMON_SHARE, falling with the log of the share to GENERIC_FACTOR at GENERIC_SHARE."""
+    if scope < MIN_SCOPE or found <= COMMON_SHARE * scope:
+        return 1.0
+    share = found / scope
+    fall = math.log(share / COMMON_SHARE) / math.log(GENERIC_SHARE / COMMON_SHARE)
+    return max(GENERIC_FACTOR, 1.0 - (1.0 - GENERIC_FACTOR) * fall)
 
 
 def size_points(value_dkk: Any, max_value: float | None) -> Any:
@@ -162,11 +196,3 @@ def skip_reason(record: dict[str, Any], *, as_of: date | None) -> str | None:
             if deadline and deadline[:10] < as_of.isoformat():
                 return f"deadline passed {deadline[:10]}"
     return None
-
-
-def in_regions(nuts: list[str], regions: tuple[str, ...] | list[str]) -> bool:
-    """A lot without NUTS codes is anywhere; otherwise one code must fall under a region,
-    or cover it (a lot placed in all of Denmark, "DK", is also in "DK01")."""
-    if not regions or not nuts:
-        return True
-    return any(code.startswith(prefix) or prefix.startswith(code) for code in nuts for prefix in regions)

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from anyascii import anyascii
 from rapidfuzz.distance import Levenshtein
 
 # How good a word-to-token match is; the scores multiply into the text relevance.
@@ -31,6 +32,7 @@ INFLECTIONS = ("e", "en", "er", "erne", "ene", "et", "s", "es")
 
 _FOLD = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 _NOT_WORD = re.compile(r"[^0-9a-z]+")
+_COMBINING = re.compile(r"[\u0300-\u036f]+")  # the accents NFKD splits off: "é" -> "e" + U+0301
 
 # Words that say nothing about the trade; they are dropped from phrases and a profile
 # word among them counts only a little and never makes a match on its own.
@@ -56,10 +58,15 @@ GENERIC_WORDS = frozenset(
 
 
 def fold(text: str) -> str:
-    """Lower case, Danish letters spelled out, accents dropped, punctuation to spaces."""
+    """Lower case, Danish letters spelled out, accents dropped, other scripts (Greek,
+    Cyrillic) transliterated to Latin letters, punctuation to spaces."""
     text = text.lower()
-    if not text.isascii():  # most text is plain ASCII: skip the slow steps for it
-        text = unicodedata.normalize("NFKD", text.translate(_FOLD)).encode("ascii", "ignore").decode("ascii")
+    if not text.isascii():  # most text is plain ASCII: skip the slow step for it
+        # Dropping what is not ASCII would delete whole Greek and Bulgarian notices (and "ł");
+        # anyascii transliterates ("καθαριότητα" -> "kathariotita", "почистване" -> "pochistvane").
+        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text.translate(_FOLD))).lower()
+        if not text.isascii():
+            text = anyascii(text).lower()
     return _NOT_WORD.sub(" ", text).strip()
 
 

@@ -64,7 +64,8 @@ class DigestItem:
     supplier: str | None = None
     reserved: bool = False
     social: str | None = None  # the badge text, when there is one
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # why it fits
+    notes: list[str] = field(default_factory=list)  # what to know before bidding: never among the reasons
     url: str | None = None
     change: str | None = None  # changed section: what changed
     deadline_iso: str | None = None  # as stored, recorded with the delivery
@@ -252,6 +253,8 @@ def make_item(record: dict[str, Any], *, section: str, language: str, as_of: dat
         reserved=reserved, social=social,
         reasons=[bounded(reason, REASON_CHARS) for reason in texts.reason_texts(
             facts, language=language, fallback=match.get("reasons"))[:MAX_REASONS]],
+        notes=[bounded(note, REASON_CHARS) for note in texts.note_texts(
+            facts, language=language, days_left=(_day(deadline) - as_of).days if deadline else None)[:MAX_REASONS]],
         url=notice_link(record, language=language), deadline_iso=record.get("deadline"),
         status=record.get("status"))
 

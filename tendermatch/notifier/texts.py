@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 LANGUAGES = ("da", "en")
+DEADLINE_SOON_DAYS = 7  # a deadline this close is worth a note
 
 MONTHS = {
     "da": ("januar", "februar", "marts", "april", "maj", "juni", "juli", "august", "september", "oktober",
@@ -40,6 +41,7 @@ LABELS: dict[str, dict[str, str]] = {
         "expires": "Aftalen udløber",
         "supplier": "Nuværende leverandør",
         "why": "Derfor passer det til jer",
+        "notes": "Værd at vide",
         "read": "Læs udbuddet",
         "no_link": "Find udbuddet hos ordregiveren (intet offentligt link)",
         "badge_reserved": "Forbeholdt virksomheder som jeres",
@@ -85,6 +87,7 @@ LABELS: dict[str, dict[str, str]] = {
         "expires": "Agreement expires",
         "supplier": "Current supplier",
         "why": "Why it matched",
+        "notes": "Good to know",
         "read": "Read the notice",
         "no_link": "Ask the buyer for the documents (no public link)",
         "badge_reserved": "Reserved for enterprises like yours",
@@ -209,59 +212,144 @@ def _quoted(text: str, language: str) -> str:
     return f"»{text}«" if language == "da" else f"“{text}”"
 
 
+LANGUAGE_NAMES = {
+    "da": {"bg": "bulgarsk", "cs": "tjekkisk", "da": "dansk", "de": "tysk", "el": "græsk", "en": "engelsk",
+           "es": "spansk", "et": "estisk", "fi": "finsk", "fr": "fransk", "ga": "irsk", "hr": "kroatisk",
+           "hu": "ungarsk", "it": "italiensk", "lt": "litauisk", "lv": "lettisk", "mt": "maltesisk",
+           "nl": "nederlandsk", "no": "norsk", "pl": "polsk", "pt": "portugisisk", "ro": "rumænsk",
+           "sk": "slovakisk", "sl": "slovensk", "sv": "svensk"},
+    "en": {"bg": "Bulgarian", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek", "en": "English",
+           "es": "Spanish", "et": "Estonian", "fi": "Finnish", "fr": "French", "ga": "Irish", "hr": "Croatian",
+           "hu": "Hungarian", "it": "Italian", "lt": "Lithuanian", "lv": "Latvian", "mt": "Maltese",
+           "nl": "Dutch", "no": "Norwegian", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian",
+           "sk": "Slovak", "sl": "Slovenian", "sv": "Swedish"},
+}
+COUNTRY_NAMES = {
+    "da": {"DK": "Danmark", "SE": "Sverige", "NO": "Norge", "DE": "Tyskland", "UK": "Storbritannien",
+           "FR": "Frankrig", "NL": "Holland", "PL": "Polen", "ES": "Spanien", "IT": "Italien", "FI": "Finland",
+           "BE": "Belgien", "EL": "Grækenland", "BG": "Bulgarien", "IE": "Irland"},
+    "en": {"DK": "Denmark", "SE": "Sweden", "NO": "Norway", "DE": "Germany", "UK": "the United Kingdom",
+           "FR": "France", "NL": "the Netherlands", "PL": "Poland", "ES": "Spain", "IT": "Italy", "FI": "Finland",
+           "BE": "Belgium", "EL": "Greece", "BG": "Bulgaria", "IE": "Ireland"},
+}
+RESERVED_EXECUTION = "reserved-execution"
+
+
+def _keyword_text(item: dict[str, Any], *, language: str) -> str | None:
+    da = language == "da"
+    if item.get("origin") == "description":
+        return None
+    field = FIELDS[language].get(item.get("field", ""), item.get("field", ""))
+    keyword = _quoted(item.get("keyword", ""), language)
+    if item.get("origin") == "translation":
+        found = _quoted(item.get("found") or item.get("term", ""), language)
+        tongue = LANGUAGE_NAMES[language].get(item.get("language", ""), item.get("language", ""))
+        return (f"{found} i {field} ({tongue} for jeres søgeord {keyword})" if da
+                else f"{found} in {field} ({tongue} for your keyword {keyword})")
+    term = _quoted(item.get("term", ""), language)
+    if item.get("origin") == "synonym":
+        return (f"{term} i {field} (samme som jeres søgeord {keyword})" if da
+                else f"{term} in {field} (same as your keyword {keyword})")
+    return f"Jeres søgeord {term} står i {field}" if da else f"Your keyword {term} is in {field}"
+
+
+def _cpv_text(cpv: dict[str, Any], *, language: str) -> str:
+    da = language == "da"
+    code, mine = cpv.get("code", ""), cpv.get("profile_code", "")
+    name = (cpv.get("labels") or {}).get(language)
+    shown = f"CPV {code}" + (f" ({name})" if name else "")
+    relation = cpv.get("relation")
+    if relation == "label":
+        keyword = _quoted(cpv.get("keyword", ""), language)
+        return f"{shown} svarer til jeres søgeord {keyword}" if da else f"{shown} names your keyword {keyword}"
+    if da:
+        return {"exact": f"{shown} er en af jeres koder", "within": f"{shown} hører under jeres {mine}",
+                "broader": f"{shown} dækker jeres {mine}"}.get(relation, f"{shown} er beslægtet med jeres {mine}")
+    return {"exact": f"{shown} is one of your codes", "within": f"{shown} is within your {mine}",
+            "broader": f"{shown} covers your {mine}"}.get(relation, f"{shown} is related to your {mine}")
+
+
+def _place_text(place: dict[str, Any], *, language: str) -> str:
+    da = language == "da"
+    evidence = place.get("evidence")
+    codes = place.get("inside") or place.get("codes") or []
+    if evidence == "place":
+        places = ", ".join(nuts_name(code, language=language) for code in codes[:3])
+        return f"Udføres i {places}" if da else f"Performed in {places}"
+    if evidence == "buyer-municipality":
+        where = f"{place.get('municipality')} ({nuts_name(codes[0], language=language)})" if codes \
+            else str(place.get("municipality"))
+        return (f"Ordregiveren ligger i {where}, i jeres område" if da
+                else f"The buyer is in {where}, in your area")
+    if evidence == "buyer-country" and codes:
+        country = COUNTRY_NAMES[language].get(codes[0], codes[0])
+        return (f"Ordregiveren er i {country}, men udførelsesstedet er ikke oplyst: tjek at det er i jeres område"
+                if da else f"The buyer is in {country}, but the place of performance is not given: check it is"
+                           f" in your area")
+    return "Udførelsesstedet er ikke oplyst" if da else "The place of performance is not given"
+
+
 def reason_texts(facts: dict[str, Any], *, language: str, fallback: list[str] | None = None) -> list[str]:
-    """Why a notice matched, in ``language``, from the match log's facts. Older log rows
-    without facts fall back to the logged English sentences."""
+    """Why a notice fits, in ``language``, from the match log's facts: only what speaks
+    for it (drawbacks are ``note_texts``). Older log rows without facts fall back to the
+    logged English sentences."""
     if not facts:
         return list(fallback or [])
     da = language == "da"
     reasons: list[str] = []
     for item in facts.get("keywords", []):
-        if item.get("origin") == "description":
-            continue
-        field = FIELDS[language].get(item.get("field", ""), item.get("field", ""))
-        term = _quoted(item.get("term", ""), language)
-        if item.get("origin") == "synonym":
-            keyword = _quoted(item.get("keyword", ""), language)
-            reasons.append(f"{term} i {field} (samme som jeres søgeord {keyword})" if da
-                           else f"{term} in {field} (same as your keyword {keyword})")
-        else:
-            reasons.append(f"Jeres søgeord {term} står i {field}" if da else f"Your keyword {term} is in {field}")
-    cpv = facts.get("cpv")
-    if cpv:
-        code, mine = cpv.get("code", ""), cpv.get("profile_code", "")
-        name = (cpv.get("labels") or {}).get(language)
-        shown = f"CPV {code}" + (f" ({name})" if name else "")
-        relation = cpv.get("relation")
-        if da:
-            reasons.append({"exact": f"{shown} er en af jeres koder",
-                            "within": f"{shown} hører under jeres {mine}",
-                            "broader": f"{shown} dækker jeres {mine}"}.get(relation, f"{shown} er beslægtet med"
-                                                                               f" jeres {mine}"))
-        else:
-            reasons.append({"exact": f"{shown} is one of your codes",
-                            "within": f"{shown} is within your {mine}",
-                            "broader": f"{shown} covers your {mine}"}.get(relation, f"{shown} is related to"
-                                                                            f" your {mine}"))
+        text = _keyword_text(item, language=language)
+        if text:
+            reasons.append(text)
+    if facts.get("cpv"):
+        reasons.append(_cpv_text(facts["cpv"], language=language))
     lot = facts.get("lot") or {}
     value, most = lot.get("value_dkk"), lot.get("max_value")
-    if value is not None and most:
+    if value is not None and most and value <= most:
         amount, limit = format_amount(value, "DKK", language=language), format_amount(most, "DKK", language=language)
-        if value <= most:
-            reasons.append(f"Omkring {amount}: inden for jeres grænse på {limit}" if da
-                           else f"About {amount}: within your limit of {limit}")
-        else:
-            times = f"{value / most:.1f}".replace(".", "," if da else ".")
-            reasons.append(f"Omkring {amount}: {times} gange jeres grænse på {limit}" if da
-                           else f"About {amount}: {times} times your limit of {limit}")
+        reasons.append(f"Omkring {amount}: inden for jeres grænse på {limit}" if da
+                       else f"About {amount}: within your limit of {limit}")
     for code in facts.get("reserved", []):
         group = RESERVED[language].get(code, code)
         reasons.append(f"Forbeholdt {group}, som I kan byde som" if da else f"Reserved for {group}, which you qualify as")
-    social = [SOCIAL[language].get(code, code) for code in facts.get("social", [])]
+    social = [SOCIAL[language].get(code, code) for code in facts.get("social", []) if code != RESERVED_EXECUTION]
     if social:
         reasons.append(("Sociale hensyn: " if da else "Social considerations: ") + ", ".join(social))
-    nuts = facts.get("nuts") or []
-    if nuts:
-        places = ", ".join(nuts_name(code, language=language) for code in nuts[:3])
+    place = facts.get("place")
+    if place is not None:
+        if place.get("evidence") in ("place", "buyer-municipality"):
+            reasons.append(_place_text(place, language=language))
+    elif facts.get("nuts"):  # a profile without regions: where it is, for information
+        places = ", ".join(nuts_name(code, language=language) for code in facts["nuts"][:3])
         reasons.append(("Udføres i " if da else "Performed in ") + places)
     return reasons
+
+
+def note_texts(facts: dict[str, Any], *, language: str, days_left: int | None = None) -> list[str]:
+    """What to know before bidding, in ``language``: a lot larger than the enterprise's
+    limit, a deadline within a week, a place that is not confirmed, an execution
+    reservation (BT-736) that is not a reserved competition."""
+    if not facts:
+        return []
+    da = language == "da"
+    notes: list[str] = []
+    lot = facts.get("lot") or {}
+    value, most = lot.get("value_dkk"), lot.get("max_value")
+    if value is not None and most and value > most:
+        amount, limit = format_amount(value, "DKK", language=language), format_amount(most, "DKK", language=language)
+        times = f"{value / most:.1f}".replace(".", "," if da else ".")
+        notes.append(f"Omkring {amount}: {times} gange jeres grænse på {limit}. Overvej at byde sammen med andre"
+                     if da else f"About {amount}: {times} times your limit of {limit}. Consider bidding with"
+                                f" partners")
+    if days_left is not None and 0 <= days_left <= DEADLINE_SOON_DAYS:
+        notes.append(("Fristen er i dag" if days_left == 0 else f"Kun {days_left} dage til fristen") if da
+                     else ("The deadline is today" if days_left == 0 else f"Only {days_left} days to the deadline"))
+    if RESERVED_EXECUTION in (facts.get("social") or []):
+        notes.append("Ordregiveren ønsker kontrakten udført i beskyttet beskæftigelse (reserveret udførelse). Det"
+                     " er ikke et reserveret udbud: læs betingelserne" if da else
+                     "The buyer wants the contract performed in sheltered employment (reserved execution). It is"
+                     " not a reserved tender: read the conditions")
+    place = facts.get("place")
+    if place is not None and place.get("evidence") not in ("place", "buyer-municipality"):
+        notes.append(_place_text(place, language=language))
+    return notes

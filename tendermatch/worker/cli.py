@@ -936,7 +936,9 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
             title = " ".join(record["title"].split())
             click.echo(f"  {item.rank}. [{item.score}] {title[:90]} ({item.notice_id})")
             for reason in item.reason_texts():
-                click.echo(f"       - {' '.join(reason.split())}")
+                click.echo(f"       + {' '.join(reason.split())}")
+            for note in item.note_texts():
+                click.echo(f"       ! {' '.join(note.split())}")
 
     from ..notifier.run import outbox_name
 

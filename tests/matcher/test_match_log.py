@@ -39,7 +39,7 @@ def store():
 
 @pytest.fixture
 def profiles():
-    return [sample_profile("maaltidsvaerkstedet"), sample_profile("rent-fokus"),
+    return [sample_profile("maaltidsvaerkstedet"), sample_profile("rent-fokus", regions=()),
             sample_profile("broen-til-job", regions=())]
 
 

@@ -113,7 +113,7 @@ def test_cancelled_and_closed_notices_are_not_news():
 
 
 def test_reserved_lots_get_the_badge():
-    profile = sample_profile("rent-fokus")
+    profile = sample_profile("rent-fokus", regions=())
     store = matched_store([profile], [sample(LIMPIEZA)])
     [item] = digest_for(store, recipient(profile), period=PERIOD, as_of=date(2023, 5, 1), settings=SETTINGS).items
     assert item.reserved

@@ -59,10 +59,10 @@ def test_places_are_named_from_the_nuts_list():
     assert texts.nuts_name("XX999", language="en") == "XX999"  # unknown: the code as given
 
 
-def _facts(profile_id: str, relative: str) -> dict:
+def _facts(profile_id: str, relative: str, **changes) -> dict:
     store = Store.memory()
     fill(store, [sample(relative)])
-    match_store(store, [sample_profile(profile_id)], as_of=AS_OF)
+    match_store(store, [sample_profile(profile_id, **changes)], as_of=AS_OF)
     rows = store.match_log(profile_id=profile_id)
     store.close()
     assert len(rows) == 1
@@ -77,14 +77,19 @@ def test_reasons_of_a_real_match_in_danish_and_english():
     assert "Your keyword “kantinedrift” is in the lot title" in en
     assert "CPV 55512000 (Drift af kantiner) hører under jeres 55500000" in da
     assert "CPV 55512000 (Canteen management services) is within your 55500000" in en
-    assert "Omkring 7.500.000 kr.: 2,5 gange jeres grænse på 3.000.000 kr." in da
-    assert "About DKK 7,500,000: 2.5 times your limit of DKK 3,000,000" in en
     assert "Udføres i Byen København (DK011)" in da
     assert len(da) == len(en)
+    # a lot larger than the enterprise's limit is a drawback: a note, never a reason it fits
+    assert not any("gange jeres grænse" in reason for reason in da)
+    notes_da = texts.note_texts(row["facts"], language="da")
+    notes_en = texts.note_texts(row["facts"], language="en")
+    assert any(note.startswith("Omkring 7.500.000 kr.: 2,5 gange jeres grænse på 3.000.000 kr.") for note in notes_da)
+    assert any(note.startswith("About DKK 7,500,000: 2.5 times your limit of DKK 3,000,000") for note in notes_en)
+    assert len(notes_da) == len(notes_en)
 
 
 def test_reserved_and_social_reasons():
-    row = _facts("rent-fokus", LIMPIEZA)  # cleaning lots reserved for sheltered workshops
+    row = _facts("rent-fokus", LIMPIEZA, regions=())  # cleaning lots reserved for sheltered workshops
     assert row["facts"]["reserved"] == ["res-ws"]
     assert any(reason.startswith("Forbeholdt beskyttede værksteder")
                for reason in texts.reason_texts(row["facts"], language="da"))

@@ -1,0 +1,239 @@
+"""A profile keyword in the notice's own language.
+
+A Danish enterprise writes "rengøring" and "maling"; a French buyer writes "nettoyage" and
+"peinture". Each keyword is bridged to the words other languages use for it, from two
+reviewable sources:
+
+* ``data/terms.toml``: concepts of the trades social enterprises work in, each with its
+  words in every EU language (and Norwegian). A keyword links to a concept when it is one
+  of the concept's Danish or English terms (compared by stem).
+* ``data/cpv2008_all_languages.csv``: the CPV 2008 labels in the 24 EU languages (CC BY
+  4.0, see ``data/SOURCES.md``). A keyword that is the distinctive part of a code's Danish
+  or English label ("rengøring" = 90910000 "Rengøring") gives that label's distinctive
+  words in every language ("nettoyage", "Reinigung...", "sprzątanie").
+
+A translated term is looked up only in notices of its language, exactly or by stem (a
+maintained Snowball stemmer per language, PyStemmer), or, in languages that build
+compounds, as the last part of a compound; never with typos or inside a word, which in
+foreign text makes false friends (furniture/fourniture, reuse/creuse).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tomllib
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import Stemmer
+
+from .text import content_words, fold
+
+# Notice language (ISO 639-1) -> Snowball algorithm. Greek and Bulgarian notices are folded
+# to Latin letters before matching, where the Greek and Russian stemmers do not apply; they
+# and the languages Snowball lacks use the first TRUNCATE letters as the stem, the usual
+# fallback for inflecting languages without a stemmer.
+ALGORITHMS = {
+    "cs": "czech", "da": "danish", "de": "german", "en": "english", "es": "spanish", "et": "estonian",
+    "fi": "finnish", "fr": "french", "ga": "irish", "hu": "hungarian", "it": "italian", "lt": "lithuanian",
+    "nl": "dutch", "no": "norwegian", "nb": "norwegian", "pl": "polish", "pt": "portuguese", "ro": "romanian",
+    "sk": "czech", "sv": "swedish",
+}
+TRUNCATE = 6
+# Languages that write compounds as one word: a term also matches as a compound's first or
+# last part ("reinigungsdienste", "unterhaltsreinigung" for "reinigung"), when the term has
+# at least MIN_COMPOUND_HEAD letters.
+COMPOUNDING = frozenset({"da", "de", "nl", "sv", "no", "nb", "fi", "et", "hu"})
+MIN_COMPOUND_HEAD = 6
+CPV_LANGUAGES = ("bg", "cs", "da", "de", "el", "en", "es", "et", "fi", "fr", "ga", "hr", "hu", "it", "lt", "lv",
+                 "mt", "nl", "pl", "pt", "ro", "sk", "sl", "sv")
+# A word in more than this share of a language's CPV labels ("services", "Dienste",
+# "usługi", "travaux") names no trade: it is left out of the label's distinctive words.
+LABEL_GENERIC_SHARE = 0.012
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """A keyword's equivalent in one language: its folded content words (all needed, in
+    one field), where it comes from ("terms:canteen", "cpv:90910000")."""
+
+    language: str
+    text: str
+    words: tuple[str, ...]
+    source: str
+
+
+@lru_cache(maxsize=64)
+def _stemmer(language: str) -> Stemmer.Stemmer | None:
+    algorithm = ALGORITHMS.get(language)
+    return Stemmer.Stemmer(algorithm) if algorithm else None
+
+
+@lru_cache(maxsize=262144)
+def stem_key(word: str, language: str) -> str:
+    """The stem a folded word is compared by in ``language``."""
+    stemmer = _stemmer(language)
+    if stemmer is None:
+        return word[:TRUNCATE]
+    return stemmer.stemWord(word)
+
+
+def _key(words: tuple[str, ...] | list[str], language: str) -> tuple[str, ...]:
+    return tuple(sorted(stem_key(word, language) for word in words))
+
+
+@lru_cache(maxsize=1)
+def _concepts() -> dict[str, dict[str, list[str]]]:
+    """concept id -> language -> terms, from ``data/terms.toml``."""
+    path = resources.files(__package__).joinpath("data/terms.toml")
+    if not path.is_file():
+        return {}
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return {name: {language: list(terms) for language, terms in table.items() if isinstance(terms, list)}
+            for name, table in data.get("concepts", {}).items()}
+
+
+@lru_cache(maxsize=1)
+def _concept_index() -> dict[tuple[str, tuple[str, ...]], tuple[str, ...]]:
+    """(language, stemmed Danish or English term) -> the concepts it names."""
+    index: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for name, languages in _concepts().items():
+        for language in ("da", "en"):
+            for term in languages.get(language, ()):
+                found = content_words(term)
+                if found:
+                    index.setdefault((language, _key(found, language)), []).append(name)
+    return {key: tuple(dict.fromkeys(names)) for key, names in index.items()}
+
+
+@lru_cache(maxsize=1)
+def _cpv_labels() -> dict[str, dict[str, str]]:
+    """code -> language -> label."""
+    text = resources.files(__package__).joinpath("data/cpv2008_all_languages.csv").read_text(encoding="utf-8")
+    labels: dict[str, dict[str, str]] = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        code = row.pop("code")
+        labels[code] = {language: label for language, label in row.items() if label}
+    return labels
+
+
+def count_generic_words(labels: dict[str, dict[str, str]]) -> dict[str, list[str]]:
+    """Per language, the folded words in more than LABEL_GENERIC_SHARE of the labels. Slow
+    (every label of 24 languages): ``data/cpv_generic_words.txt`` ships the result, and a
+    test checks it against the labels."""
+    counts: dict[str, Counter[str]] = {language: Counter() for language in CPV_LANGUAGES}
+    for by_language in labels.values():
+        for language, label in by_language.items():
+            counts[language].update(set(content_words(label)))
+    return {language: sorted(word for word, count in counted.items() if count > LABEL_GENERIC_SHARE * len(labels))
+            for language, counted in counts.items()}
+
+
+@lru_cache(maxsize=1)
+def _generic_words() -> dict[str, frozenset[str]]:
+    text = resources.files(__package__).joinpath("data/cpv_generic_words.txt").read_text(encoding="utf-8")
+    generic: dict[str, frozenset[str]] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            language, _, words = line.partition(":")
+            generic[language.strip()] = frozenset(words.split())
+    return generic
+
+
+def distinctive_words(label: str, language: str) -> tuple[str, ...]:
+    """The words of a CPV label that name its trade (common label words left out)."""
+    generic = _generic_words().get(language, frozenset())
+    return tuple(word for word in content_words(label) if word not in generic and len(word) > 2)
+
+
+@lru_cache(maxsize=1)
+def _cpv_index() -> dict[tuple[str, tuple[str, ...]], tuple[str, ...]]:
+    """(language, stemmed distinctive words of a Danish or English label) -> the codes so labelled."""
+    index: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for code, by_language in _cpv_labels().items():
+        for language in ("da", "en"):
+            words = distinctive_words(by_language.get(language, ""), language)
+            if words:
+                index.setdefault((language, _key(words, language)), []).append(code)
+    return {key: tuple(codes) for key, codes in index.items()}
+
+
+def _keyword_keys(keyword: str) -> set[tuple[str, tuple[str, ...]]]:
+    """The keyword read as Danish and as English: (language, its stemmed words)."""
+    found = content_words(keyword)
+    return {(language, _key(found, language)) for language in ("da", "en")} if found else set()
+
+
+@lru_cache(maxsize=65536)
+def keyword_concepts(keyword: str) -> tuple[str, ...]:
+    """The term-file concepts a profile keyword names."""
+    index = _concept_index()
+    return tuple(dict.fromkeys(name for key in _keyword_keys(keyword) for name in index.get(key, ())))
+
+
+def _same_words(keyword_words: list[str], label_words: tuple[str, ...]) -> bool:
+    """Stems can join unrelated words ("ledige" and "ledere" are both "led" in Danish): a
+    keyword names a label only when each word pair is the same word up to an ending."""
+    return len(keyword_words) == len(label_words) and all(
+        any(a.startswith(b) or b.startswith(a) for b in label_words) for a in keyword_words)
+
+
+def _branch(code: str) -> str:
+    stripped = code.rstrip("0")
+    return stripped if len(stripped) >= 2 else code[:2]
+
+
+@lru_cache(maxsize=65536)
+def keyword_codes(keyword: str) -> tuple[str, ...]:
+    """The CPV codes whose Danish or English label is the keyword ("rengøring" ->
+    90910000): the broadest of them (a code inside another's branch is left out), services
+    and works before goods ("painting" is painting work, not paints, when both exist)."""
+    words = content_words(keyword)
+    labels = _cpv_labels()
+    codes = [code for key in _keyword_keys(keyword) for code in _cpv_index().get(key, ())
+             if _same_words(words, distinctive_words(labels[code].get(key[0], ""), key[0]))]
+    codes = list(dict.fromkeys(codes))
+    work = [code for code in codes if code[:2] == "45" or code[:2] >= "50"]
+    codes = work or codes
+    broadest = [code for code in codes if not any(other != code and code.startswith(_branch(other))
+                                                     for other in codes)]
+    return tuple(broadest) if len(broadest) <= 3 else ()
+
+
+@lru_cache(maxsize=65536)
+def translations(keyword: str) -> tuple[Translation, ...]:
+    """A keyword's equivalents in every other language, from the term file and from the
+    CPV labels (each phrase once per language)."""
+    found: dict[tuple[str, tuple[str, ...]], Translation] = {}
+    for name in keyword_concepts(keyword):
+        for language, terms in _concepts()[name].items():
+            for term in terms:
+                words = tuple(content_words(term))
+                if words:
+                    found.setdefault((language, words), Translation(language, term, words, f"terms:{name}"))
+    labels = _cpv_labels()
+    for code in keyword_codes(keyword):
+        for language, label in labels[code].items():
+            words = distinctive_words(label, language)
+            if words:
+                found.setdefault((language, words), Translation(language, label, words, f"cpv:{code}"))
+    return tuple(found.values())
+
+
+def term_matches_token(word: str, token: str, language: str) -> bool:
+    """Whether a folded translated word matches a folded notice token of ``language``:
+    exactly, by stem, or (compounding languages) as a compound's first or last part."""
+    if token == word:
+        return True
+    if stem_key(token, language) == stem_key(word, language):
+        return True
+    return language in COMPOUNDING and len(word) >= MIN_COMPOUND_HEAD and (token.endswith(word)
+                                                                          or token.startswith(word))
+
+
+def fold_terms(terms: list[str]) -> list[str]:
+    """The folded forms of terms (for tests and reviews of the term file)."""
+    return [fold(term) for term in terms]

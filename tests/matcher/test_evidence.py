@@ -1,0 +1,104 @@
+"""Evidence that is not counted twice, and is weighed by how much it says: a CPV code's
+label is code evidence, not text; a term in every other notice counts less; a lot has the
+notice's codes; BT-736 reserved execution is not a reserved competition. Real notices."""
+
+from __future__ import annotations
+
+import pytest
+
+from tendermatch.matcher import rules
+from tendermatch.matcher.engine import NoticeTable, lot_codes, match_notices, profile_concepts, score_notice
+from tests.conftest import SAMPLE
+from tests.matcher.helpers import KANTINE, folder_records, make_profile, real_record, sample
+
+FOSTERING = "ocds:ocds-b5fd17-7445ba73-19af-4b2c-9156-bc70b3b4ee87"  # "Provision for Children looked after", 85300000
+SOCIAL_25 = "eforms_sdk/examples/notices/cn-social_25.xml"  # BT-736 reserved execution 'yes', BT-71 'none'
+
+
+def _ocds(notice_id: str) -> dict:
+    return next(record for record in folder_records(SAMPLE / "ocds") if record["id"] == notice_id)
+
+
+def test_a_broad_code_with_no_own_text_evidence_does_not_pass():
+    # The notice's only code, 85300000, is labelled "Social work and related services". The
+    # keyword "social work" is in that label but nowhere in the notice's own words: code and
+    # label are one piece of evidence, not a code plus a text hit (it used to pass with 47).
+    record = _ocds(FOSTERING)
+    profile = make_profile(keywords=["social work"], cpv=["85300000"])
+    assert "social work" not in f"{record['title']} {record['description']}".lower()
+    assert score_notice(profile, record) is None
+    # the same notice with the keyword in its own title passes, and says where it was found
+    record["title"] = f"{record['title']}: social work with foster families"
+    match = score_notice(profile, record)
+    assert match is not None and '"social work" in the title' in match.reasons
+
+
+def test_a_keyword_in_a_codes_label_is_code_evidence_not_text():
+    table = NoticeTable.build([sample(KANTINE)], as_of=None)  # 55512000 "Canteen management services"
+    [concept] = profile_concepts(make_profile(keywords=["canteen management"]))[:1]
+    hits = table.term_hits(concept[0].words)
+    assert hits.lots.size == 0  # not in the notice's own (Danish) words
+    assert hits.code_lots.size == 2  # both lots carry the code
+
+
+def test_a_term_found_in_a_large_share_of_the_store_counts_less():
+    assert rules.specificity(5, 1000) == 1.0
+    assert rules.specificity(100, 1000) < 1.0
+    assert rules.specificity(500, 1000) == pytest.approx(rules.GENERIC_FACTOR)
+    assert rules.specificity(40, 40) == 1.0  # too few notices to say
+    records = folder_records(SAMPLE)
+    table = NoticeTable.build(records, as_of=None)
+    generic = profile_concepts(make_profile(keywords=["services"]))[0][0]
+    specific = profile_concepts(make_profile(keywords=["kantinedrift"]))[0][0]
+    assert table.specificity(generic) < 0.7 < table.specificity(specific) == 1.0
+
+
+def test_a_generic_keyword_alone_no_longer_sends_everything():
+    records = folder_records(SAMPLE)
+    narrow = make_profile(keywords=["kantinedrift"])
+    broad = make_profile(keywords=["kantinedrift", "services"])
+    sent_narrow = {match.notice_id for match in match_notices([narrow], records, as_of=None)}
+    sent_broad = {match.notice_id for match in match_notices([broad], records, as_of=None)}
+    # "services" is in a large share of the notices' titles: it adds almost nothing
+    assert len(sent_broad) <= len(sent_narrow) + 2
+
+
+def test_a_lot_has_the_notices_codes_too():
+    record = sample(KANTINE)
+    record["cpv"] = ["55512000"]
+    for lot in record["lots"]:
+        lot["cpv"] = ["55520000"]  # an additional code only, as eForms lots often give
+    assert lot_codes(record, record["lots"][0]) == ["55520000", "55512000"]
+    match = score_notice(make_profile(keywords=["kantinedrift"], cpv=["55512000"]), record)
+    assert match is not None and match.facts["cpv"]["code"] == "55512000"
+    assert match.facts["cpv"]["relation"] == "exact"
+
+
+def test_a_secondary_code_in_a_long_list_counts_less_than_the_main_code():
+    assert rules.code_weight(main=True, codes=8) == 1.0
+    assert rules.code_weight(main=False, codes=2) > rules.code_weight(main=False, codes=8)
+    record = sample(KANTINE)
+    profile = make_profile(keywords=["kantinedrift"], cpv=["55512000"])
+    main = score_notice(profile, record)
+    for lot in record["lots"]:
+        lot["cpv"] = ["79000000", "45000000", "71000000", "72000000", "55512000"]
+    secondary = score_notice(profile, record)
+    assert main is not None and secondary is not None and secondary.score < main.score
+
+
+def test_reserved_execution_is_a_note_and_reserved_participation_a_reason():
+    record = real_record(SOCIAL_25)
+    assert record["reserved"] == [] and "reserved-execution" in record["social"]
+    profile = make_profile(keywords=["tunnel"], reserved_eligible=["res-ws"], regions=[])  # "At the End of the Tunnel"
+    match = score_notice(profile, record, min_relevance=0)
+    assert match is not None
+    assert match.facts["reserved"] == []
+    assert not any("reserved" in reason for reason in match.reasons)
+    assert any("reserved execution" in note and "not a reserved competition" in note for note in match.notes)
+    # BT-71 reserved participation is a reason it fits
+    record["reserved"] = ["res-ws"]
+    for lot in record["lots"]:
+        lot["reserved"] = ["res-ws"]
+    reserved = score_notice(profile, record, min_relevance=0)
+    assert "reserved for enterprises like yours (res-ws)" in reserved.reasons
+    assert reserved.score > match.score

@@ -1,0 +1,111 @@
+"""Own-language evidence: a Danish keyword finds the notices written in other languages,
+through the term file and the CPV labels of all 24 EU languages, looked up only in
+notices of that language, exactly or by stem; Greek and Cyrillic text is folded, not
+deleted; foreign text never gives false friends. Real notices."""
+
+from __future__ import annotations
+
+from tendermatch.matcher import bridge
+from tendermatch.matcher.engine import NoticeTable, match_notices, score_notice
+from tendermatch.matcher.text import fold, words
+from tests.matcher.helpers import LIMPIEZA, make_profile, real_record, sample
+
+FRENCH_CLEANING = "ted_r209/op-ted_ted-rdf-mapping/contract_notices_all_countries/389914-2021.xml"
+POLISH_CLEANING = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/090099-2021.xml"
+GREEK_CLEANING = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/516538-2021.xml"
+BULGARIAN_SCHOOL_MEALS = "ted_r209/op-ted_ted-rdf-mapping/contract_notices_all_countries/051043-2021.xml"
+
+# A Danish cleaning enterprise as it writes itself: Danish words only, no CPV codes.
+CLEANING = {"keywords": ["rengøring", "erhvervsrengøring"], "regions": []}
+
+
+def _own_words(record: dict) -> str:
+    return " ".join([record["title"], record.get("description") or ""]
+                    + [f"{lot.get('title') or ''} {lot.get('description') or ''}" for lot in record["lots"]]).lower()
+
+
+def test_a_french_notice_is_found_through_a_danish_keyword():
+    record = real_record(FRENCH_CLEANING)  # "Nettoyage des locaux ...", in French only
+    assert record["language"] == "fr" and "rengøring" not in _own_words(record)
+    match = score_notice(make_profile(**CLEANING), record)
+    assert match is not None
+    [found] = [item for item in match.facts["keywords"] if item["keyword"] == "rengøring"]
+    assert found["origin"] == "translation" and found["language"] == "fr" and found["found"] == "nettoyage"
+    assert '"nettoyage" in the lot title (French for your keyword "rengøring")' in match.reasons
+
+
+def test_a_polish_notice_is_found_through_a_danish_keyword():
+    record = real_record(POLISH_CLEANING)  # "Usługi sprzątania w obiekcie ..."
+    assert record["language"] == "pl"
+    match = score_notice(make_profile(**CLEANING), record)
+    assert match is not None
+    assert any(item["origin"] == "translation" and item["language"] == "pl" and item["found"].startswith("sprzatan")
+               for item in match.facts["keywords"])
+
+
+def test_a_greek_notice_is_folded_and_found_through_a_danish_keyword():
+    record = real_record(GREEK_CLEANING)  # "ΥΠΗΡΕΣΙΕΣ ΚΑΘΑΡΙΣΜΟΥ ΚΤΗΡΙΩΝ"
+    assert words(record["title"]) == ["ypiresies", "katharismoy", "ktirion"]  # folded, not deleted
+    match = score_notice(make_profile(**CLEANING), record)
+    assert match is not None
+    assert any(item["language"] == "el" for item in match.facts["keywords"] if item["origin"] == "translation")
+
+
+def test_greek_and_cyrillic_text_is_folded_to_latin_letters():
+    assert fold("Почистване на сгради") == "pochistvane na sgradi"
+    assert fold("Σίτιση μαθητών") == "sitisi mathiton"
+    assert fold("Usługi sprzątania") == "uslugi sprzatania"  # "ł" too
+    assert fold("Kantinedrift på Nørrebro") == "kantinedrift paa noerrebro"  # Danish letters as before
+
+
+def test_translated_terms_are_looked_up_only_in_notices_of_their_language():
+    french, spanish = real_record(FRENCH_CLEANING), sample(LIMPIEZA)
+    # The Spanish notice says "limpieza": the French "nettoyage" must not be looked for there,
+    # nor the Spanish word in the French notice.
+    spanish["title"] = f"{spanish['title']} nettoyage"
+    table = NoticeTable.build([french, spanish], as_of=None)
+    hits = table.term_hits(("nettoyage",), "fr")
+    assert {table.records[table.lot_notice[lot]]["id"] for lot in hits.lots} == {french["id"]}
+    assert table.term_hits(("limpieza",), "es").lots.size > 0
+    assert all(table.records[table.lot_notice[lot]]["language"] == "es"
+               for lot in table.term_hits(("limpieza",), "es").lots)
+
+
+def test_foreign_words_are_never_matched_by_typo_or_inside_a_word():
+    # false friends: furniture / fourniture, reuse / creuse, linen / digitaalinen
+    record = real_record(FRENCH_CLEANING)
+    record["title"] = "Fourniture de matériel; creuse; digitaalinen"
+    for keyword in ("furniture", "reuse", "linen"):
+        assert score_notice(make_profile(keywords=[keyword]), record, min_relevance=0) is None, keyword
+    # in Danish or English text a typo still finds the word ("rengørnig")
+    danish = real_record(FRENCH_CLEANING)
+    danish.update(language="da", title="Erhvervsrengørnig af kontorer")
+    assert score_notice(make_profile(keywords=["erhvervsrengøring"]), danish) is not None
+
+
+def test_a_keyword_is_bridged_through_the_cpv_labels_of_every_language():
+    assert bridge.keyword_codes("rengøring") == ("90910000",)
+    assert bridge.keyword_codes("vinduespudsning") == ("90911300",)
+    assert bridge.keyword_codes("ledige") == ()  # "ledere" (conductors) shares its Danish stem: not a bridge
+    french = {translation.text for translation in bridge.translations("vinduespudsning") if translation.language == "fr"}
+    assert any("vitres" in text for text in french)
+
+
+def test_the_shipped_generic_label_words_are_those_of_the_labels():
+    computed = bridge.count_generic_words(bridge._cpv_labels())
+    assert {language: frozenset(found) for language, found in computed.items()} == bridge._generic_words()
+
+
+def test_the_term_file_links_danish_keywords_to_concepts_in_every_big_language():
+    for keyword in ("rengøring", "kantinedrift", "skolemad", "grønne områder", "tryksager", "malerarbejde",
+                    "genbrug", "ledige", "herberg", "softwaretest", "møbelreparation", "vaskeri", "cykelbud"):
+        languages = {translation.language for translation in bridge.translations(keyword)}
+        assert {"fr", "de", "pl", "es", "it", "nl"} <= languages, (keyword, sorted(languages))
+
+
+def test_a_bulgarian_notice_is_found_through_a_danish_keyword():
+    record = real_record(BULGARIAN_SCHOOL_MEALS)  # "Доставка на обедно хранене на учениците ..."
+    assert record["language"] == "bg"
+    found = match_notices([make_profile(keywords=["skolemad", "frokostordning"], regions=[])], [record], as_of=None)
+    assert found
+    assert any(item["origin"] == "translation" and item["language"] == "bg" for item in found[0].facts["keywords"])
