@@ -132,6 +132,8 @@ def main() -> None:
             macro[method].append((precision, recall, f1))
             cells.append(f"{precision:4.2f} {recall:4.2f} {f1:4.2f} ({n_predicted:>3})")
             if args.verbose and method == "tendermatch":
+                for nid in sorted(left_out):
+                    print(f"    left out       {profile.id}: {nid} (the readers disagree)")
                 for nid in sorted(predicted - relevant - left_out):
                     print(f"    false positive {profile.id}: {nid} {titles[nid][:90]}")
                 for nid in sorted(relevant - predicted):

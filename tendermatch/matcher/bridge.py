@@ -58,12 +58,15 @@ LABEL_GENERIC_SHARE = 0.012
 @dataclass(frozen=True, slots=True)
 class Translation:
     """A keyword's equivalent in one language: its folded content words (all needed, in
-    one field), where it comes from ("terms:canteen", "cpv:90910000")."""
+    one field), where it comes from ("terms:canteen", "cpv:90910000"), and whether it is
+    the keyword's own concept or another concept of the same trade (``related``: a
+    catering enterprise that writes "catering" also does school meals)."""
 
     language: str
     text: str
     words: tuple[str, ...]
     source: str
+    related: bool = False
 
 
 @lru_cache(maxsize=64)
@@ -79,6 +82,14 @@ def stem_key(word: str, language: str) -> str:
     if stemmer is None:
         return word[:TRUNCATE]
     return stemmer.stemWord(word)
+
+
+def stem_keys(words: list[str], language: str) -> list[str]:
+    """``stem_key`` of many words at once (one call into the stemmer's C loop)."""
+    stemmer = _stemmer(language)
+    if stemmer is None:
+        return [word[:TRUNCATE] for word in words]
+    return stemmer.stemWords(words)
 
 
 def _key(words: tuple[str, ...] | list[str], language: str) -> tuple[str, ...]:
@@ -187,6 +198,23 @@ def _branch(code: str) -> str:
 
 
 @lru_cache(maxsize=65536)
+def related_concepts(keyword: str) -> tuple[str, ...]:
+    """The other concepts of the trades of the keyword's concepts."""
+    own = keyword_concepts(keyword)
+    trades = {_trades().get(name) for name in own} - {None}
+    return tuple(name for name, trade in _trades().items() if trade in trades and name not in own)
+
+
+@lru_cache(maxsize=1)
+def _trades() -> dict[str, str]:
+    path = resources.files(__package__).joinpath("data/terms.toml")
+    if not path.is_file():
+        return {}
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return {name: str(table.get("trade", name)) for name, table in data.get("concepts", {}).items()}
+
+
+@lru_cache(maxsize=65536)
 def keyword_codes(keyword: str) -> tuple[str, ...]:
     """The CPV codes whose Danish or English label is the keyword ("rengøring" ->
     90910000): the broadest of them (a code inside another's branch is left out), services
@@ -203,23 +231,46 @@ def keyword_codes(keyword: str) -> tuple[str, ...]:
     return tuple(broadest) if len(broadest) <= 3 else ()
 
 
+@lru_cache(maxsize=None)
+def _concept_translations(name: str, *, related: bool) -> tuple[Translation, ...]:
+    """A concept's terms as translations, folded once (``related``: in the languages other than
+    Danish and English only, see ``translations``)."""
+    found = []
+    for language, terms in _concepts()[name].items():
+        if related and language in ("da", "en"):
+            continue
+        for term in terms:
+            words = tuple(content_words(term))
+            if words:
+                found.append(Translation(language, term, words, f"terms:{name}", related))
+    return tuple(found)
+
+
+@lru_cache(maxsize=None)
+def _code_translations(code: str) -> tuple[Translation, ...]:
+    """A CPV code's labels in every language as translations (their distinctive words)."""
+    found = []
+    for language, label in _cpv_labels()[code].items():
+        words = distinctive_words(label, language)
+        if words:
+            found.append(Translation(language, label, words, f"cpv:{code}"))
+    return tuple(found)
+
+
 @lru_cache(maxsize=65536)
 def translations(keyword: str) -> tuple[Translation, ...]:
     """A keyword's equivalents in every other language, from the term file and from the
-    CPV labels (each phrase once per language)."""
+    CPV labels (each phrase once per language). The trade's other concepts stand in for the
+    keyword only in the languages the profile does not write itself: in Danish and English
+    its keywords are its own choice ("kantinedrift" and not meals on wheels); abroad it could
+    not have named every word a buyer uses."""
     found: dict[tuple[str, tuple[str, ...]], Translation] = {}
-    for name in keyword_concepts(keyword):
-        for language, terms in _concepts()[name].items():
-            for term in terms:
-                words = tuple(content_words(term))
-                if words:
-                    found.setdefault((language, words), Translation(language, term, words, f"terms:{name}"))
-    labels = _cpv_labels()
-    for code in keyword_codes(keyword):
-        for language, label in labels[code].items():
-            words = distinctive_words(label, language)
-            if words:
-                found.setdefault((language, words), Translation(language, label, words, f"cpv:{code}"))
+    groups = [_concept_translations(name, related=False) for name in keyword_concepts(keyword)]
+    groups += [_code_translations(code) for code in keyword_codes(keyword)]
+    groups += [_concept_translations(name, related=True) for name in related_concepts(keyword)]
+    for group in groups:
+        for item in group:
+            found.setdefault((item.language, item.words), item)
     return tuple(found.values())
 
 

@@ -28,7 +28,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from . import places, reasons, rules
-from .bridge import COMPOUNDING, MIN_COMPOUND_HEAD, stem_key, translations
+from .bridge import COMPOUNDING, MIN_COMPOUND_HEAD, stem_key, stem_keys, translations
 from .cpv import best_cpv_relation, branch, cpv_label, cpv_relation
 from .profiles import Profile
 from .text import STEM, content_words, fold, is_generic, max_typos, stem, word_quality, words
@@ -53,6 +53,7 @@ CODE_FIELDS = (LOT_CPV, LOT_CPV_BROAD, NOTICE_TRANSLATION)
 # keyword counts only as the very same word: inflection, compound and typo matches there
 # make false friends (furniture/fourniture, reuse/creuse, linen/digitaalinen).
 KEYWORD_LANGUAGES = frozenset({"da", "en", ""})
+TITLE_QUALITY = 0.8  # a keyword counts as named by a code's label from this match quality
 # Match quality of a translated term by how it was found in the notice.
 TRANSLATED_EXACT, TRANSLATED_STEM, TRANSLATED_COMPOUND = 1.0, 0.95, 0.85
 LOT_FIELDS = (LOT_TITLE, LOT_CPV, LOT_CPV_BROAD, LOT_DESCRIPTION)
@@ -137,6 +138,18 @@ def synonym_groups() -> dict[str, tuple[str, ...]]:
     return groups
 
 
+@lru_cache(maxsize=262144)
+def _term_keys(words: tuple[str, ...], language: str | None) -> tuple[tuple[str | None, tuple[str, ...]], ...]:
+    """What makes two terms the same: a word counts once however many keywords lead to it.
+    A translation is known by its stems ("peinture" from the term file and "peintures" from
+    a CPV label are one); a Danish or English one that is also a keyword is that keyword."""
+    if language is None:
+        return ((None, words),)
+    found: tuple[tuple[str | None, tuple[str, ...]], ...] = (
+        (language, tuple(sorted(stem_key(word, language) for word in words))),)
+    return found + (((None, words),) if language in KEYWORD_LANGUAGES else ())
+
+
 def _term(text: str, weight: float, origin: str) -> Term | None:
     """A keyword as a term: all its content words are needed (a generic word inside a
     phrase still narrows it: "work assessment" is not "assessment"); a keyword made only
@@ -149,19 +162,45 @@ def _term(text: str, weight: float, origin: str) -> Term | None:
     return Term(text, tuple(found), rules.GENERIC_WEIGHT, False, origin)
 
 
+_CONCEPTS: dict[tuple[Term, ...], tuple[Term, ...]] = {}  # every distinct concept, once
+
+
+@lru_cache(maxsize=65536)
+def _keyword_extension(keyword: str) -> tuple[tuple[Term, ...], frozenset[tuple[str | None, tuple[str, ...]]]]:
+    """A keyword's synonyms and translations as terms (each once), with their keys: the
+    same for every profile that has the keyword, so worked out once."""
+    seen: set[tuple[str | None, tuple[str, ...]]] = set()
+    kept: list[Term] = []
+    candidates = [_term(synonym, rules.SYNONYM_WEIGHT, "synonym") for synonym in synonym_groups().get(fold(keyword), ())]
+    candidates += [Term(item.text, item.words, rules.RELATED_WEIGHT if item.related else rules.TRANSLATION_WEIGHT,
+                        True, "translation", item.language, item.source) for item in translations(keyword)]
+    for term in candidates:
+        if term is None:
+            continue
+        keys = _term_keys(term.words, term.language)
+        if not any(key in seen for key in keys):
+            seen.update(keys)
+            kept.append(term)
+    return tuple(kept), frozenset(seen)
+
+
 @lru_cache(maxsize=65536)
 def profile_concepts(profile: Profile) -> tuple[tuple[Term, ...], ...]:
-    """What a profile looks for, as concepts: each keyword with its synonyms (a lot
-    counts a concept once, by its best member, however many synonyms it holds), then each
-    content word of the description (weak, never enough on its own). Each word set once."""
-    seen: set[tuple[tuple[str, ...], str | None]] = set()
+    """What a profile looks for, as concepts: each keyword with its synonyms and its
+    translations (a lot counts a concept once, by its best member, however many it holds),
+    then each content word of the description (weak, never enough on its own). Each word
+    set once: a word two keywords lead to belongs to the first."""
+    seen: set[tuple[str | None, tuple[str, ...]]] = set()
     concepts: list[tuple[Term, ...]] = []
 
     def members(*candidates: Term | None) -> tuple[Term, ...]:
         kept = []
         for term in candidates:
-            if term is not None and (term.words, term.language) not in seen:
-                seen.add((term.words, term.language))
+            if term is None:
+                continue
+            keys = _term_keys(term.words, term.language)
+            if not any(key in seen for key in keys):
+                seen.update(keys)
                 kept.append(term)
         return tuple(kept)
 
@@ -169,12 +208,15 @@ def profile_concepts(profile: Profile) -> tuple[tuple[Term, ...], ...]:
     keyword_concepts = [members(term) for term in keyword_terms]  # the profile's own words first
     for keyword, concept in zip(profile.keywords, keyword_concepts):
         if concept:
-            synonyms = members(*(_term(synonym, rules.SYNONYM_WEIGHT, "synonym")
-                                 for synonym in synonym_groups().get(fold(keyword), ())))
-            translated = members(*(Term(item.text, item.words, rules.TRANSLATION_WEIGHT, True, "translation",
-                                        item.language, item.source)
-                                   for item in translations(keyword)))
-            concepts.append(concept + synonyms + translated)
+            extension, keys = _keyword_extension(keyword)
+            if seen.isdisjoint(keys):  # the common case: nothing shared with an earlier keyword
+                seen.update(keys)
+                concepts.append(concept + extension)
+            else:
+                concepts.append(concept + members(*extension))
+    # One object per distinct concept, so that tables can key their caches by identity
+    # (hashing a concept of a hundred translated terms on every look-up is slow).
+    concepts = [_CONCEPTS.setdefault(concept, concept) for concept in concepts]
     keyword_words = {word for concept in concepts for term in concept if term.language is None
                      for word in term.words}
     for surface in re.findall(r"\w+", profile.description):
@@ -182,8 +224,20 @@ def profile_concepts(profile: Profile) -> tuple[tuple[Term, ...], ...]:
         if len(word) >= 5 and not is_generic(word) and word not in keyword_words:
             concept = members(Term(surface.lower(), (word,), rules.DESCRIPTION_WEIGHT, False, "description"))
             if concept:
-                concepts.append(concept)
+                concepts.append(_CONCEPTS.setdefault(concept, concept))
     return tuple(concepts)
+
+
+def _own_words(profile: Profile) -> set[str]:
+    """The folded words of a profile's keywords, their synonyms and its description: the
+    words matched with the Danish and English rules (prefix, compound, typo)."""
+    found = set()
+    for keyword in profile.keywords:
+        for text in (keyword, *synonym_groups().get(fold(keyword), ())):
+            found.update(content_words(text))
+    found.update(word for word in (fold(surface) for surface in re.findall(r"\w+", profile.description))
+                 if len(word) >= 5 and not is_generic(word))
+    return found
 
 
 def profile_terms(profile: Profile) -> tuple[Term, ...]:
@@ -195,6 +249,17 @@ def profile_terms(profile: Profile) -> tuple[Term, ...]:
 def _keyword_of(profile: Profile) -> dict[Term, str]:
     """Each term of a profile -> the keyword (or description word) it stands for."""
     return {term: concept[0].text for concept in profile_concepts(profile) for term in concept}
+
+
+@lru_cache(maxsize=65536)
+def _label_text(code: str) -> tuple[str, bool]:
+    """A code's English and Danish labels as one text, and whether the code is broad."""
+    return f"{cpv_label(code, 'en')} {cpv_label(code, 'da')}", len(branch(code)) <= BROAD_CPV_DIGITS
+
+
+@lru_cache(maxsize=65536)
+def _label_words(code: str) -> frozenset[str]:
+    return frozenset(words(f"{cpv_label(code, 'en')} {cpv_label(code, 'da')}"))
 
 
 @lru_cache(maxsize=65536)
@@ -259,6 +324,8 @@ class ConceptHits(NamedTuple):
     title: np.ndarray
     code_lots: np.ndarray
     code_score: np.ndarray
+    member: np.ndarray  # which of the concept's terms counted for the lot
+    field: np.ndarray  # and in which field
 
 
 class NoticeTable:
@@ -279,7 +346,7 @@ class NoticeTable:
         self._cpv_weight: dict[str, list[float]] = defaultdict(list)  # of each lot in _cpv_lots: main or secondary
         self._word_cache: dict[str, dict[int, float]] = {}
         self._term_cache: dict[tuple[tuple[str, ...], str | None], TermHits] = {}
-        self._concept_cache: dict[tuple[Any, ...], ConceptHits] = {}
+        self._concept_cache: dict[int, tuple[tuple[Term, ...], ConceptHits]] = {}
         self._cpv_cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._mask_cache: dict[tuple[str, Any], np.ndarray] = {}
         self._joined: str | None = None
@@ -292,6 +359,7 @@ class NoticeTable:
         self._translated_cache: dict[tuple[str, int], dict[int, float]] = {}
         self._share_cache: dict[tuple[tuple[str, ...], str | None], float] = {}
         self._keyword_notices: np.ndarray | None = None
+        self._code_array_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     # -- building ------------------------------------------------------------------------
 
@@ -310,6 +378,8 @@ class NoticeTable:
         reserved_groups: dict[tuple[str, ...], int] = {}
         lot_nuts: list[int] = []
         notice_language: list[int] = []
+        goods: list[int] = []
+        goods_groups: dict[tuple[str, ...], int] = {}
         lot_reserved: list[int] = []
         starts: list[int] = []
         slot_lot: list[int] = []
@@ -372,8 +442,9 @@ class NoticeTable:
                 codes = lot_codes(record, lot)
                 labels: tuple[list[frozenset[int]], list[frozenset[int]]] = ([], [])
                 for code in codes:
-                    field_id = LOT_CPV_BROAD if len(branch(code)) <= BROAD_CPV_DIGITS else LOT_CPV
-                    tokens = tokens_of(f"{cpv_label(code, 'en')} {cpv_label(code, 'da')}")
+                    label, broad = _label_text(code)
+                    field_id = LOT_CPV_BROAD if broad else LOT_CPV
+                    tokens = tokens_of(label)
                     labels[field_id == LOT_CPV_BROAD].append(tokens)
                     postings = table._postings[field_id]
                     for token_id in tokens:
@@ -388,6 +459,9 @@ class NoticeTable:
                     postings = table._postings[field_id]
                     for token_id in fields[LOT_FIELDS.index(field_id)]:
                         postings[token_id].append(lot_index)
+                divisions = tuple(sorted({code[:2] for code in codes})) \
+                    if codes and all(rules.is_goods(code) for code in codes) else ()
+                goods.append(goods_groups.setdefault(divisions, len(goods_groups)))
                 for position, code in enumerate(codes):
                     table._cpv_lots[code].append(lot_index)
                     table._cpv_weight[code].append(rules.code_weight(main=position == 0, codes=len(codes)))
@@ -405,6 +479,8 @@ class NoticeTable:
             dtype=np.float64)
         table.slot_lot = np.asarray(slot_lot, dtype=np.int32)
         table.notice_language = np.asarray(notice_language, dtype=np.int32)
+        table.lot_goods_group = np.asarray(goods, dtype=np.int32)
+        table.goods_groups = list(goods_groups)
         table.lot_notice = np.asarray(lot_notice, dtype=np.int32)
         table.notice_starts = np.asarray(starts, dtype=np.int32)
         table.lot_value = np.asarray(values, dtype=np.float64)
@@ -536,8 +612,9 @@ class NoticeTable:
         tokens = self._language_tokens[language_id]
         if language_id not in self._stem_index:
             stems: dict[str, list[int]] = defaultdict(list)
-            for token_id in tokens:
-                stems[stem_key(self.tokens[token_id], language)].append(token_id)
+            ordered = list(tokens)
+            for token_id, key in zip(ordered, stem_keys([self.tokens[token_id] for token_id in ordered], language)):
+                stems[key].append(token_id)
             self._stem_index[language_id] = stems
         found: dict[int, float] = {}
         if language in COMPOUNDING and len(word) >= MIN_COMPOUND_HEAD:
@@ -614,7 +691,12 @@ class NoticeTable:
             return cached
         own: list[list[np.ndarray]] = [[], [], [], []]
         code: list[list[np.ndarray]] = [[], []]
-        for field_id, kind in enumerate(FIELD_KINDS):
+        # Most translated terms are in no notice at all: a word without a token ends the search.
+        if language is not None and not all(self._translated_tokens(word, language) for word in term_words):
+            field_range: list[tuple[int, str]] = []
+        else:
+            field_range = list(enumerate(FIELD_KINDS))
+        for field_id, kind in field_range:
             if language is not None and field_id not in OWN_FIELDS:
                 continue
             hits: tuple[np.ndarray, np.ndarray] | None = None
@@ -670,12 +752,13 @@ class NoticeTable:
         """A concept's evidence per lot, by its best member: in the notice's own words (best
         weighted score, best specific score anywhere, best specific score in a title) and
         in its codes' labels (best weighted score)."""
-        key = tuple((term.words, term.language, term.weight, term.specific) for term in concept)
+        key = id(concept)  # concepts are interned (profile_concepts): one object per distinct concept
         cached = self._concept_cache.get(key)
-        if cached is not None:
-            return cached
+        if cached is not None and cached[0] is concept:
+            return cached[1]
         parts, weighted, specific, specific_title, code_parts, code_scores = [], [], [], [], [], []
-        for term in concept:
+        members, fields = [], []
+        for number, term in enumerate(concept):
             hits = self.term_hits(term.words, term.language)
             if hits.lots.size:
                 factor = np.float32(self.specificity(term))
@@ -683,24 +766,38 @@ class NoticeTable:
                 weighted.append(hits.score * np.float32(term.weight) * factor)
                 specific.append(hits.score * factor if term.specific else np.zeros_like(hits.score))
                 specific_title.append(hits.title * factor if term.specific else np.zeros_like(hits.title))
+                members.append(np.full(hits.lots.size, number, dtype=np.int32))
+                fields.append(hits.field)
             if hits.code_lots.size and term.specific:
                 code_parts.append(hits.code_lots)
                 code_scores.append(hits.code_score * np.float32(term.weight))
         empty_index, empty = np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
         if parts:
-            index = np.concatenate(parts)
-            lots, best = _sparse_max(index, np.concatenate(weighted))
+            index, scores = np.concatenate(parts), np.concatenate(weighted)
+            best_positions = _best_positions(index, scores)
+            lots, best = index[best_positions], scores[best_positions]
+            best_member = np.concatenate(members)[best_positions]
+            best_field = np.concatenate(fields)[best_positions]
             _, best_specific = _sparse_max(index, np.concatenate(specific))
             _, best_title = _sparse_max(index, np.concatenate(specific_title))
         else:
             lots, best, best_specific, best_title = empty_index, empty, empty, empty
+            best_member, best_field = empty_index, np.empty(0, dtype=np.int8)
         code_lots, code_best = _sparse_max(np.concatenate(code_parts), np.concatenate(code_scores)) if code_parts \
             else (empty_index, empty)
-        result = ConceptHits(lots, best, best_specific, best_title, code_lots, code_best)
-        self._concept_cache[key] = result
+        result = ConceptHits(lots, best, best_specific, best_title, code_lots, code_best, best_member, best_field)
+        self._concept_cache[key] = (concept, result)
         return result
 
     # -- codes and masks -----------------------------------------------------------------
+
+    def _code_arrays(self, code: str) -> tuple[np.ndarray, np.ndarray]:
+        """(the lots with a code, the code's weight in each: main or secondary)."""
+        found = self._code_array_cache.get(code)
+        if found is None:
+            found = self._code_array_cache[code] = (np.asarray(self._cpv_lots[code], dtype=np.int32),
+                                                    np.asarray(self._cpv_weight[code], dtype=np.float32))
+        return found
 
     def cpv_hits(self, profile_code: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(lot indexes, points, inside the profile's branch) for one profile CPV code."""
@@ -711,10 +808,10 @@ class NoticeTable:
         for code in self._codes_by_division.get(profile_code[:2], ()):
             code_points, relation = cpv_relation(profile_code, code)
             if code_points:
-                lots = np.asarray(self._cpv_lots[code], dtype=np.int32)
+                lots, weights = self._code_arrays(code)
                 parts.append(lots)
                 # A secondary code in a long list says less than the main code.
-                points.append(np.float32(code_points) * np.asarray(self._cpv_weight[code], dtype=np.float32))
+                points.append(np.float32(code_points) * weights)
                 within.append(np.full(lots.size, relation in ("exact", "within")))
         if parts:
             index, score = _sparse_max(np.concatenate(parts), np.concatenate(points))
@@ -737,8 +834,19 @@ class NoticeTable:
 
     def region_mask(self, regions: tuple[str, ...]) -> np.ndarray:
         """Lots that may be inside the regions (``places.in_regions``)."""
+        if not regions:
+            return np.ones(self.size, dtype=bool)
+        resolved = places.resolve_regions(regions)
         return self._group_mask(("regions", regions), self.places, self.lot_nuts_group,
-                                lambda place: places.in_regions(place, regions))
+                                lambda place: places.in_resolved_regions(place, resolved))
+
+    def other_goods_mask(self, profile_codes: tuple[str, ...]) -> np.ndarray:
+        """Lots coded only as products of divisions none of the profile's codes is in: an
+        enterprise that cleans or prints does not supply "Cleaning and Janitorial Supplies"
+        or copier paper (a printer's own goods, printed matter, share its division 22)."""
+        mine = {code[:2] for code in profile_codes}
+        return self._group_mask(("other-goods", tuple(sorted(mine))), self.goods_groups, self.lot_goods_group,
+                                lambda divisions: bool(divisions) and not mine.intersection(divisions))
 
     def reserved_masks(self, eligible: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         """(reserved for enterprises like the profile's, reserved for others only)."""
@@ -823,6 +931,8 @@ class NoticeTable:
             & self.region_mask(profile.regions)[candidates]
             & ~others[candidates]
         )
+        if profile.cpv:
+            passing &= ~self.other_goods_mask(profile.cpv)[candidates]
         if profile.exclude:
             passing &= ~self.excluded_mask(profile.exclude)[candidates]
         candidates, relevance = candidates[passing], relevance[passing]
@@ -854,21 +964,16 @@ class NoticeTable:
     def _counted_terms(self, profile: Profile, lots: np.ndarray) -> list[list[tuple[Term, int]]]:
         """For each lot, the term that counted for each concept that hit it (its best
         member) and the field where that term scored best."""
-        concepts = profile_concepts(profile)
-        best_score = np.zeros((len(concepts), lots.size), dtype=np.float32)
-        best: list[list[tuple[Term, int] | None]] = [[None] * lots.size for _ in concepts]
-        for row, concept in enumerate(concepts):
-            for term in concept:
-                found = self.term_hits(term.words, term.language)
-                index, term_score, field_ids = found.lots, found.score, found.field
-                if index.size == 0:
-                    continue
-                position = np.minimum(np.searchsorted(index, lots), index.size - 1)
-                weighted = np.where(index[position] == lots, term_score[position] * term.weight, 0.0)
-                for column in np.flatnonzero(weighted > best_score[row]).tolist():
-                    best[row][column] = (term, int(field_ids[position[column]]))
-                best_score[row] = np.maximum(best_score[row], weighted)
-        return [[items[column] for items in best if items[column] is not None] for column in range(lots.size)]
+        counted: list[list[tuple[Term, int]]] = [[] for _ in range(lots.size)]
+        for concept in profile_concepts(profile):
+            found = self.concept_hits(concept)
+            if found.lots.size == 0:
+                continue
+            position = np.minimum(np.searchsorted(found.lots, lots), found.lots.size - 1)
+            for column in np.flatnonzero(found.lots[position] == lots).tolist():
+                at = position[column]
+                counted[column].append((concept[int(found.member[at])], int(found.field[at])))
+        return counted
 
     # -- reasons -------------------------------------------------------------------------
 
@@ -885,21 +990,30 @@ class NoticeTable:
         for word in term.words:
             matches = self.word_matches(word) if term.language is None else self._translated_tokens(word, term.language)
             if len(tokens) < len(matches):
-                hit = min((token_id for token_id in tokens if token_id in matches), default=None)
+                hits = [token_id for token_id in tokens if token_id in matches]
             else:
-                hit = min(tokens.intersection(matches), default=None)
+                hits = list(tokens.intersection(matches))
+            # The best match, then the shortest word: the same whatever else the store holds.
+            hit = min(hits, key=lambda token_id: (-matches[token_id], len(self.tokens[token_id]), self.tokens[token_id]),
+                      default=None)
             found.append(self.tokens[hit] if hit is not None else word)
         return " ".join(found)
 
     def _label_fact(self, profile: Profile, lot_index: int, codes: list[str]) -> dict[str, Any] | None:
-        """The first of the lot's codes whose label holds one of the profile's keywords."""
+        """The first of the lot's codes whose label holds one of the profile's keywords (a
+        concept whose code evidence reached the lot)."""
         for concept in profile_concepts(profile):
             keyword = concept[0]
             if not keyword.specific or keyword.language is not None:
                 continue
+            found = self.concept_hits(concept)
+            at = int(np.searchsorted(found.code_lots, lot_index))
+            if at == found.code_lots.size or found.code_lots[at] != lot_index:
+                continue
             for code in codes:
-                label_words = set(words(f"{cpv_label(code, 'en')} {cpv_label(code, 'da')}"))
-                if all(any(word_quality(word, token) >= 0.8 for token in label_words) for word in keyword.words):
+                label_words = _label_words(code)
+                if all(any(word_quality(word, token) >= TITLE_QUALITY for token in label_words)
+                       for word in keyword.words):
                     return {"relation": "label", "profile_code": "", "code": code, "keyword": keyword.text,
                             "labels": {"en": cpv_label(code, "en"), "da": cpv_label(code, "da")}}
         return None
@@ -975,8 +1089,9 @@ def match_profiles(table: NoticeTable, profiles: list[Profile], *, min_relevance
     With ``workers`` > 1 and many profiles, forked processes share the built table and
     each scores a slice of the profiles (the result is the same, in the same order)."""
     global _FORKED_TABLE
-    table.resolve_words({word for profile in profiles for term in profile_terms(profile) if term.language is None
-                         for word in term.words})
+    # The words of the profiles' own keywords and synonyms, resolved in bulk before any fork
+    # (translations are looked up exactly or by stem, and are worked out in the workers).
+    table.resolve_words({word for profile in profiles for word in _own_words(profile)})
     if workers <= 1 or len(profiles) < 200 or "fork" not in multiprocessing.get_all_start_methods():
         _FORKED_TABLE = table
         try:

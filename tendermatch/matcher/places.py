@@ -123,6 +123,7 @@ def place_of(record: dict[str, Any], lot: dict[str, Any]) -> Place:
     return Place((), UNKNOWN)
 
 
+@lru_cache(maxsize=4096)
 def region_code(region: str) -> str | None:
     """A profile region as a NUTS code or prefix: the code itself, or a Danish
     municipality's NUTS 3 code; None when it is neither."""
@@ -130,6 +131,19 @@ def region_code(region: str) -> str | None:
         return region
     found = municipality(region)
     return found[1] if found else None
+
+
+@lru_cache(maxsize=4096)
+def resolve_regions(regions: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
+    """A profile's regions as (NUTS code or prefix, municipality name or None), the ones
+    that are neither left out (profiles are checked when read)."""
+    resolved = []
+    for region in regions:
+        code = region_code(region)
+        if code is not None:
+            found = municipality(region) if code != region else None
+            resolved.append((code, found[0] if found else None))
+    return tuple(resolved)
 
 
 def in_regions(place: Place, regions: tuple[str, ...] | list[str]) -> bool:
@@ -140,15 +154,16 @@ def in_regions(place: Place, regions: tuple[str, ...] | list[str]) -> bool:
     when the buyer's municipality is the evidence; a NUTS place covering the municipality
     counts. A lot whose place is unknown may be anywhere (the digest says to check it).
     """
-    if not regions or place.evidence == UNKNOWN:
+    return not regions or in_resolved_regions(place, resolve_regions(tuple(regions)))
+
+
+def in_resolved_regions(place: Place, resolved: tuple[tuple[str, str | None], ...]) -> bool:
+    """``in_regions`` for a profile with regions, already resolved (``resolve_regions``)."""
+    if place.evidence == UNKNOWN:
         return True
-    for region in regions:
-        code = region_code(region)
-        if code is None:
-            continue
-        is_municipality = code != region
-        if is_municipality and place.municipality is not None:
-            if fold(place.municipality) == fold(municipality(region)[0]):  # type: ignore[index]
+    for code, town in resolved:
+        if town is not None and place.municipality is not None:
+            if place.municipality == town:
                 return True
             continue
         if any(found.startswith(code) or code.startswith(found) for found in place.codes):

@@ -21,14 +21,14 @@ import numpy as np
 TEXT_MAX = 45.0
 TEXT_RATE = 1.9  # one keyword in a title (or its translation) is enough: 80% of TEXT_MAX
 MIN_RELEVANCE = 36.0
-# The gate. A lot is sent when one holds:
-# - a specific keyword is in a title (match quality at least TITLE_MIN), or
-# - one of its CPV codes is in the profile's branches, or
-# - a specific keyword is anywhere (quality x field weight >= SPECIFIC_WITH_CPV_MIN) and a
-#   code shares at least three digits with one of the profile's (CPV_SUPPORT_MIN points), or
-# - the profile has no CPV codes and a specific keyword is in a CPV label (>= SPECIFIC_MIN).
-# A profile with CPV codes has said what its work is coded as, so a keyword found only in
-# the label of some other code is not enough.
+# The gate: the notice's own words must say it is the work. A lot is sent when one holds:
+# - a specific keyword (or its translation) is in a title (match quality >= TITLE_MIN), or
+# - one is in a description (quality x field weight >= SPECIFIC_WITH_CPV_MIN) and the code
+#   evidence reaches CPV_SUPPORT_MIN points (a code in the profile's branch, a code just
+#   above it, or a code whose label names the keyword), or
+# - the profile has no CPV codes and a specific keyword is in a description (>= SPECIFIC_MIN), or
+# - the profile has no keywords and a code is in its branches (all it has to go on).
+# A code alone is not enough for a profile with keywords: a broad code holds many trades.
 TITLE_MIN = 0.8
 CPV_ONLY_MIN_RELEVANCE = 27.0  # a profile without keywords: a code in its branch is enough
 # A lot reserved for enterprises like the profile's needs this much less relevance: few
@@ -36,7 +36,7 @@ CPV_ONLY_MIN_RELEVANCE = 27.0  # a profile without keywords: a code in its branc
 RESERVED_RELEVANCE_BONUS = 5.0
 SPECIFIC_MIN = 0.7
 SPECIFIC_WITH_CPV_MIN = 0.5
-CPV_SUPPORT_MIN = 8
+CPV_SUPPORT_MIN = 20
 
 # How much a hit counts by where it is: a title says what the contract is, a CPV label
 # what it is coded as, a description may mention anything.
@@ -46,6 +46,7 @@ FIELD_WEIGHTS = {"title": 1.0, "cpv": 0.8, "cpv-broad": 0.5, "description": 0.6,
 KEYWORD_WEIGHT = 1.0
 SYNONYM_WEIGHT = 0.85
 TRANSLATION_WEIGHT = 0.9  # a keyword's equivalent in the notice's language (``bridge``)
+RELATED_WEIGHT = 0.75  # another concept of the keyword's trade (a "catering" keyword and school meals)
 DESCRIPTION_WEIGHT = 0.15
 GENERIC_WEIGHT = 0.15
 
@@ -82,6 +83,11 @@ def text_points(hits: Any) -> Any:
     """Text relevance from the sum of weighted keyword hits; saturates at ``TEXT_MAX``
     so ten weak hits do not beat two strong ones. Works on floats and numpy arrays."""
     return TEXT_MAX * (1.0 - np.exp(-TEXT_RATE * np.asarray(hits, dtype=np.float64)))
+
+
+def is_goods(code: str) -> bool:
+    """A CPV code for products (divisions 03-44 and 48), not works (45) or services (50-98)."""
+    return code[:2] < "45" or code[:2] == "48"
 
 
 def code_weight(*, main: bool, codes: int) -> float:

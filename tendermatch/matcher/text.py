@@ -11,7 +11,6 @@ small typo ("rengørnig").
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 
 from anyascii import anyascii
@@ -26,13 +25,12 @@ TYPO = 0.8  # one edit (two for long words)
 
 MIN_PREFIX = 5  # a shorter word starts a token only as an inflection: "park" -> "parken", not "parkering"
 MIN_INSIDE = 5
-MIN_TYPO = 6  # shorter words have too many one-letter neighbours ("budservice" is not "madservice")
+MIN_TYPO = 9  # shorter words have too many one-letter neighbours ("painting" is not "printing")
 # Endings that make an inflection of a short word (4 letters) rather than a new word.
 INFLECTIONS = ("e", "en", "er", "erne", "ene", "et", "s", "es")
 
 _FOLD = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 _NOT_WORD = re.compile(r"[^0-9a-z]+")
-_COMBINING = re.compile(r"[\u0300-\u036f]+")  # the accents NFKD splits off: "é" -> "e" + U+0301
 
 # Words that say nothing about the trade; they are dropped from phrases and a profile
 # word among them counts only a little and never makes a match on its own.
@@ -57,16 +55,26 @@ GENERIC_WORDS = frozenset(
 )
 
 
+class _Transliteration(dict[int, str]):
+    """str.translate table that transliterates each character the first time it is met and
+    remembers it: ASCII stays, Greek and Cyrillic become Latin letters ("καθαριότητα" ->
+    "kathariotita", "почистване" -> "pochistvane"), accents go ("é" -> "e", "ł" -> "l").
+    Dropping what is not ASCII would delete whole Greek and Bulgarian notices."""
+
+    def __missing__(self, code: int) -> str:
+        value = self[code] = chr(code) if code < 128 else anyascii(chr(code)).lower()
+        return value
+
+
+_TRANSLITERATE = _Transliteration()
+
+
 def fold(text: str) -> str:
     """Lower case, Danish letters spelled out, accents dropped, other scripts (Greek,
     Cyrillic) transliterated to Latin letters, punctuation to spaces."""
     text = text.lower()
     if not text.isascii():  # most text is plain ASCII: skip the slow step for it
-        # Dropping what is not ASCII would delete whole Greek and Bulgarian notices (and "ł");
-        # anyascii transliterates ("καθαριότητα" -> "kathariotita", "почистване" -> "pochistvane").
-        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text.translate(_FOLD))).lower()
-        if not text.isascii():
-            text = anyascii(text).lower()
+        text = text.translate(_FOLD).translate(_TRANSLITERATE)
     return _NOT_WORD.sub(" ", text).strip()
 
 

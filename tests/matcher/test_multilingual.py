@@ -30,8 +30,8 @@ def test_a_french_notice_is_found_through_a_danish_keyword():
     match = score_notice(make_profile(**CLEANING), record)
     assert match is not None
     [found] = [item for item in match.facts["keywords"] if item["keyword"] == "rengøring"]
-    assert found["origin"] == "translation" and found["language"] == "fr" and found["found"] == "nettoyage"
-    assert '"nettoyage" in the lot title (French for your keyword "rengøring")' in match.reasons
+    assert found["origin"] == "translation" and found["language"] == "fr" and found["found"].startswith("nettoyage")
+    assert f'"{found["found"]}" in the lot title (French for your keyword "rengøring")' in match.reasons
 
 
 def test_a_polish_notice_is_found_through_a_danish_keyword():
@@ -39,7 +39,7 @@ def test_a_polish_notice_is_found_through_a_danish_keyword():
     assert record["language"] == "pl"
     match = score_notice(make_profile(**CLEANING), record)
     assert match is not None
-    assert any(item["origin"] == "translation" and item["language"] == "pl" and item["found"].startswith("sprzatan")
+    assert any(item["origin"] == "translation" and item["language"] == "pl" and "sprzatania" in item["found"]
                for item in match.facts["keywords"])
 
 

@@ -60,7 +60,9 @@ def test_match_scores_every_profile_against_the_open_notices_only_and_logs_the_r
                          " WHERE substr(n.deadline, 1, 10) < date('now')") == [(0,)]
     matched, biggest = query(config, "SELECT count(DISTINCT profile_id), max(c) FROM"
                                      " (SELECT profile_id, count(*) AS c FROM matches GROUP BY profile_id)")[0]
-    assert PROFILES * 0.5 < matched <= PROFILES and biggest <= 100
+    # A third at least: a code alone no longer sends a notice to a profile with keywords,
+    # and a foreign notice never reaches a region-limited one (issue 16), so fewer match
+    assert PROFILES * 0.3 < matched <= PROFILES and biggest <= 100
     assert query(config, "SELECT count(*) FROM profiles") == [(PROFILES,)]
 
 

@@ -52,10 +52,11 @@ class Agreement:
 
 
 TENDERS = (
-    Tender("Erhvervsrengøring af kommunens plejecentre", "Holbæk Kommune", 40, "90911200-8",
+    # The two that match are in Hovedstaden, the sample profiles' region (DK01)
+    Tender("Erhvervsrengøring af kommunens plejecentre", "Gladsaxe Kommune", 40, "90911200-8",
            "Daglig rengøring og vinduespudsning af 6 plejecentre. Kontrakten har en social klausul om praktikanter."),
-    Tender("Kantinedrift og frokostordning på rådhuset", "Roskilde Kommune", 30, "55510000-8",
-           "Drift af kantinen og mødeforplejning på Roskilde Rådhus."),
+    Tender("Kantinedrift og frokostordning på rådhuset", "Frederiksberg Kommune", 30, "55510000-8",
+           "Drift af kantinen og mødeforplejning på Frederiksberg Rådhus."),
     Tender("Levering af kontorartikler", "Roskilde Kommune", 25, "30192000-1",
            "Levering af papir, kuverter og kontorartikler til kommunens administration."),
     Tender("Asfaltarbejder på kommunens veje", "Holbæk Kommune", 50, "45233222-1",
@@ -65,7 +66,7 @@ TENDERS = (
 )
 
 AGREEMENTS = (
-    Agreement("Vinduespudsning i kommunale bygninger", "Københavns Kommune", "Klar Udsigt ApS", 100,
+    Agreement("Vagtordning i kommunale bygninger", "Københavns Kommune", "Klar Udsigt ApS", 100,
               "vinduespudsning"),
     Agreement("Kontorartikler og papir", "Københavns Kommune", "Nordisk Kontorforsyning A/S", 500, "kontor"),
     Agreement("Flytte- og magasineringsydelser", "Frederiksberg Kommune", "Hovedstadens Flytteforretning ApS", -20,

@@ -79,7 +79,7 @@ def add_school_meals_tender(served: Served) -> None:
     deadline = (date.today() + timedelta(days=45)).strftime("%d.%m.%Y")
     item = ("<item><title>Skolemad og frokostordning til kommunens skoler</title>"
             "<link>https://udbud.sjaelland.example/udbud/99</link><guid>https://udbud.sjaelland.example/udbud/99</guid>"
-            "<dc:creator>Roskilde Kommune</dc:creator><description>&lt;p&gt;Levering af skolemad og frokostordning"
+            "<dc:creator>Gentofte Kommune</dc:creator><description>&lt;p&gt;Levering af skolemad og frokostordning"
             f" til 12 skoler.&lt;/p&gt;&lt;p&gt;Tilbudsfrist: {deadline} kl. 12:00&lt;/p&gt;&lt;p&gt;CPV:"
             " 55520000-1&lt;/p&gt;</description></item>")
     feed = site / "udbud.xml"

@@ -128,5 +128,5 @@ def test_demo_prints_each_sample_profile_with_its_matches_and_reasons(tmp_path):
     block = out.split("Måltidsværkstedet (maaltidsvaerkstedet):", 1)[1].split("\n\n", 1)[0]
     assert "(ted:095237-2016)" in block
     assert re.search(r"^\s+1\. \[\d+\] .+\(\S+\)$", block, re.MULTILINE)
-    assert re.search(r"^\s+- .*kantinedrift", block, re.MULTILINE)
+    assert re.search(r"^\s+\+ .*kantinedrift", block, re.MULTILINE)
     assert "Log:" in out

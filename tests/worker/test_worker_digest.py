@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import email
 import json
+import shutil
 import signal
 import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer, free_port
 from tests.worker.worker_process import WORKER_ENV, RunningWorker, feed_source, write_worker_config
 
@@ -21,6 +22,13 @@ ZONE = ZoneInfo("Europe/Copenhagen")
 
 
 def smtp_config(folder, site, port: int, *, digest_schedule: str):
+    # The feed is Region Sjælland's: here RentFokus takes work there too, so that the run
+    # sends several digests (the sample profile is Hovedstaden's only)
+    profiles = folder / "profiles"
+    shutil.copytree(ROOT / "config" / "profiles", profiles)
+    rent = profiles / "rent-fokus.toml"
+    rent.write_text(rent.read_text(encoding="utf-8").replace('regions = ["DK01"]', 'regions = ["DK01", "DK02"]'),
+                    encoding="utf-8")
     return write_worker_config(
         folder, [feed_source("feed", f"{site.url}/udbud_feed.xml", schedule="0 0 5 * * *")],
         digest_schedule=digest_schedule,
