@@ -30,7 +30,7 @@ from importlib import resources
 
 import Stemmer
 
-from .text import content_words, fold
+from .text import content_words
 
 # Notice language (ISO 639-1) -> Snowball algorithm. Greek and Bulgarian notices are folded
 # to Latin letters before matching, where the Greek and Russian stemmers do not apply; they
@@ -272,19 +272,3 @@ def translations(keyword: str) -> tuple[Translation, ...]:
         for item in group:
             found.setdefault((item.language, item.words), item)
     return tuple(found.values())
-
-
-def term_matches_token(word: str, token: str, language: str) -> bool:
-    """Whether a folded translated word matches a folded notice token of ``language``:
-    exactly, by stem, or (compounding languages) as a compound's first or last part."""
-    if token == word:
-        return True
-    if stem_key(token, language) == stem_key(word, language):
-        return True
-    return language in COMPOUNDING and len(word) >= MIN_COMPOUND_HEAD and (token.endswith(word)
-                                                                          or token.startswith(word))
-
-
-def fold_terms(terms: list[str]) -> list[str]:
-    """The folded forms of terms (for tests and reviews of the term file)."""
-    return [fold(term) for term in terms]

@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -170,10 +171,16 @@ def _keyword_extension(keyword: str) -> tuple[tuple[Term, ...], frozenset[tuple[
     """A keyword's synonyms and translations as terms (each once), with their keys: the
     same for every profile that has the keyword, so worked out once."""
     seen: set[tuple[str | None, tuple[str, ...]]] = set()
-    kept: list[Term] = []
     candidates = [_term(synonym, rules.SYNONYM_WEIGHT, "synonym") for synonym in synonym_groups().get(fold(keyword), ())]
     candidates += [Term(item.text, item.words, rules.RELATED_WEIGHT if item.related else rules.TRANSLATION_WEIGHT,
                         True, "translation", item.language, item.source) for item in translations(keyword)]
+    kept = _unseen(candidates, seen)
+    return kept, frozenset(seen)
+
+
+def _unseen(candidates: Iterable[Term | None], seen: set[tuple[str | None, tuple[str, ...]]]) -> tuple[Term, ...]:
+    """The candidates whose words are not yet in ``seen`` (which they are added to), in order."""
+    kept = []
     for term in candidates:
         if term is None:
             continue
@@ -181,7 +188,7 @@ def _keyword_extension(keyword: str) -> tuple[tuple[Term, ...], frozenset[tuple[
         if not any(key in seen for key in keys):
             seen.update(keys)
             kept.append(term)
-    return tuple(kept), frozenset(seen)
+    return tuple(kept)
 
 
 @lru_cache(maxsize=65536)
@@ -194,15 +201,7 @@ def profile_concepts(profile: Profile) -> tuple[tuple[Term, ...], ...]:
     concepts: list[tuple[Term, ...]] = []
 
     def members(*candidates: Term | None) -> tuple[Term, ...]:
-        kept = []
-        for term in candidates:
-            if term is None:
-                continue
-            keys = _term_keys(term.words, term.language)
-            if not any(key in seen for key in keys):
-                seen.update(keys)
-                kept.append(term)
-        return tuple(kept)
+        return _unseen(candidates, seen)
 
     keyword_terms = [_term(keyword, rules.KEYWORD_WEIGHT, "keyword") for keyword in profile.keywords]
     keyword_concepts = [members(term) for term in keyword_terms]  # the profile's own words first

@@ -108,7 +108,9 @@ def place_of(record: dict[str, Any], lot: dict[str, Any]) -> Place:
     nuts = tuple(lot.get("nuts") or record.get("nuts") or ())
     if nuts:
         return Place(nuts, PLACE_OF_PERFORMANCE)
-    buyer = record.get("buyer") or {}
+    buyer = record.get("buyer")
+    if not isinstance(buyer, dict):  # a store from an older version or a hand edit: no buyer to go by
+        buyer = {}
     country = nuts_country(buyer.get("country"))
     if country in (None, "DK"):
         for name in (buyer.get("city"), buyer.get("name")):

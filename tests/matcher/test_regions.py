@@ -111,3 +111,14 @@ def test_the_sample_profiles_get_only_notices_from_their_regions(sample_records)
 @pytest.fixture(scope="module")
 def sample_records():
     return [record for folder in ("ted-dk", "eforms", "ted-api", "ocds") for record in folder_records(SAMPLE / folder)]
+
+
+def test_a_buyer_of_the_wrong_shape_costs_only_its_own_notice():
+    odd, good = sample(KANTINE), sample(MADSERVICE_RODOVRE)
+    for lot in odd["lots"]:
+        lot["nuts"] = []
+    odd["nuts"] = []
+    odd["buyer"] = "Københavns Kommune"  # text where a table belongs
+    found = match_notices([sample_profile("maaltidsvaerkstedet")], [odd, good], as_of=None)
+    assert {match.notice_id for match in found} == {odd["id"], good["id"]}
+    assert "the place of performance is not given" in next(m for m in found if m.notice_id == odd["id"]).notes
