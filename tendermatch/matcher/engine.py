@@ -58,9 +58,11 @@ TITLE_QUALITY = 0.8  # a keyword counts as named by a code's label from this mat
 # Match quality of a translated term by how it was found in the notice.
 TRANSLATED_EXACT, TRANSLATED_STEM, TRANSLATED_COMPOUND = 1.0, 0.95, 0.85
 LOT_FIELDS = (LOT_TITLE, LOT_CPV, LOT_CPV_BROAD, LOT_DESCRIPTION)
-# Each CPV code's label is indexed on its own (a "slot" of its lot), so a phrase cannot be
-# made of words from two labels ("executive search" from "Executive services" + "Job search").
-SLOT_LEVEL = (False, False, True, True, False, False, False)
+# Each CPV code's label is indexed once, by code (the field's units are codes, mapped to
+# their lots on a hit), so a phrase cannot be made of words from two labels ("executive
+# search" from "Executive services" + "Job search"), and a label shared by thousands of lots
+# costs one posting per word, not thousands.
+CODE_LEVEL = (False, False, True, True, False, False, False)
 BROAD_CPV_DIGITS = 3  # a code whose branch has this many digits or fewer is broad
 
 
@@ -284,6 +286,8 @@ def lot_codes(record: dict[str, Any], lot: dict[str, Any]) -> list[str]:
 
 def _best_positions(index: np.ndarray, score: np.ndarray) -> np.ndarray:
     """Positions of the largest score of each index, in index order."""
+    if index.size < 2 or bool(np.all(index[1:] > index[:-1])):  # already one per index (most terms)
+        return np.arange(index.size)
     order = np.lexsort((-score, index))
     first = np.ones(index.size, dtype=bool)
     first[1:] = index[order][1:] != index[order][:-1]
@@ -359,6 +363,7 @@ class NoticeTable:
         self._share_cache: dict[tuple[tuple[str, ...], str | None], float] = {}
         self._keyword_notices: np.ndarray | None = None
         self._code_array_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.unit_codes: list[str] = []  # the CPV code of each unit of the label fields
 
     # -- building ------------------------------------------------------------------------
 
@@ -381,7 +386,10 @@ class NoticeTable:
         goods_groups: dict[tuple[str, ...], int] = {}
         lot_reserved: list[int] = []
         starts: list[int] = []
-        slot_lot: list[int] = []
+        code_units: dict[str, int] = {}  # code -> its unit in the label fields
+        code_labels: list[tuple[bool, frozenset[int]]] = []  # unit -> (broad, the label's tokens)
+        # A lot's code list -> (its specific and broad labels' tokens, its goods group, each code's weight)
+        code_shapes: dict[tuple[str, ...], tuple[frozenset[int], frozenset[int], int, list[float]]] = {}
 
         def tokens_of(text: str | None) -> frozenset[int]:
             if not text:
@@ -439,18 +447,30 @@ class NoticeTable:
                 # A lot inherits the notice's codes: eForms notices often give the main code
                 # on the procedure only and the lots just their additional codes.
                 codes = lot_codes(record, lot)
-                labels: tuple[list[frozenset[int]], list[frozenset[int]]] = ([], [])
-                for code in codes:
-                    label, broad = _label_text(code)
-                    field_id = LOT_CPV_BROAD if broad else LOT_CPV
-                    tokens = tokens_of(label)
-                    labels[field_id == LOT_CPV_BROAD].append(tokens)
-                    postings = table._postings[field_id]
-                    for token_id in tokens:
-                        postings[token_id].append(len(slot_lot))
-                    slot_lot.append(lot_index)
-                fields = (tokens_of(lot.get("title")), frozenset().union(*labels[0]), frozenset().union(*labels[1]),
-                          tokens_of(lot.get("description")))
+                code_list = tuple(codes)
+                shape = code_shapes.get(code_list)
+                if shape is None:  # replicas and lots of one notice share their code lists
+                    labels: tuple[list[frozenset[int]], list[frozenset[int]]] = ([], [])
+                    for code in codes:
+                        unit = code_units.get(code)
+                        if unit is None:
+                            label, broad = _label_text(code)
+                            unit = code_units[code] = len(table.unit_codes)
+                            table.unit_codes.append(code)
+                            code_labels.append((broad, tokens_of(label)))
+                            postings = table._postings[LOT_CPV_BROAD if broad else LOT_CPV]
+                            for token_id in code_labels[unit][1]:
+                                postings[token_id].append(unit)
+                        broad, tokens = code_labels[unit]
+                        labels[broad].append(tokens)
+                    divisions = tuple(sorted({code[:2] for code in codes})) \
+                        if codes and all(rules.is_goods(code) for code in codes) else ()
+                    shape = code_shapes[code_list] = (
+                        frozenset().union(*labels[0]), frozenset().union(*labels[1]),
+                        goods_groups.setdefault(divisions, len(goods_groups)),
+                        [rules.code_weight(main=position == 0, codes=len(codes)) for position in range(len(codes))])
+                specific_labels, broad_labels, goods_group, weights = shape
+                fields = (tokens_of(lot.get("title")), specific_labels, broad_labels, tokens_of(lot.get("description")))
                 own_tokens.update(fields[0])
                 own_tokens.update(fields[3])
                 table._lot_fields.append(fields)
@@ -458,12 +478,10 @@ class NoticeTable:
                     postings = table._postings[field_id]
                     for token_id in fields[LOT_FIELDS.index(field_id)]:
                         postings[token_id].append(lot_index)
-                divisions = tuple(sorted({code[:2] for code in codes})) \
-                    if codes and all(rules.is_goods(code) for code in codes) else ()
-                goods.append(goods_groups.setdefault(divisions, len(goods_groups)))
-                for position, code in enumerate(codes):
+                goods.append(goods_group)
+                for code, weight in zip(codes, weights):
                     table._cpv_lots[code].append(lot_index)
-                    table._cpv_weight[code].append(rules.code_weight(main=position == 0, codes=len(codes)))
+                    table._cpv_weight[code].append(weight)
                 value = lot.get("value") or (record.get("value") if len(record["lots"]) == 1 else None)
                 values.append(rules.to_dkk(value["amount"], value["currency"], rates) if value else np.nan)
                 social.append(bool(lot.get("social")) or notice_social)
@@ -476,7 +494,6 @@ class NoticeTable:
         table.notice_deadline = np.asarray(
             [date.fromisoformat(r["deadline"][:10]).toordinal() if r.get("deadline") else np.inf for r in table.records],
             dtype=np.float64)
-        table.slot_lot = np.asarray(slot_lot, dtype=np.int32)
         table.notice_language = np.asarray(notice_language, dtype=np.int32)
         table.lot_goods_group = np.asarray(goods, dtype=np.int32)
         table.goods_groups = list(goods_groups)
@@ -574,11 +591,11 @@ class NoticeTable:
         return self._word_cache[word]
 
     def _keyword_language_units(self, field_id: int, units: np.ndarray) -> np.ndarray:
-        """Which units (notices, lots or CPV slots) of a field are in a keyword language."""
+        """Which units (notices, lots or CPV codes) of a field are in a keyword language."""
         if self._keyword_notices is None:
             wanted = [language_id for language, language_id in self.languages.items() if language in KEYWORD_LANGUAGES]
             self._keyword_notices = np.isin(self.notice_language, wanted)
-        if SLOT_LEVEL[field_id] or field_id == NOTICE_TRANSLATION:
+        if CODE_LEVEL[field_id] or field_id == NOTICE_TRANSLATION:
             return np.ones(units.size, dtype=bool)  # CPV labels and translated titles are Danish or English
         notices = units if NOTICE_LEVEL[field_id] else self.lot_notice[units]
         return self._keyword_notices[notices]
@@ -663,12 +680,20 @@ class NoticeTable:
         return _sparse_max(np.concatenate(parts), np.concatenate(scores))
 
     def _field_to_lots(self, field_id: int, units: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Hits of a field (indexed by notice, CPV slot or lot) as hits of lots."""
+        """Hits of a field (indexed by notice, CPV code or lot) as hits of lots."""
         if NOTICE_LEVEL[field_id]:
             return self._to_lots(units, scores)
-        if SLOT_LEVEL[field_id]:
-            return _sparse_max(self.slot_lot[units], scores)
+        if CODE_LEVEL[field_id]:
+            return self._codes_to_lots(units, scores)
         return units, scores
+
+    def _codes_to_lots(self, units: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Hits of code units as hits of the lots with those codes (best score per lot)."""
+        if units.size == 0:
+            return units, scores
+        arrays = [self._code_arrays(self.unit_codes[unit])[0] for unit in units.tolist()]
+        counts = np.fromiter((array.size for array in arrays), dtype=np.int64, count=len(arrays))
+        return _sparse_max(np.concatenate(arrays), np.repeat(scores, counts))
 
     def _to_lots(self, notices: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if notices.size == 0:
@@ -873,8 +898,8 @@ class NoticeTable:
                         found = np.unique(np.concatenate(arrays)) if arrays else np.empty(0, dtype=np.int32)
                         hits = found if hits is None else np.intersect1d(hits, found, assume_unique=True)
                     if hits is not None and hits.size:
-                        if SLOT_LEVEL[field_id]:
-                            hits = self.slot_lot[hits]
+                        if CODE_LEVEL[field_id]:
+                            hits = self._codes_to_lots(hits, np.zeros(hits.size, dtype=np.float32))[0]
                         notices[hits if NOTICE_LEVEL[field_id] else self.lot_notice[hits]] = True
             mask = self._mask_cache[key] = notices[self.lot_notice]
         return mask
