@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -44,8 +44,8 @@ def retry_after_seconds(value: bytes | str | None, *, now: datetime | None = Non
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class RetryAfterMiddleware(RetryMiddleware):
@@ -56,7 +56,9 @@ class RetryAfterMiddleware(RetryMiddleware):
         super().__init__(settings)
         self.retry_after_max = settings.getfloat("RETRY_AFTER_MAX", 300)
 
-    async def process_response(self, request: Request, response: Response, spider: Any = None) -> Request | Response:
+    # Scrapy (2.13+) awaits a coroutine here; its type hints still describe the synchronous base.
+    async def process_response(  # type: ignore[override]
+            self, request: Request, response: Response, spider: Any = None) -> Request | Response:
         if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
             return response
         reason = response_status_message(response.status)
@@ -80,6 +82,8 @@ class RetryAfterMiddleware(RetryMiddleware):
 class SafeSchemeMiddleware:
     """Drop any request (including a redirect target) whose scheme is not http(s), or
     file:// for a spider that reads local files (``allow_file_urls = True``)."""
+
+    crawler: Any
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> SafeSchemeMiddleware:
@@ -204,7 +208,7 @@ class PublicAddressMiddleware:
     async def _resolve(self, host: str, request: Request) -> str:
         from twisted.internet import reactor
 
-        lookup = reactor.resolve(host)
+        lookup = reactor.resolve(host)  # type: ignore[arg-type]  # Twisted's stub says bytes; it takes a str
         seconds_left = getattr(self.crawler.spider, "seconds_left", lambda: None)()
         if seconds_left is not None:  # the source's timeout bounds the lookup too
             lookup.addTimeout(max(seconds_left, 0.1), reactor)

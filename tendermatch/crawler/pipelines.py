@@ -227,7 +227,7 @@ def normalise_record(record: dict[str, Any], *, url: str | None,
 
 
 def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    return [name for name in _MERGE_FIELDS + ("status",) if old.get(name) != new.get(name)]
+    return [name for name in (*_MERGE_FIELDS, "status") if old.get(name) != new.get(name)]
 
 
 def _empty(value: Any) -> bool:
@@ -516,7 +516,7 @@ class NoticeIngester:
                 self.store.mark_raw(raw_id, "parsed", None, format=prepared.format)
             return stored
 
-    def _store_one(self, notice: ParsedNotice, *, format: str, raw_id: int | None, url: str) -> list[str]:
+    def _store_one(self, notice: ParsedNotice, *, format: str | None, raw_id: int | None, url: str) -> list[str]:
         """``store_notice`` in a savepoint of its own, so that a notice that cannot be stored
         costs only itself: bad content is a rejection, anything else an error, each one line
         naming the document and the notice; the document's other notices are stored."""
@@ -537,22 +537,22 @@ class NoticeIngester:
 
     # -- notices -------------------------------------------------------------------------
 
-    def store_notice(self, notice: ParsedNotice, *, format: str, raw_id: int | None, url: str | None) -> str:
+    def store_notice(self, notice: ParsedNotice, *, format: str | None, raw_id: int | None, url: str | None) -> str:
         """De-duplicate, version and store one parsed notice; return its stored id."""
         self.stats.notices += 1
         record = normalise_record(notice.record, url=url, warnings=self.stats.warnings)
         keys = [key for key in (clean_identifier(key) for key in notice.keys) if key]
         if record["id"] and f"id:{record['id']}" not in keys:
             keys.append(f"id:{record['id']}")
-        rank = FORMAT_RANK.get(format, 1)
-        write = {"keys": keys, "raw_id": raw_id, "source_url": url}
+        rank = FORMAT_RANK.get(format or "", 1)
+        write: dict[str, Any] = {"keys": keys, "raw_id": raw_id, "source_url": url}
 
         # 1. A change notice or cancellation updates the notice it refers to, unless a
         #    newer change was applied already (documents arrive in any order).
         if notice.changes:
             target = self.store.notice_id_for_keys([notice.changes])
-            if target:
-                old = self.store.get_notice(target)
+            old = self.store.get_notice(target) if target else None
+            if target and old is not None:
                 meta = self.store.notice_meta(target)
                 if _before(record.get("published"), meta.get("last_change")):
                     return self._write(old, old, change="changed", format=meta["format"],
@@ -583,6 +583,8 @@ class NoticeIngester:
             return self._write(record, None, change="new", format=format, **write)
 
         old = self.store.get_notice(existing)
+        if old is None:  # deleted since it was found: store the notice as new
+            return self._write(record, None, change="new", format=format, **write)
         meta = self.store.notice_meta(existing)
         old_rank = FORMAT_RANK.get(meta.get("format") or "", 1)
         best_format = format if rank > old_rank else meta.get("format")
@@ -686,7 +688,9 @@ def _notice_label(notice: ParsedNotice) -> str:
 def _failure(error: BaseException) -> str:
     """An unexpected error in one line: its type and first line, bounded."""
     text = str(error).splitlines()[0] if str(error) else ""
-    return f"{type(error).__name__}: {text}"[:300] if not isinstance(error, StoreError) else f"store error: {text}"[:300]
+    if isinstance(error, StoreError):
+        return f"store error: {text}"[:300]
+    return f"{type(error).__name__}: {text}"[:300]
 
 
 def _is_older(new: dict[str, Any], old: dict[str, Any]) -> bool:

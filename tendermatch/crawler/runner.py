@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from importlib import import_module
 from typing import Any
 
+import scrapy
 from scrapy.crawler import CrawlerProcess
 
 from ..store import Store
@@ -22,7 +23,7 @@ SPIDERS = {
 }
 
 
-def spider_class(kind: str) -> type:
+def spider_class(kind: str) -> type[scrapy.Spider]:
     module, _, name = SPIDERS[kind].rpartition(".")
     return getattr(import_module(module), name)
 
@@ -73,7 +74,8 @@ def run_crawls(sources: list[dict[str, Any]], *, store_path: str, crawler: dict[
             stats = crawler_.stats.get_value("tendermatch/result") if crawler_.stats else None
             if stats is None:  # the spider never opened (a crash before its first request)
                 stats = RunStats(errors=1, warnings=["the crawl did not start"])
-                store.finish_run(run_ids[name], outcome="failed", stats=stats.as_dict(), error="the crawl did not start")
+                store.finish_run(run_ids[name], outcome="failed", stats=stats.as_dict(),
+                                 error="the crawl did not start")
             reason = crawler_.stats.get_value("finish_reason") if crawler_.stats else None
             if reason == "closespider_timeout":
                 stopped = f"stopped at the source's timeout ({crawler_.settings.getint('CLOSESPIDER_TIMEOUT')} s)"

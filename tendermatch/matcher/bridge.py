@@ -25,7 +25,7 @@ import io
 import tomllib
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import Stemmer
@@ -231,7 +231,7 @@ def keyword_codes(keyword: str) -> tuple[str, ...]:
     return tuple(broadest) if len(broadest) <= 3 else ()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _concept_translations(name: str, *, related: bool) -> tuple[Translation, ...]:
     """A concept's terms as translations, folded once (``related``: in the languages other than
     Danish and English only, see ``translations``)."""
@@ -246,7 +246,7 @@ def _concept_translations(name: str, *, related: bool) -> tuple[Translation, ...
     return tuple(found)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _code_translations(code: str) -> tuple[Translation, ...]:
     """A CPV code's labels in every language as translations (their distinctive words)."""
     found = []

@@ -46,7 +46,7 @@ def cpv_relation(profile_code: str, code: str) -> tuple[int, str]:
     if profile_code.startswith(theirs):
         return BROADER_POINTS[min(len(theirs), 5)], "broader"
     shared = 0
-    for a, b in zip(code, profile_code):
+    for a, b in zip(code, profile_code, strict=False):
         if a != b:
             break
         shared += 1

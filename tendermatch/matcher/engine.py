@@ -173,7 +173,8 @@ def _keyword_extension(keyword: str) -> tuple[tuple[Term, ...], frozenset[tuple[
     """A keyword's synonyms and translations as terms (each once), with their keys: the
     same for every profile that has the keyword, so worked out once."""
     seen: set[tuple[str | None, tuple[str, ...]]] = set()
-    candidates = [_term(synonym, rules.SYNONYM_WEIGHT, "synonym") for synonym in synonym_groups().get(fold(keyword), ())]
+    candidates = [_term(synonym, rules.SYNONYM_WEIGHT, "synonym")
+                  for synonym in synonym_groups().get(fold(keyword), ())]
     candidates += [Term(item.text, item.words, rules.RELATED_WEIGHT if item.related else rules.TRANSLATION_WEIGHT,
                         True, "translation", item.language, item.source) for item in translations(keyword)]
     kept = _unseen(candidates, seen)
@@ -207,7 +208,7 @@ def profile_concepts(profile: Profile) -> tuple[tuple[Term, ...], ...]:
 
     keyword_terms = [_term(keyword, rules.KEYWORD_WEIGHT, "keyword") for keyword in profile.keywords]
     keyword_concepts = [members(term) for term in keyword_terms]  # the profile's own words first
-    for keyword, concept in zip(profile.keywords, keyword_concepts):
+    for keyword, concept in zip(profile.keywords, keyword_concepts, strict=False):
         if concept:
             extension, keys = _keyword_extension(keyword)
             if seen.isdisjoint(keys):  # the common case: nothing shared with an earlier keyword
@@ -364,6 +365,21 @@ class NoticeTable:
         self._keyword_notices: np.ndarray | None = None
         self._code_array_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.unit_codes: list[str] = []  # the CPV code of each unit of the label fields
+        self._codes_by_division: dict[str, list[str]] = defaultdict(list)
+        # Per notice and per lot, filled by ``build``.
+        empty_int, empty_float = np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float64)
+        self.notice_deadline: np.ndarray = empty_float  # ordinal of the deadline day, inf when none
+        self.notice_language: np.ndarray = empty_int  # id in ``languages``
+        self.notice_starts: np.ndarray = empty_int  # first lot of each notice, then the lot count
+        self.lot_notice: np.ndarray = empty_int
+        self.lot_value: np.ndarray = empty_float  # DKK, nan when unknown
+        self.lot_social: np.ndarray = np.empty(0, dtype=bool)
+        self.lot_goods_group: np.ndarray = empty_int  # index in ``goods_groups``
+        self.goods_groups: list[tuple[str, ...]] = []  # CPV divisions of goods-only code lists
+        self.lot_nuts_group: np.ndarray = empty_int  # index in ``places``
+        self.places: list[places.Place] = []
+        self.lot_reserved_group: np.ndarray = empty_int  # index in ``reserved_groups``
+        self.reserved_groups: list[tuple[str, ...]] = []
 
     # -- building ------------------------------------------------------------------------
 
@@ -417,12 +433,12 @@ class NoticeTable:
                 continue
             notice_index = len(table.records)
             table.records.append(record)
-            language = record.get("language") if isinstance(record.get("language"), str) else ""
+            language = str(record["language"]) if isinstance(record.get("language"), str) else ""
             language_id = table.languages.setdefault(language, len(table.languages))
             notice_language.append(language_id)
             own_tokens = table._language_tokens[language_id]
             title = tokens_of(record.get("title"))
-            translated = frozenset()
+            translated: frozenset[int] = frozenset()
             for title_language, text in (record.get("titles") or {}).items():
                 if title_language in ("da", "en") and isinstance(text, str):  # what profile keywords can read
                     translated = translated | tokens_of(text)
@@ -479,7 +495,7 @@ class NoticeTable:
                     for token_id in fields[LOT_FIELDS.index(field_id)]:
                         postings[token_id].append(lot_index)
                 goods.append(goods_group)
-                for code, weight in zip(codes, weights):
+                for code, weight in zip(codes, weights, strict=False):
                     table._cpv_lots[code].append(lot_index)
                     table._cpv_weight[code].append(weight)
                 value = lot.get("value") or (record.get("value") if len(record["lots"]) == 1 else None)
@@ -492,7 +508,8 @@ class NoticeTable:
 
         # Ties in score go to the sooner deadline (no deadline last), then to store order.
         table.notice_deadline = np.asarray(
-            [date.fromisoformat(r["deadline"][:10]).toordinal() if r.get("deadline") else np.inf for r in table.records],
+            [date.fromisoformat(r["deadline"][:10]).toordinal() if r.get("deadline") else np.inf
+             for r in table.records],
             dtype=np.float64)
         table.notice_language = np.asarray(notice_language, dtype=np.int32)
         table.lot_goods_group = np.asarray(goods, dtype=np.int32)
@@ -505,7 +522,6 @@ class NoticeTable:
         table.places = list(nuts_groups)
         table.lot_reserved_group = np.asarray(lot_reserved, dtype=np.int32)
         table.reserved_groups = list(reserved_groups)
-        table._codes_by_division: dict[str, list[str]] = defaultdict(list)
         for code in table._cpv_lots:
             table._codes_by_division[code[:2]].append(code)
         return table
@@ -577,7 +593,7 @@ class NoticeTable:
                 chunk = queries[start:start + 256]
                 distances = process.cdist(chunk, choices, scorer=Levenshtein.distance, score_cutoff=allowed,
                                           dtype=np.int32, workers=-1)
-                for row, column in zip(*np.nonzero(distances <= allowed)):
+                for row, column in zip(*np.nonzero(distances <= allowed), strict=False):
                     word, token_id = chunk[row], choice_ids[column]
                     if token_id not in found[word]:
                         quality = word_quality(word, self.tokens[token_id])
@@ -629,7 +645,8 @@ class NoticeTable:
         if language_id not in self._stem_index:
             stems: dict[str, list[int]] = defaultdict(list)
             ordered = list(tokens)
-            for token_id, key in zip(ordered, stem_keys([self.tokens[token_id] for token_id in ordered], language)):
+            keys = stem_keys([self.tokens[token_id] for token_id in ordered], language)
+            for token_id, key in zip(ordered, keys, strict=True):
                 stems[key].append(token_id)
             self._stem_index[language_id] = stems
         found: dict[int, float] = {}
@@ -661,7 +678,8 @@ class NoticeTable:
         found = self._forward_tokens.get(language_id)
         if found is None:
             pairs = sorted((self.tokens[token_id], token_id) for token_id in self._language_tokens[language_id])
-            found = self._forward_tokens[language_id] = ([text for text, _ in pairs], [token_id for _, token_id in pairs])
+            found = ([text for text, _ in pairs], [token_id for _, token_id in pairs])
+            self._forward_tokens[language_id] = found
         return found
 
     def _translated_in_field(self, word: str, language: str, field_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -840,7 +858,7 @@ class NoticeTable:
         if parts:
             index, score = _sparse_max(np.concatenate(parts), np.concatenate(points))
             inside = np.zeros(self.size, dtype=bool)
-            for lots, flags in zip(parts, within):
+            for lots, flags in zip(parts, within, strict=False):
                 inside[lots[flags]] = True
             result = (index, score, inside[index])
         else:
@@ -982,7 +1000,8 @@ class NoticeTable:
         return [
             self.explain(profile, int(lot), score=int(score[position]), rank=rank,
                          relevance=float(relevance[position]), terms=terms)
-            for rank, (lot, position, terms) in enumerate(zip(lots.tolist(), shown.tolist(), counted), start=1)
+            for rank, (lot, position, terms)
+            in enumerate(zip(lots.tolist(), shown.tolist(), counted, strict=True), start=1)
         ], int(ranked.size)
 
     def _counted_terms(self, profile: Profile, lots: np.ndarray) -> list[list[tuple[Term, int]]]:
@@ -1018,8 +1037,8 @@ class NoticeTable:
             else:
                 hits = list(tokens.intersection(matches))
             # The best match, then the shortest word: the same whatever else the store holds.
-            hit = min(hits, key=lambda token_id: (-matches[token_id], len(self.tokens[token_id]), self.tokens[token_id]),
-                      default=None)
+            hit = min(hits, default=None,
+                      key=lambda token_id: (-matches[token_id], len(self.tokens[token_id]), self.tokens[token_id]))
             found.append(self.tokens[hit] if hit is not None else word)
         return " ".join(found)
 

@@ -164,7 +164,8 @@ def record_problem(record: Any) -> str | None:
         return "lots is not a list of lots"
     for owner in (record, *record["lots"]):
         for name in ("cpv", "nuts", "reserved", "social"):
-            if not isinstance(owner.get(name) or [], list) or not all(isinstance(x, str) for x in owner.get(name) or []):
+            listed = owner.get(name) or []
+            if not isinstance(listed, list) or not all(isinstance(x, str) for x in listed):
                 return f"{name} is not a list of text"
         value = owner.get("value")
         if value is not None and not (isinstance(value, dict) and isinstance(value.get("amount"), (int, float))

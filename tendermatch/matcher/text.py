@@ -3,7 +3,8 @@
 Everything is folded the same way on both sides: lower case, æ -> ae, ø -> oe, å -> aa
 (so "køkken" and "koekken" meet), other accents dropped, punctuation to spaces. A profile
 word matches a notice token exactly, as the start of a longer word (inflections and
-compounds: "kantine" in "kantinedriften"; a four-letter word only with an inflection ending), inside a compound ("pudsning" in
+compounds: "kantine" in "kantinedriften"; a four-letter word only with an inflection ending),
+inside a compound ("pudsning" in
 "vinduespudsning"), by its stem ("vinduer" -> "vindue" in "vinduespolering"), or with a
 small typo ("rengørnig").
 """
@@ -135,7 +136,7 @@ def word_quality(word: str, token: str) -> float:
     # A typo keeps the first letter (people rarely mistype it, and words in neighbouring
     # languages differ there: "messenger" / "passenger").
     allowed = max_typos(word)
-    if allowed and abs(len(token) - len(word)) <= allowed and token[:1] == word[:1]:
-        if Levenshtein.distance(word, token, score_cutoff=allowed) <= allowed:
-            return TYPO
+    if (allowed and abs(len(token) - len(word)) <= allowed and token[:1] == word[:1]
+            and Levenshtein.distance(word, token, score_cutoff=allowed) <= allowed):
+        return TYPO
     return 0.0

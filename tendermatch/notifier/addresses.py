@@ -11,7 +11,6 @@ from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
-
 # An everyday ASCII address (RFC 5322 dot-atom local part, a host name): nothing to check
 # further or convert. Anything else goes through email-validator.
 _PLAIN = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"

@@ -110,6 +110,8 @@ class _LinksHeader(UnstructuredHeader):
     folds an unstructured header by turning a word longer than a line into encoded words,
     and no mail client reads an encoded word as a link."""
 
+    name: str  # set by the header registry, which builds the class with BaseHeader at run time
+
     def fold(self, *, policy: Policy) -> str:
         links = [link.strip() for link in str(self).split(",")]
         return f"{self.name}: " + ("," + policy.linesep + " ").join(links) + policy.linesep
@@ -122,6 +124,8 @@ class _TextHeader(UnstructuredHeader):
     kept literal and encoded whole by ``email.header.Header`` (also twice as fast as the
     stock folder, the largest cost of a digest's headers)."""
 
+    name: str  # set by the header registry, which builds the class with BaseHeader at run time
+
     @classmethod
     def parse(cls, value: str, kwds: dict[str, Any]) -> None:
         if _plain(value):
@@ -131,8 +135,11 @@ class _TextHeader(UnstructuredHeader):
         kwds["decoded"] = str(value)
 
     def fold(self, *, policy: Policy) -> str:
-        if _plain(self) or (policy.utf8 and "=?" not in self):
-            return super().fold(policy=policy) if _plain(self) else f"{self.name}: {self}{policy.linesep}"
+        text = str(self)
+        if _plain(text) or (getattr(policy, "utf8", False) and "=?" not in text):
+            if _plain(text):
+                return super().fold(policy=policy)  # type: ignore[misc]  # BaseHeader.fold, mixed in at run time
+            return f"{self.name}: {text}{policy.linesep}"
         encoded = Header(str(self), charset="utf-8", header_name=self.name).encode(linesep=policy.linesep)
         return f"{self.name}: {encoded}{policy.linesep}"
 
@@ -147,10 +154,11 @@ class _Headers(HeaderRegistry):
 
     def __init__(self) -> None:
         super().__init__()
-        self.map_to_type("list-unsubscribe", _LinksHeader)
-        self.map_to_type("subject", _TextHeader)
+        # Mixins of BaseHeader as the registry expects; typeshed cannot say so.
+        self.map_to_type("list-unsubscribe", _LinksHeader)  # type: ignore[arg-type]
+        self.map_to_type("subject", _TextHeader)  # type: ignore[arg-type]
 
-    @lru_cache(maxsize=64)
+    @lru_cache(maxsize=64)  # noqa: B019 -- one registry for the process's life: nothing to leak
     def __getitem__(self, name: str) -> type:
         return super().__getitem__(name)
 
@@ -215,7 +223,7 @@ def digest_message(rendered: RenderedDigest, envelope: Envelope, *, language: st
         part["Content-Transfer-Encoding"] = _header(utf8, "Content-Transfer-Encoding", "base64")
         part.set_payload(_base64_lines(body, message.policy.linesep))
         parts.append(part)
-    message.set_payload(parts)
+    message.set_payload(parts)  # type: ignore[arg-type]  # typeshed's list is invariant; parts are messages
     return message
 
 
@@ -224,14 +232,14 @@ def serialise(message: EmailMessage) -> bytes:
     generator's line-by-line copy of the bodies (a third of a digest's time): each header
     is folded by the message's policy, each body (base64, ASCII) is written whole.
     ``tests/notifier/test_render.py`` checks the two are the same bytes."""
-    utf8 = message.policy.utf8
+    utf8 = bool(getattr(message.policy, "utf8", False))
     linesep = message.policy.linesep.encode("ascii")
-    boundary = b"--" + message.get_boundary().encode("ascii")
+    boundary = b"--" + (message.get_boundary() or "").encode("ascii")
     out = [_folded(utf8, name, value) for name, value in message.items()]
     for part in message.iter_parts():  # the blank line after the headers, or the end of the last body
         out.append(linesep + boundary + linesep)
         out += [_folded(utf8, name, value) for name, value in part.items()]
-        out.append(linesep + part.get_payload().encode("ascii"))
+        out.append(linesep + str(part.get_payload()).encode("ascii"))
     out.append(linesep + boundary + b"--" + linesep)
     return b"".join(out)
 

@@ -204,7 +204,7 @@ def plan_digests(store: Store, recipients: list[Recipient], *, period: str, as_o
             failure = None
         except StoreError:
             raise
-        except Exception as error:  # noqa: BLE001 - one recipient's data: the others go on
+        except Exception as error:
             digest, failure = None, f"the digest could not be made: {_one_line(error)}"
         if digest is not None and digest.is_empty and not settings.send_empty:
             continue
@@ -225,7 +225,7 @@ def _plan_one(store: Store, recipient: Recipient, digest: Digest | None, failure
     if digest is not None:
         try:
             digest, (subject, message_id, message, _, _) = fit(digest, to=to, settings=settings, secret=secret)
-        except Exception as error:  # noqa: BLE001 - this digest alone (rendering, the address, its size)
+        except Exception as error:
             failure = f"the digest could not be made: {_one_line(error)}"
     if failure is not None or digest is None:
         plan = PlannedDigest(profile_id=recipient.profile_id, email=to, period=period, language=language,
@@ -276,9 +276,9 @@ def deliver_pending(store: Store, sender: Sender, *, from_address: str, retries:
                 report.stopped = report.stopped or "asked to stop"
                 break  # the rest are untouched, still pending
             if report.stopped:  # not tried: say why in its record
-                error = f"not tried: {report.stopped}"
-                store.mark_delivery(delivery["id"], state="pending", error=error, tried=False)
-                report.pending.append({**{k: v for k, v in delivery.items() if k != "message"}, "error": error})
+                not_tried = f"not tried: {report.stopped}"
+                store.mark_delivery(delivery["id"], state="pending", error=not_tried, tried=False)
+                report.pending.append({**{k: v for k, v in delivery.items() if k != "message"}, "error": not_tried})
                 continue
             if not store.still_pending(delivery["id"]):  # another run sent it meanwhile
                 continue
@@ -315,7 +315,7 @@ def _deliver_one(store: Store, sender: Sender, delivery: dict[str, Any], *, from
             if isinstance(error, ServerUnreachable):
                 report.stopped = str(error)
             return "pending", str(error)
-        except Exception as error:  # noqa: BLE001 - a sender's bug or this message's: this delivery alone
+        except Exception as error:
             sender.close()  # the connection may be mid-transaction: the next message starts afresh
             reason = f"cannot be sent: {_one_line(error)}"
             store.mark_delivery(delivery["id"], state="failed", error=reason)

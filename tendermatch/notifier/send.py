@@ -151,7 +151,8 @@ class SmtpSender:
             raise _failure(self.where, error.smtp_code, error.smtp_error, to=to) from None
         except (OSError, smtplib.SMTPException) as error:  # dropped connection, timeout
             self.close()
-            raise TemporaryFailure(f"SMTP {self.where}: {to}: connection lost: {error or type(error).__name__}") from None
+            raise TemporaryFailure(
+                f"SMTP {self.where}: {to}: connection lost: {error or type(error).__name__}") from None
         except (ValueError, UnicodeError) as error:  # this message or address, never the server's fault
             self.close()  # the transaction may be half-way: start the next message afresh
             raise PermanentFailure(f"SMTP {self.where}: {to}: cannot be sent: {error}") from None

@@ -258,7 +258,7 @@ def _cpv_text(cpv: dict[str, Any], *, language: str) -> str:
     code, mine = cpv.get("code", ""), cpv.get("profile_code", "")
     name = (cpv.get("labels") or {}).get(language)
     shown = f"CPV {code}" + (f" ({name})" if name else "")
-    relation = cpv.get("relation")
+    relation = str(cpv.get("relation") or "")
     if relation == "label":
         keyword = _quoted(cpv.get("keyword", ""), language)
         return f"{shown} svarer til jeres søgeord {keyword}" if da else f"{shown} names your keyword {keyword}"
@@ -311,7 +311,8 @@ def reason_texts(facts: dict[str, Any], *, language: str, fallback: list[str] | 
                        else f"About {amount}: within your limit of {limit}")
     for code in facts.get("reserved", []):
         group = RESERVED[language].get(code, code)
-        reasons.append(f"Forbeholdt {group}, som I kan byde som" if da else f"Reserved for {group}, which you qualify as")
+        reasons.append(f"Forbeholdt {group}, som I kan byde som" if da
+                       else f"Reserved for {group}, which you qualify as")
     social = [SOCIAL[language].get(code, code) for code in facts.get("social", []) if code != RESERVED_EXECUTION]
     if social:
         reasons.append(("Sociale hensyn: " if da else "Social considerations: ") + ", ".join(social))

@@ -12,5 +12,5 @@ from .store import (
     utc_now,
 )
 
-__all__ = ["BUSY_TIMEOUT_MS", "RawDocument", "Store", "StoreError", "StoreFullError", "compress", "decompress", "lock_path",
-           "utc_now"]
+__all__ = ["BUSY_TIMEOUT_MS", "RawDocument", "Store", "StoreError", "StoreFullError", "compress", "decompress",
+           "lock_path", "utc_now"]

@@ -15,7 +15,7 @@ from .blocking import block_rows
 
 def _m001_initial(db: sqlite_utils.Database) -> None:
     # Every fetched document, compressed, so `reparse` can rebuild notices without crawling.
-    db["raw_documents"].create(
+    db.table("raw_documents").create(
         {
             "id": int,
             "sha256": str,
@@ -36,10 +36,10 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     # (so each kept listing page finds its own detail pages again at reparse).
     db.execute("CREATE UNIQUE INDEX idx_raw_documents_source_sha256 ON raw_documents"
                " (source, sha256, coalesce(parent_id, 0))")
-    db["raw_documents"].create_index(["parent_id"])
+    db.table("raw_documents").create_index(["parent_id"])
 
     # One row per real-world notice; `record` is the schema JSON without `sources`.
-    db["notices"].create(
+    db.table("notices").create(
         {
             "id": str,
             "kind": str,
@@ -61,11 +61,11 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["notices"].create_index(["deadline"])
-    db["notices"].create_index(["published"])
-    db["notices"].create_index(["procedure_id"])
+    db.table("notices").create_index(["deadline"])
+    db.table("notices").create_index(["published"])
+    db.table("notices").create_index(["procedure_id"])
 
-    db["lots"].create(
+    db.table("lots").create(
         {
             "notice_id": str,
             "lot_id": str,
@@ -83,17 +83,18 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     )
 
     # Identifiers that lead to a notice: pub:, uuid:, ocid:, url: (see parsers.common).
-    db["notice_keys"].create({"key": str, "notice_id": str}, pk="key", foreign_keys=[("notice_id", "notices", "id")])
-    db["notice_keys"].create_index(["notice_id"])
+    db.table("notice_keys").create({"key": str, "notice_id": str}, pk="key",
+                                   foreign_keys=[("notice_id", "notices", "id")])
+    db.table("notice_keys").create_index(["notice_id"])
 
-    db["notice_sources"].create(
+    db.table("notice_sources").create(
         {"notice_id": str, "source": str, "url": str, "first_seen": str, "last_seen": str},
         pk=("notice_id", "source"),
         foreign_keys=[("notice_id", "notices", "id")],
     )
 
     # What changed, when, from which document: the notice's history.
-    db["notice_versions"].create(
+    db.table("notice_versions").create(
         {
             "id": int,
             "notice_id": str,
@@ -106,10 +107,10 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["notice_versions"].create_index(["notice_id"])
+    db.table("notice_versions").create_index(["notice_id"])
 
     # Every run of a job (crawl, ingest, reparse; later match and digest).
-    db["runs"].create(
+    db.table("runs").create(
         {
             "id": int,
             "job": str,
@@ -122,21 +123,21 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["runs"].create_index(["job", "started"])
-    db["runs"].create_index(["source", "outcome"])
+    db.table("runs").create_index(["job", "started"])
+    db.table("runs").create_index(["source", "outcome"])
 
-    db["rejections"].create(
+    db.table("rejections").create(
         {"id": int, "run_id": int, "source": str, "url": str, "reason": str, "at": str},
         pk="id",
     )
-    db["rejections"].create_index(["run_id"])
+    db.table("rejections").create_index(["run_id"])
 
 
 def _m002_match_log(db: sqlite_utils.Database) -> None:
     # The match log: which notice was matched for which enterprise, through which lot, and
     # why. No foreign key to notices: `reparse` rebuilds notices under the same ids and
     # the log (what staff read) must survive it.
-    db["matches"].create(
+    db.table("matches").create(
         {
             "profile_id": str,
             "notice_id": str,
@@ -153,15 +154,15 @@ def _m002_match_log(db: sqlite_utils.Database) -> None:
         },
         pk=("profile_id", "notice_id"),
     )
-    db["matches"].create_index(["notice_id"])
-    db["matches"].create_index(["matched_at"])
+    db.table("matches").create_index(["notice_id"])
+    db.table("matches").create_index(["matched_at"])
 
 
 def _m003_deliveries(db: sqlite_utils.Database) -> None:
     # One row per digest e-mail: recorded (pending) before it is handed to the SMTP server
     # or the outbox, marked sent after it was accepted. The unique key is what makes a
     # rerun send each address one digest per period.
-    db["deliveries"].create(
+    db.table("deliveries").create(
         {
             "id": int,
             "profile_id": str,
@@ -183,11 +184,11 @@ def _m003_deliveries(db: sqlite_utils.Database) -> None:
         pk="id",
     )
     db.execute("CREATE UNIQUE INDEX idx_deliveries_profile_email_period ON deliveries (profile_id, email, period)")
-    db["deliveries"].create_index(["state"])
+    db.table("deliveries").create_index(["state"])
 
     # What each digest told: a later digest sends only notices not told before, and tells
     # again (once) a notice whose deadline or status changed since.
-    db["delivery_items"].create(
+    db.table("delivery_items").create(
         {
             "delivery_id": int,
             "profile_id": str,
@@ -200,10 +201,10 @@ def _m003_deliveries(db: sqlite_utils.Database) -> None:
         pk=("delivery_id", "notice_id"),
         foreign_keys=[("delivery_id", "deliveries", "id")],
     )
-    db["delivery_items"].create_index(["profile_id", "notice_id"])
+    db.table("delivery_items").create_index(["profile_id", "notice_id"])
 
     # Addresses that unsubscribed from a profile's digests, and when and how.
-    db["unsubscribes"].create(
+    db.table("unsubscribes").create(
         {"profile_id": str, "email": str, "at": str, "via": str},
         pk=("profile_id", "email"),
     )
@@ -212,11 +213,11 @@ def _m003_deliveries(db: sqlite_utils.Database) -> None:
 def _m004_worker(db: sqlite_utils.Database) -> None:
     # The process that recorded a run: a run left 'running' by a process that is gone was
     # interrupted (the worker marks those when it starts).
-    db["runs"].add_column("pid", int)
+    db.table("runs").add_column("pid", int)
 
     # What the running worker has scheduled, so `tendermatch status` in another process
     # shows the worker's own view (after a reload, or a refused one).
-    db["worker_jobs"].create(
+    db.table("worker_jobs").create(
         {
             "id": str,  # crawl:<source> | match | digest
             "kind": str,
@@ -229,7 +230,7 @@ def _m004_worker(db: sqlite_utils.Database) -> None:
         pk="id",
     )
     # One row (id 1): the worker that holds the store's lock, its config and last reload.
-    db["worker_state"].create(
+    db.table("worker_state").create(
         {
             "id": int,
             "pid": int,
@@ -247,7 +248,7 @@ def _m004_worker(db: sqlite_utils.Database) -> None:
 
 def _m005_web(db: sqlite_utils.Database) -> None:
     # The notice's description gets a column of its own so the full-text index can read it.
-    db["notices"].add_column("description", str)
+    db.table("notices").add_column("description", str)
     db.execute("UPDATE notices SET description = record ->> '$.description'")
     # Full-text search over titles and descriptions for `tendermatch serve`. The trigram
     # tokenizer finds a word inside a Danish compound ("rengøring" in
@@ -273,7 +274,7 @@ def _m005_web(db: sqlite_utils.Database) -> None:
                    f" SELECT old.rowid, 1, old.title, old.description {first.format(row='old')}; END")
     # The enterprises as the last match saw their profile files, so staff read names, not
     # ids. `emails` is personal data: the web view shows it only to logged-in staff.
-    db["profiles"].create(
+    db.table("profiles").create(
         {
             "id": str,
             "name": str,
@@ -291,8 +292,8 @@ def _m005_web(db: sqlite_utils.Database) -> None:
     )
     # "Who was told about this notice, and why" reads digest items by notice, with the
     # reasons as the digest told them (the match log forgets a notice once it closes).
-    db["delivery_items"].add_column("reasons", str)  # JSON list of sentences, in the digest's language
-    db["delivery_items"].create_index(["notice_id"])
+    db.table("delivery_items").add_column("reasons", str)  # JSON list of sentences, in the digest's language
+    db.table("delivery_items").create_index(["notice_id"])
 
 
 def _m006_fuzzy_blocks(db: sqlite_utils.Database) -> None:
@@ -302,7 +303,8 @@ def _m006_fuzzy_blocks(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE fuzzy_blocks (kind TEXT NOT NULL, day TEXT NOT NULL, word TEXT NOT NULL,"
                " notice_id TEXT NOT NULL, PRIMARY KEY (kind, day, word, notice_id)) WITHOUT ROWID")
     db.execute("CREATE INDEX idx_fuzzy_blocks_notice_id ON fuzzy_blocks (notice_id)")
-    rows = db.execute("SELECT id, kind, deadline, title, CASE WHEN json_valid(record) THEN record ->> '$.titles.da' END,"
+    rows = db.execute("SELECT id, kind, deadline, title,"
+                      " CASE WHEN json_valid(record) THEN record ->> '$.titles.da' END,"
                       " CASE WHEN json_valid(record) THEN record ->> '$.titles.en' END"
                       " FROM notices WHERE deadline IS NOT NULL")
     db.conn.executemany("INSERT OR IGNORE INTO fuzzy_blocks (kind, day, word, notice_id) VALUES (?, ?, ?, ?)",

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ def decompress(kept: bytes) -> bytes:
 
 def utc_now() -> str:
     """Now as ISO 8601 UTC with seconds, the store's timestamp format."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 @dataclass
@@ -294,7 +294,7 @@ class Store:
             " error, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [sha256, source, url, parent_id, format, fetched_at, size, compressed, status, error, run_id],
         )
-        return cursor.lastrowid, True
+        return int(cursor.lastrowid or 0), True
 
     def raw_status(self, raw_id: int) -> str | None:
         row = self.db.execute("SELECT status FROM raw_documents WHERE id = ?", [raw_id]).fetchone()
@@ -394,7 +394,7 @@ class Store:
     def notice_meta(self, notice_id: str) -> dict[str, Any]:
         """What the pipeline keeps about a notice besides its record: format, last_change, change_of."""
         row = self.db.execute("SELECT format, last_change, change_of FROM notices WHERE id = ?", [notice_id]).fetchone()
-        return dict(zip(("format", "last_change", "change_of"), row)) if row else {}
+        return dict(zip(("format", "last_change", "change_of"), row, strict=False)) if row else {}
 
     def procedure_candidates(self, procedure_id: str, *, stage: str, other_than_source: str) -> list[dict[str, Any]]:
         """Notices of one procedure and stage that ``other_than_source`` has not delivered."""
@@ -573,7 +573,7 @@ class Store:
             "INSERT INTO runs (job, source, started, outcome, pid) VALUES (?, ?, ?, 'running', ?)",
             [job, source, utc_now(), os.getpid()],
         )
-        return cursor.lastrowid
+        return int(cursor.lastrowid or 0)
 
     def get_run(self, run_id: int) -> dict[str, Any] | None:
         rows = list(self.db.query("SELECT * FROM runs WHERE id = ?", [run_id]))
@@ -655,7 +655,7 @@ class Store:
     def publish_worker(self, **state: Any) -> None:
         """Update the running worker's row (pid, host, started, config, config_loaded,
         reload_error, heartbeat, stopped)."""
-        self.db["worker_state"].upsert({"id": 1, **state}, pk="id")
+        self.db.table("worker_state").upsert({"id": 1, **state}, pk="id")
 
     def worker_state(self) -> dict[str, Any] | None:
         rows = list(self.db.query("SELECT * FROM worker_state WHERE id = 1"))
@@ -667,7 +667,7 @@ class Store:
             self.db.execute("DELETE FROM worker_jobs")
             now = utc_now()
             for job in jobs:
-                self.db["worker_jobs"].insert({**job, "updated_at": now}, pk="id")
+                self.db.table("worker_jobs").insert({**job, "updated_at": now}, pk="id")
 
     def worker_jobs(self) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT * FROM worker_jobs ORDER BY id"))
@@ -781,7 +781,7 @@ class Store:
         with self.transaction():
             if not only:
                 self.db.execute("DELETE FROM profiles")
-            self.db["profiles"].upsert_all(rows, pk="id")
+            self.db.table("profiles").upsert_all(rows, pk="id")
 
     def profile(self, profile_id: str) -> dict[str, Any] | None:
         """A profile as the last match saw it (``save_profiles``), or None."""

@@ -14,7 +14,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -25,8 +25,18 @@ from datasette.utils.asgi import Response
 from markupsafe import Markup
 
 from ..store import Store
-from .limits import (PublicUrl, WebLimits, declared_length, describe, error_answer, guard_locations,
-                     limit_connection, read_capped_body, replay, with_public_host)
+from .limits import (
+    PublicUrl,
+    WebLimits,
+    declared_length,
+    describe,
+    error_answer,
+    guard_locations,
+    limit_connection,
+    read_capped_body,
+    replay,
+    with_public_host,
+)
 
 logger = logging.getLogger("tendermatch.serve")
 
@@ -38,7 +48,7 @@ def week_start(now: datetime, *, timezone_name: str) -> str:
     """Monday 00:00 of ``now``'s week in ``timezone_name``, as a UTC timestamp in the store's format."""
     local = now.astimezone(ZoneInfo(timezone_name))
     monday = (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
-    return monday.astimezone(timezone.utc).isoformat()
+    return monday.astimezone(UTC).isoformat()
 
 
 # SQL typed into the web view must not reach SQLite's native-pointer and code-loading
@@ -106,7 +116,7 @@ class TendermatchPlugin:
 
                 try:
                     await app(with_public_host(scope, self.public), receive, tracked)
-                except Exception as error:  # noqa: BLE001 - one line in the log, never a traceback
+                except Exception as error:
                     logger.error("%s %s failed: %s", scope["method"], scope["path"], describe(error))
                     if not started:
                         await Response.text("Server error: the serve log names it", status=500).asgi_send(send)
@@ -191,7 +201,7 @@ class TendermatchPlugin:
         def week(key: str, request: Any) -> str:
             if key != "start":
                 raise KeyError(key)
-            return week_start(datetime.now(timezone.utc), timezone_name=self.timezone_name)
+            return week_start(datetime.now(UTC), timezone_name=self.timezone_name)
 
         return [("week", week)]
 

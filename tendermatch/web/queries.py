@@ -104,7 +104,7 @@ ORDER BY id DESC
 LIMIT 1000
 """.strip()
 
-CANNED_QUERIES: dict[str, dict[str, str]] = {
+CANNED_QUERIES: dict[str, dict[str, str | bool]] = {
     "match_log": {
         "title": "Matches this week, by enterprise",
         "description": "Which enterprise was matched to which notice this week (since Monday 00:00), its rank"
@@ -196,7 +196,7 @@ def metadata(*, database: str, title: str, password_hash_env: str | None) -> dic
     With ``password_hash_env`` (the name of the variable holding the staff password's
     hash) only the actor ``staff`` may see any page: the store holds e-mail addresses.
     """
-    links = "".join(f'<li><a href="/{database}/{name}">{escape(query["title"])}</a></li>'
+    links = "".join(f'<li><a href="/{database}/{name}">{escape(str(query["title"]))}</a></li>'
                     for name, query in CANNED_QUERIES.items())
     meta: dict[str, Any] = {
         "title": title,

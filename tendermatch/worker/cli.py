@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
-from ..matcher.profiles import keyword_problems, shown
 from ..localfiles import check_kind
+from ..matcher.profiles import keyword_problems, shown
 from ..notifier.tokens import SecretError
 from ..store import Store, StoreError
 from . import jobs
@@ -196,10 +196,10 @@ def _cell(record: dict[str, Any], column: str) -> str:
 def echo_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
     cells = [[_cell(row, column) for column in columns] for row in rows]
     widths = [max([len(column)] + [len(line[i]) for line in cells]) for i, column in enumerate(columns)]
-    click.echo("  ".join(column.ljust(width) for column, width in zip(columns, widths)).rstrip())
+    click.echo("  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=False)).rstrip())
     click.echo("  ".join("-" * width for width in widths))
     for line in cells:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip())
 
 
 @cli.command()
@@ -531,7 +531,7 @@ def digest(context: Context, mode: str | None, period: str | None, profile_id: s
                                                      settings=jobs.digest_settings(config))
         except (StoreError, SecretError):
             raise
-        except Exception as error:  # noqa: BLE001 - one line naming the profile, as --send records it
+        except Exception as error:
             click.echo(f"Error: {recipient.profile_id} <{recipient.emails[0]}>: the digest could not be made:"
                        f" {' '.join(str(error).split()) or type(error).__name__}", err=True)
             sys.exit(1)
@@ -785,7 +785,8 @@ def runs(context: Context, job_id: str | None, limit: int, output: str) -> None:
     seconds = [_seconds(row) for row in rows]
     table = [{"id": str(row["id"]), "job": _job_id(row), "started": row["started"],
               "seconds": f"{taken:.1f}" if taken is not None else "", "outcome": row["outcome"],
-              "counts": _run_counts(row), "error": row["error"] or ""} for row, taken in zip(rows, seconds)]
+              "counts": _run_counts(row), "error": row["error"] or ""}
+             for row, taken in zip(rows, seconds, strict=True)]
     echo_table(table, ("id", "job", "started", "seconds", "outcome", "counts", "error"))
     click.echo(f"{len(rows)} runs")
 
@@ -917,7 +918,8 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
                f" " + ", ".join(f"{n} {stage}" for stage, n in sorted(by_stage.items())))
     reserved = sum(1 for r in records if r["reserved"])
     social = sum(1 for r in records if r["social"])
-    click.echo(f"  {reserved} reserved for sheltered workshops / public-service missions, {social} with social considerations")
+    click.echo(f"  {reserved} reserved for sheltered workshops / public-service missions,"
+               f" {social} with social considerations")
 
     demo_context = Context(str(DEMO_CONFIG), str(store_path), None, config)
     found = demo_context.profile_set()
@@ -959,7 +961,8 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
     click.echo("")
     click.echo(f"Store:  {store_path}")
     click.echo(f"Browse: tendermatch --db {store_path} tenders")
-    click.echo(f"Log:    tendermatch --db {store_path} log --profile {found.profiles[0].id if found.profiles else 'ID'}")
+    first_profile = found.profiles[0].id if found.profiles else "ID"
+    click.echo(f"Log:    tendermatch --db {store_path} log --profile {first_profile}")
     click.echo(f"Sent:   tendermatch --db {store_path} deliveries")
     click.echo(f"Web:    {secret_prefix}tendermatch --config {_shown_path(DEMO_CONFIG)} --db {store_path} serve")
 

@@ -46,7 +46,8 @@ class Setting:
 
 
 SOURCE_SETTINGS: tuple[Setting, ...] = (
-    Setting("name", str, None, "Unique name of the source; notices remember which sources delivered them.", required=True),
+    Setting("name", str, None, "Unique name of the source; notices remember which sources delivered them.",
+            required=True),
     Setting("kind", str, None, "One of: ted, files, html, feed, ocds.", required=True),
     Setting("url", str, None, "ted: API base (https://api.ted.europa.eu); html/feed/ocds: the page, feed or"
             " package URL; files: a file:// URL (or use path).", kinds=("ted", "html", "feed", "ocds", "files")),
@@ -474,9 +475,10 @@ def _parse_source(raw: Any, *, index: int, where: str, base: Path, timezone: str
         if source.url:
             parsed = urlparse(source.url)
             if parsed.scheme != "file" or parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
-                raise ConfigError(f"{label}: url of a files source must be an absolute file:/// URL, not {source.url!r}")
+                raise ConfigError(f"{label}: url of a files source must be an absolute file:/// URL,"
+                                  f" not {source.url!r}")
             source.path, source.url = unquote(parsed.path), None
-        source.path = str(_resolve(base, source.path))
+        source.path = str(_resolve(base, source.path or ""))
         if not any(ch in source.path for ch in "*?[") and not Path(source.path).exists():
             raise ConfigError(f"{label}: path {source.path} does not exist")
         _check_kind(Path(source.path), f"{label}: path", folder=True, file=True)
@@ -599,8 +601,8 @@ def _toml_value(value: Any) -> str:
 
 
 def settings_reference() -> str:
-    """The [[sources]], [worker], [crawler], [matcher], [digest], [smtp] and [serve] keys as Markdown tables (the README embeds them; a
-    test keeps the two the same)."""
+    """The [[sources]], [worker], [crawler], [matcher], [digest], [smtp] and [serve] keys as
+    Markdown tables (the README embeds them; a test keeps the two the same)."""
     lines = ["`[[sources]]` (one table per source):", "", "| key | kinds | default | meaning |", "|---|---|---|---|"]
     for setting in SOURCE_SETTINGS:
         kinds = "all" if setting.kinds == SOURCE_KINDS else ", ".join(setting.kinds)

@@ -262,7 +262,7 @@ def send_digests(config: Config, found: ProfileSet, *, period: str, as_of: date,
         smtp = config.smtp or {setting.name: setting.default for setting in SMTP_SETTINGS}  # outbox: same retries
         report = deliver_pending(store, sender, from_address=mailbox(config.digest["sender"]),
                                  retries=smtp["retries"], retry_delay=smtp["retry_delay"], progress=progress,
-                                 stop=stop, sleep=stop.wait if stop else time.sleep)
+                                 stop=stop, sleep=_pause(stop))
     except BaseException as error:
         store.finish_run(run_id, outcome="interrupted" if isinstance(error, KeyboardInterrupt) else "failed",
                          stats={}, error=str(error) or type(error).__name__)
@@ -281,3 +281,15 @@ def send_digests(config: Config, found: ProfileSet, *, period: str, as_of: date,
     echo(f"{len(report.sent)} sent, {len(report.failed)} refused, {len(report.pending)} left pending"
          f" ({report.retries} retries)" + (f"; stopped: {report.stopped}" if report.stopped else ""))
     return report
+
+
+def _pause(stop: threading.Event | None) -> Callable[[float], None]:
+    """How a retry waits: on the stop event when there is one (a stop ends the wait)."""
+    if stop is None:
+        return time.sleep
+    event = stop
+
+    def wait(seconds: float) -> None:
+        event.wait(seconds)
+
+    return wait

@@ -57,7 +57,8 @@ def read_profile(file: Path) -> Profile:
     except LocalFileError as error:
         size = file.stat().st_size if file.is_file() else 0
         if size > LIMITS.file_bytes:  # a 100 MB file is refused unread
-            raise ProfileError("file", f"{size:,} bytes, at most {LIMITS.file_bytes:,} (a profile is a few kilobytes)")
+            raise ProfileError("file", f"{size:,} bytes, at most {LIMITS.file_bytes:,} (a profile is a few kilobytes)")\
+                from None
         raise ProfileError("file", str(error).removeprefix(f"{file}: ")) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
@@ -88,7 +89,7 @@ def load_profiles(path: str | Path) -> ProfileSet:
             line = f"{file}: {error.message}" if error.key == "file" else f"{file}: {error.key}: {error.message}"
             found.errors.append(line)
             continue
-        except Exception as error:  # noqa: BLE001 - one file never stops the others; reported, not hidden
+        except Exception as error:
             found.errors.append(f"{file}: cannot be read as a profile ({type(error).__name__}: {error})")
             continue
         first = found.get(profile.id)

@@ -79,7 +79,7 @@ class StoreLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
+        handle = open(self.path, "a+")  # noqa: SIM115 -- held open while the worker runs: the lock is the open file
         for attempt in range(5):  # `status` may be probing the lock for a moment
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -442,7 +442,7 @@ class Worker:
             self._active[job_id] = "running"
         try:
             work()
-        except Exception as error:  # noqa: BLE001 - one line per failed job, the worker goes on
+        except Exception as error:
             logger.error("%s failed: %s", job_id, f"{type(error).__name__}: {error}" if not isinstance(
                 error, ConfigError) else error)
         finally:

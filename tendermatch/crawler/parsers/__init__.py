@@ -21,11 +21,12 @@ from typing import Any
 from .common import MAX_DOCUMENT_BYTES, ItemProblem, ParsedNotice, ParseError
 from .xmlsafe import check_size
 
-__all__ = ["ItemProblem", "ParseError", "ParsedNotice", "detect_format", "parse_document", "FORMATS"]
+__all__ = ["FORMATS", "ItemProblem", "ParseError", "ParsedNotice", "detect_format", "parse_document"]
 
 FORMATS = ("eforms", "ted-xml", "ted-api", "ocds", "feed", "html")
 
-_EFORMS_ROOTS = {"ContractNotice", "PriorInformationNotice", "ContractAwardNotice", "BusinessRegistrationInformationNotice"}
+_EFORMS_ROOTS = {"ContractNotice", "PriorInformationNotice", "ContractAwardNotice",
+                 "BusinessRegistrationInformationNotice"}
 _FIRST_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)")
 
 
@@ -109,7 +110,8 @@ def _detect_json(content: bytes) -> str:
         return "ted-api"
     if any(key in sample for key in ("releases", "records", "ocid")):
         return "ocds"
-    raise ParseError("JSON is neither a TED search API response nor OCDS (no 'notices', 'releases', 'records' or 'ocid')")
+    raise ParseError("JSON is neither a TED search API response nor OCDS"
+                     " (no 'notices', 'releases', 'records' or 'ocid')")
 
 
 def parse_document(
@@ -171,10 +173,10 @@ def _parse_document(content: bytes, *, url: str | None, format: str | None, html
             raise ParseError("an HTML page can only be read with the selectors of an html source")
         from .html import parse_listing_with_details
 
-        notices, problems = parse_listing_with_details(content, url=url, selectors=html_selectors,
-                                                       notice_kind=notice_kind, details=html_details,
-                                                       problems=problems)
+        notices, detail_warnings = parse_listing_with_details(content, url=url, selectors=html_selectors,
+                                                              notice_kind=notice_kind, details=html_details,
+                                                              problems=problems)
         if warnings is not None:
-            warnings.extend(problems)
+            warnings.extend(detail_warnings)
         return notices
     raise ParseError(f"unknown format {format!r}")

@@ -380,9 +380,9 @@ def finish_record(record: dict[str, Any]) -> dict[str, Any]:
     # The original text and its Danish/English versions: TED's titles in every other
     # language are machine-made from the CPV code and never state a clause.
     titles = record["titles"]
-    if has_social_clause(record["title"], record["description"], titles.get("da"), titles.get("en")):
-        if "clause" not in record["social"]:
-            record["social"].append("clause")
+    if (has_social_clause(record["title"], record["description"], titles.get("da"), titles.get("en"))
+            and "clause" not in record["social"]):
+        record["social"].append("clause")
     record["cpv"] = unique(record["cpv"] + [c for lot in record["lots"] for c in lot["cpv"]])
     record["nuts"] = unique(record["nuts"] + [n for lot in record["lots"] for n in lot.get("nuts", [])])
     record["reserved"] = [c for c in RESERVED_CODES

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -66,6 +67,7 @@ def parse_feed(content: bytes, *, url: str | None = None, notice_kind: str = "te
         raise ParseError(f"unknown notice kind {notice_kind!r} (expected 'tender' or 'agreement')")
     root = parse_xml(content, max_bytes=MAX_DOCUMENT_BYTES)
     name = local_name(root)
+    read: Callable[[etree._Element], dict[str, Any]]
     if name == "rss":
         channel = _child(root, "channel")
         if channel is None:
@@ -147,8 +149,9 @@ def _rss_item(item: etree._Element) -> dict[str, Any]:
     description = _html_text(raw_description)
     guid = _child_text(item, "guid")
     link = _child_text(item, "link")
-    permalink = guid and _child(item, "guid").get("isPermaLink", "true") != "false"
-    if not link and permalink and guid.startswith(("http://", "https://")):
+    guid_element = _child(item, "guid")
+    permalink = guid_element is not None and guid_element.get("isPermaLink", "true") != "false"
+    if not link and permalink and guid and guid.startswith(("http://", "https://")):
         link = guid
     published = None
     pub_date = _child_text(item, "pubDate")
@@ -243,7 +246,7 @@ def _notice(fields: dict[str, Any], *, url: str | None, kind: str, language: str
         cpv=unique([code for code in (cpv_code(m.group(1)) for m in _CPV_CODE.finditer(description or "")) if code]),
         url=link or url,
     )
-    keys = unique([key] + ted_keys(title, fields.get("guid")))
+    keys = unique([key, *ted_keys(title, fields.get("guid"))])
     return ParsedNotice(record=finish_record(record), keys=keys)
 
 

@@ -52,13 +52,13 @@ from .common import (
 from .xmlsafe import check_size
 
 __all__ = [
-    "parse_listing",
-    "parse_detail",
-    "merge_detail",
     "detail_url",
-    "parse_danish_datetime",
-    "parse_danish_date",
+    "merge_detail",
     "parse_danish_amount",
+    "parse_danish_date",
+    "parse_danish_datetime",
+    "parse_detail",
+    "parse_listing",
     "ted_keys",
     "visible_text",
 ]
@@ -500,7 +500,7 @@ def distinct_items(named: list[tuple[str, ParsedNotice]], problems: list[ItemPro
         references = [slug(notice.record.get("procedure_id") or "") if notice.record.get("procedure_id") else ""
                       for _, notice in distinct]
         uses = Counter(references)
-        for (cells, notice), reference in zip(distinct, references):
+        for (cells, notice), reference in zip(distinct, references, strict=False):
             own_reference = reference and uses[reference] == 1
             qualifier = reference if own_reference else hashlib.sha256(cells.encode()).hexdigest()[:10]
             replaced[id(notice)] = _qualified(notice, qualifier)

@@ -14,7 +14,7 @@ import html
 import json
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .common import (
@@ -113,8 +113,8 @@ def _parse(content: bytes, url: str | None, problems: list[ItemProblem]) -> list
             raise ParseError(str(error)) from None
 
     try:
-        notices = parse_each(((f"ocid {_shown(ocid)}", (ocid, group)) for ocid, group in _group_by_ocid(releases).items()),
-                             ocid_notices, problems)
+        groups = ((f"ocid {_shown(ocid)}", (ocid, group)) for ocid, group in _group_by_ocid(releases).items())
+        notices = parse_each(groups, ocid_notices, problems)
     except ParseError as error:
         raise ParseError(f"no usable OCDS release: {error}") from None
     for problem in unusable:  # 'item 2: release 3: no ocid' -> ('item 2: release 3', 'no ocid')
@@ -219,9 +219,9 @@ def _release_of_record(record: Any) -> dict[str, Any]:
     full = []
     for release in releases:
         # linked releases ({url, date, tag}) carry no content
-        if isinstance(release, dict) and set(release) - {"url", "date", "tag", "id"}:
-            if not _check_release(release, ocid=record.get("ocid")):
-                full.append({"ocid": record.get("ocid"), **release})
+        if (isinstance(release, dict) and set(release) - {"url", "date", "tag", "id"}
+                and not _check_release(release, ocid=record.get("ocid"))):
+            full.append({"ocid": record.get("ocid"), **release})
     if not full:
         raise _Unusable("no compiledRelease and no embedded release")
     return _merge_in_date_order(full)
@@ -268,8 +268,8 @@ def _sort_time(text: Any) -> datetime:
         except ValueError:
             pass
         else:
-            return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    return datetime.min.replace(tzinfo=timezone.utc)
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return datetime.min.replace(tzinfo=UTC)
 
 
 def _merge_in_date_order(releases: list[dict[str, Any]]) -> dict[str, Any]:
@@ -379,7 +379,7 @@ def _item_cpvs(item: dict[str, Any]) -> list[str]:
 
 def _item_nuts(item: dict[str, Any]) -> list[str]:
     codes: list[str] = []
-    addresses = _list(item.get("deliveryAddresses")) + [item.get("deliveryAddress")]
+    addresses = [*_list(item.get("deliveryAddresses")), item.get("deliveryAddress")]
     for address in addresses:
         region = _text(_obj(address).get("region"))
         if region and _NUTS.fullmatch(region):
@@ -527,7 +527,7 @@ def _notice(ocid: str, release: dict[str, Any], url: str | None) -> ParsedNotice
 
     # classification and place
     items = [item for item in (_obj(i) for i in _list(tender.get("items"))) if item]
-    lots = [lot for lot in (_obj(l) for l in _list(tender.get("lots"))) if lot]
+    lots = [lot for lot in (_obj(entry) for entry in _list(tender.get("lots"))) if lot]
     lot_ids = {str(lot.get("id")) for lot in lots if lot.get("id") is not None}
     main_cpv = [code for code in [_cpv(tender.get("classification"))] if code]
     # UK Contracts Finder puts further CPVs on the tender itself
@@ -609,6 +609,7 @@ def _notice(ocid: str, release: dict[str, Any], url: str | None) -> ParsedNotice
     record["url"] = _notice_url(release, tender, url)
     keys = [f"ocid:{ocid}"]
     release_id = _text(release.get("id"))
-    if release_id and publication_key(release_id):
-        keys.append(publication_key(release_id))
+    publication = publication_key(release_id) if release_id else None
+    if publication:
+        keys.append(publication)
     return ParsedNotice(record=finish_record(record), keys=keys)

@@ -30,7 +30,7 @@ import binascii
 import json
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .common import (
@@ -335,19 +335,19 @@ def _iso(day: str, time: str | None = None) -> str | None:
 
 def _instant(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
-    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _v3_url(item: dict[str, Any], number: str | None) -> str | None:
-    links = item.get("links") if isinstance(item.get("links"), dict) else {}
-    html = links.get("html") if isinstance(links.get("html"), dict) else {}
+    links: dict[str, Any] = item["links"] if isinstance(item.get("links"), dict) else {}
+    html: dict[str, Any] = links["html"] if isinstance(links.get("html"), dict) else {}
     for language in ("DAN", "ENG"):
         if isinstance(html.get(language), str) and html[language]:
             return html[language]
     for value in html.values():
         if isinstance(value, str) and value:
             return value
-    xml = links.get("xml") if isinstance(links.get("xml"), dict) else {}
+    xml: dict[str, Any] = links["xml"] if isinstance(links.get("xml"), dict) else {}
     if isinstance(xml.get("MUL"), str) and xml["MUL"]:
         return xml["MUL"]
     for value in xml.values():

@@ -43,7 +43,7 @@ from .common import (
 )
 from .xmlsafe import parse_xml
 
-__all__ = ["parse_ted_xml", "ted_id", "PIN_WITH_CALL_STAGE", "MAX_SUPPLIERS"]
+__all__ = ["MAX_SUPPLIERS", "PIN_WITH_CALL_STAGE", "parse_ted_xml", "ted_id"]
 
 # A prior information notice used as a call for competition (TD 'A'/'M', NOTICE TYPE
 # *_CALL_COMPETITION) is the only announcement of that procedure: eForms files it under
@@ -288,8 +288,21 @@ def _stage(form: etree._Element, tags: _Tags, td_code: str | None) -> str:
 class _Coded:
     """What the coded data and translation sections say (fallbacks for the form)."""
 
-    __slots__ = ("number", "published", "original_language", "country", "td_code", "cpv", "nuts",
-                 "submission", "ref_notice", "towns", "titles", "_translation", "_tags")
+    __slots__ = (
+        "_tags",
+        "_translation",
+        "country",
+        "cpv",
+        "number",
+        "nuts",
+        "original_language",
+        "published",
+        "ref_notice",
+        "submission",
+        "td_code",
+        "titles",
+        "towns",
+    )
 
     def __init__(self, root: etree._Element, tags: _Tags) -> None:
         self.number = self.published = self.original_language = self.country = None

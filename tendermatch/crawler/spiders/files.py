@@ -39,7 +39,9 @@ class FilesSpider(NoticeSpider):
     async def start(self) -> AsyncIterator[Any]:
         location = self.source.get("path") or self.source.get("url")
         max_bytes = self.settings.getint("TENDERMATCH_MAX_BYTES")
-        for path in notice_files(location):
+        if not location:  # the config refuses such a source; a spider started by hand may not
+            raise ValueError("a files source needs a path")
+        for path in notice_files(str(location)):
             url = path.as_uri()
             size = path.stat().st_size
             if size > max_bytes:

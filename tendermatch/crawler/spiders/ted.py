@@ -33,7 +33,7 @@ class TedSpider(NoticeSpider):
 
     kind = "ted"
     # An API endpoint, not pages: robots.txt is for crawlers of pages.
-    custom_settings = {"ROBOTSTXT_OBEY": False}
+    custom_settings = {"ROBOTSTXT_OBEY": False}  # noqa: RUF012 -- Scrapy reads it from the class, never mutates it
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
