@@ -11,11 +11,13 @@ import os
 import stat
 from pathlib import Path
 
+from .errors import TendermatchError
+
 # Far above any real config or profile (a few KB), far below what would hurt memory.
 MAX_TEXT_FILE_BYTES = 4 * 1024 * 1024
 
 
-class LocalFileError(ValueError):
+class LocalFileError(TendermatchError, ValueError):
     """A local file that cannot be read as asked: missing, not a regular file, too large,
     or unreadable. The message is one line and names the path."""
 

@@ -26,6 +26,7 @@ from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import IResolverSimple
 from zope.interface import implementer
 
+from ..errors import TendermatchError
 from .items import FetchFailure
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def non_public_kind(address: str) -> str | None:
     return None
 
 
-class RefusedAddress(IgnoreRequest):
+class RefusedAddress(TendermatchError, IgnoreRequest):
     """A request refused before connecting: its host is (or resolves to) a non-public address."""
 
 

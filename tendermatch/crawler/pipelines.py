@@ -21,6 +21,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from ..errors import TendermatchError
 from ..localfiles import LocalFileError, read_regular_file
 from ..store import Store, StoreError, StoreFullError, compress, utc_now
 from .items import FetchFailure, Refusal
@@ -169,7 +170,7 @@ def _comparable_titles(record: dict[str, Any]) -> set[str]:
 _DATE_FIELDS = ("deadline", "published", "valid_from", "valid_until")
 
 
-class UnusableRecord(ValueError):
+class UnusableRecord(TendermatchError, ValueError):
     """A parsed record that cannot be stored (no usable id): rejected alone."""
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
+from ..errors import TendermatchError
 from .places import municipality
 from .text import content_words, is_generic
 
@@ -57,7 +58,7 @@ class ProfileLimits:
 LIMITS = ProfileLimits()
 
 
-class ProfileError(ValueError):
+class ProfileError(TendermatchError, ValueError):
     """Raised by ``parse_profile`` when a profile has an unknown key or a bad value;
     ``key`` names the key (for the one-line message: file, key, what is wrong)."""
 

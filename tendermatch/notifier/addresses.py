@@ -11,13 +11,15 @@ from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
+from ..errors import TendermatchError
+
 # An everyday ASCII address (RFC 5322 dot-atom local part, a host name): nothing to check
 # further or convert. Anything else goes through email-validator.
 _PLAIN = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
                     r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
 
 
-class AddressError(ValueError):
+class AddressError(TendermatchError, ValueError):
     """Raised for text that is not one plain e-mail address; the message names it."""
 
 

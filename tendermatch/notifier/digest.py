@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
+from ..errors import TendermatchError
 from . import texts
 
 SECTIONS = ("open", "planning", "agreements", "changed")
@@ -31,7 +32,7 @@ URL_CHARS = 2000  # a longer link is not shown (a cut link leads nowhere)
 _PERIOD = re.compile(r"(\d{4})-W(\d{2})")
 
 
-class PeriodError(ValueError):
+class PeriodError(TendermatchError, ValueError):
     """Raised by ``parse_period`` for text that is not an ISO week like 2026-W48."""
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from ..errors import TendermatchError
 from ..store import Store, StoreError
 from .digest import Digest, DigestItem, Recipient, build_digest
 from .render import (
@@ -128,7 +129,7 @@ def compose(digest: Digest, *, to: str, settings: DigestSettings, secret: bytes,
         rendered.html, rendered.text
 
 
-class DigestTooLarge(ValueError):
+class DigestTooLarge(TendermatchError, ValueError):
     """Raised when even a digest of one notice is over [digest] max_message_kb."""
 
 

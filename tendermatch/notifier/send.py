@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ..errors import TendermatchError
 from .addresses import AddressError, wire_address, wire_mailbox
 
 
-class DeliveryFailure(Exception):
+class DeliveryFailure(TendermatchError):
     """Raised by a sender when a message was not accepted; the message names host:port
     (or the outbox folder), the SMTP code and the server's answer."""
 

@@ -12,16 +12,18 @@ import binascii
 import hashlib
 import hmac
 
+from ..errors import TendermatchError
+
 VERSION = "u1"
 MIN_SECRET_LENGTH = 16
 
 
-class TokenError(ValueError):
+class TokenError(TendermatchError, ValueError):
     """Raised by ``read_token`` for a token that is malformed, tampered with or signed
     with another secret."""
 
 
-class SecretError(ValueError):
+class SecretError(TendermatchError, ValueError):
     """Raised when the unsubscribe secret is missing or too short to be safe."""
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import sqlite_utils
 import zstandard
 
+from ..errors import TendermatchError
 from .blocking import block_rows, days_between, title_words
 from .schema import migrate
 
@@ -30,7 +31,7 @@ BUSY_TIMEOUT_MS = 30_000
 FUZZY_BLOCK_WORDS = 2
 
 
-class StoreError(RuntimeError):
+class StoreError(TendermatchError, RuntimeError):
     """Raised when the store file cannot be opened, created or written (bad path,
     not a SQLite database, disk full); the message names the file."""
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from ..errors import TendermatchError
+
 logger = logging.getLogger("tendermatch.serve")
 
 MiB = 1024 * 1024
@@ -61,7 +63,7 @@ class WebLimits:
     max_scan_cost: int = 4 * 10**9
 
 
-class ResultTooLarge(Exception):
+class ResultTooLarge(TendermatchError):
     """A query's rows hold more text and blobs than ``max_result_bytes``."""
 
 

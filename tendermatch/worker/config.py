@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from ..errors import TendermatchError
 from ..localfiles import LocalFileError, check_kind, read_regular_file
 from ..matcher.rules import DEFAULT_RATES, MIN_RELEVANCE
 
@@ -26,7 +27,7 @@ CONFIG_ENV = "TENDERMATCH_CONFIG"
 SOURCE_KINDS = ("ted", "files", "html", "feed", "ocds")
 
 
-class ConfigError(ValueError):
+class ConfigError(TendermatchError, ValueError):
     """Raised when a config file cannot be read or is invalid; the message is one line
     naming the file, the source or section, the key and what is wrong."""
 

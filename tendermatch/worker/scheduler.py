@@ -33,6 +33,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from ..errors import TendermatchError
 from ..notifier.tokens import SecretError
 from ..store import Store, lock_path, utc_now
 from . import jobs
@@ -49,7 +50,7 @@ PENDING_RETRY_MINUTES = 15  # a digest run that left messages pending is tried a
 TICK_SECONDS = 0.25
 
 
-class WorkerLocked(RuntimeError):
+class WorkerLocked(TendermatchError, RuntimeError):
     """Raised by ``StoreLock.acquire`` when another worker runs on the same store."""
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
 
+from ...errors import TendermatchError
+
 _Item = TypeVar("_Item")
 
 # Documents larger than this are refused before parsing (a TED notice is < 2 MB; the
@@ -30,7 +32,7 @@ def too_large(size: int, max_bytes: int) -> str:
     return f"document is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit"
 
 
-class ParseError(ValueError):
+class ParseError(TendermatchError, ValueError):
     """Raised by a parser when a document cannot be used at all: not well-formed, empty,
     binary, too large, forbidden DTD/entities, wrong root element, or no notice in it.
 
