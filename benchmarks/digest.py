@@ -49,27 +49,27 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.ingest import corpus_files  # noqa: E402
-from tendermatch.crawler.pipelines import (  # noqa: E402
+from benchmarks.ingest import corpus_files
+from tendermatch.crawler.pipelines import (
     NoticeIngester,
     prepare_file,
     prepare_in_parallel,
 )
-from tendermatch.crawler.spiders.files import notice_files  # noqa: E402
-from tendermatch.matcher.cpv import cpv_labels  # noqa: E402
-from tendermatch.matcher.engine import lot_reserved_codes  # noqa: E402
-from tendermatch.matcher.rules import DEFAULT_RATES, to_dkk  # noqa: E402
-from tendermatch.matcher.text import content_words, is_generic  # noqa: E402
-from tendermatch.notifier import run as notifier_run  # noqa: E402
-from tendermatch.notifier.digest import Recipient, build_digest, period_of, section_of  # noqa: E402
-from tendermatch.notifier.run import (  # noqa: E402
+from tendermatch.crawler.spiders.files import notice_files
+from tendermatch.matcher.cpv import cpv_labels
+from tendermatch.matcher.engine import lot_reserved_codes
+from tendermatch.matcher.rules import DEFAULT_RATES, to_dkk
+from tendermatch.matcher.text import content_words, is_generic
+from tendermatch.notifier import run as notifier_run
+from tendermatch.notifier.digest import Recipient, build_digest, period_of, section_of
+from tendermatch.notifier.run import (
     DigestSettings,
     compose,
     deliver_pending,
     plan_digests,
 )
-from tendermatch.notifier.send import SmtpSender  # noqa: E402
-from tendermatch.store import Store  # noqa: E402
+from tendermatch.notifier.send import SmtpSender
+from tendermatch.store import Store
 
 SEED = 20261123
 AS_OF = date(2026, 11, 23)
@@ -282,7 +282,7 @@ def pure_render(store: Store, recipients: list[Recipient]) -> dict[str, float]:
 
 def batch_rates(marks: list[float], batch: int) -> list[float]:
     """Messages/s of each whole batch, from the time after every ``batch``-th message."""
-    return [batch / (later - earlier) for earlier, later in zip(marks, marks[1:])]
+    return [batch / (later - earlier) for earlier, later in itertools.pairwise(marks)]
 
 
 def deliver(store_path: Path, copy_path: Path, server: SinkServer, expected: int, *,

@@ -27,13 +27,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lxml import etree  # noqa: E402
+from lxml import etree
 
-from tendermatch.crawler.parsers.xmlsafe import make_parser  # noqa: E402
-from tendermatch.crawler.parsers.common import MAX_DOCUMENT_BYTES  # noqa: E402
-from tendermatch.crawler.pipelines import NoticeIngester, prepare_file, prepare_in_parallel  # noqa: E402
-from tendermatch.crawler.spiders.files import notice_files  # noqa: E402
-from tendermatch.store import Store  # noqa: E402
+from tendermatch.crawler.parsers.common import MAX_DOCUMENT_BYTES
+from tendermatch.crawler.parsers.xmlsafe import make_parser
+from tendermatch.crawler.pipelines import NoticeIngester, prepare_file, prepare_in_parallel
+from tendermatch.crawler.spiders.files import notice_files
+from tendermatch.store import Store
 
 FOLDERS = ("eforms_sdk/examples", "eforms_real", "eforms_national_tailoring", "ted_r209", "ted_api_json", "ocds")
 
@@ -93,7 +93,8 @@ def peak_rss_child(corpus: Path, fraction: float, workers: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=Path(os.environ.get("TENDERMATCH_CORPUS", ROOT.parent / "shared" / "corpus")))
+    parser.add_argument("--corpus", type=Path,
+                        default=Path(os.environ.get("TENDERMATCH_CORPUS", ROOT.parent / "shared" / "corpus")))
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     files = corpus_files(args.corpus)
@@ -116,8 +117,10 @@ def main() -> None:
           f"  (median {bare:.2f} s of {args.repeat})")
     for count, samples in times.items():
         full = statistics.median(samples)
-        print(f"full ingest, {count} parser process{'es' if count > 1 else ''}: {len(documents) / full:7.0f} documents/s"
-              f" {notices / full:7.0f} notices/s  ratio to bare {bare / full:.2f}  (median {full:.2f} s; {notices} notices)")
+        print(f"full ingest, {count} parser process{'es' if count > 1 else ''}:"
+              f" {len(documents) / full:7.0f} documents/s"
+              f" {notices / full:7.0f} notices/s  ratio to bare {bare / full:.2f}"
+              f"  (median {full:.2f} s; {notices} notices)")
     print("target: ratio >= 0.25 and >= 1,000 notices/s (`tendermatch ingest` uses the parallel path)")
     rss = {fraction: peak_rss_child(args.corpus, fraction, workers) for fraction in (0.25, 0.5, 1.0)}
     print("peak RSS of the storing process by batch size: "

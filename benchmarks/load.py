@@ -43,9 +43,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.match import SEED, generate_profiles, open_notices, replicate  # noqa: E402
-from tendermatch.matcher.profiles import Profile  # noqa: E402
-from tendermatch.store import Store  # noqa: E402
+from benchmarks.match import SEED, generate_profiles, open_notices, replicate
+from tendermatch.matcher.profiles import Profile
+from tendermatch.store import Store
 
 SECRET = "load-benchmark-secret-0123456789"
 NUTS = re.compile(r"[A-Z]{2}[0-9A-Z]{0,3}")
@@ -229,7 +229,8 @@ def report(name: str, figures: dict[str, float]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--corpus", type=Path, default=Path(os.environ.get("TENDERMATCH_CORPUS", ROOT.parent / "shared" / "corpus")))
+    parser.add_argument("--corpus", type=Path,
+                        default=Path(os.environ.get("TENDERMATCH_CORPUS", ROOT.parent / "shared" / "corpus")))
     parser.add_argument("--notices", type=int, default=50_000, help="Notices in the store [50000].")
     parser.add_argument("--open", type=int, default=15_000, help="Of which open for bids [15000].")
     parser.add_argument("--profiles", type=int, default=10_000, help="Profile files [10000].")

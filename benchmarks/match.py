@@ -37,12 +37,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.ingest import corpus_files  # noqa: E402
-from tendermatch.crawler.pipelines import NoticeIngester, prepare_file, prepare_in_parallel  # noqa: E402
-from tendermatch.matcher.cpv import branch, cpv_labels  # noqa: E402
-from tendermatch.matcher.profiles import Profile  # noqa: E402
-from tendermatch.matcher.text import content_words, is_generic  # noqa: E402
-from tendermatch.store import Store  # noqa: E402
+from benchmarks.ingest import corpus_files
+from tendermatch.crawler.pipelines import NoticeIngester, prepare_file, prepare_in_parallel
+from tendermatch.matcher.cpv import branch, cpv_labels
+from tendermatch.matcher.profiles import Profile
+from tendermatch.matcher.text import content_words, is_generic
+from tendermatch.store import Store
 
 SEED = 20261122
 
@@ -173,7 +173,8 @@ def naive_seconds(texts: list[str], profiles: list[Profile], *, sample: int, bat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--corpus", type=Path, default=Path(os.environ.get("TENDERMATCH_CORPUS", ROOT.parent / "shared" / "corpus")))
+    parser.add_argument("--corpus", type=Path,
+                        default=Path(os.environ.get("TENDERMATCH_CORPUS", ROOT.parent / "shared" / "corpus")))
     parser.add_argument("--notices", type=int, default=15_000)
     parser.add_argument("--profiles", type=int, default=10_000)
     parser.add_argument("--naive-sample", type=int, default=5, help="Profiles timed in the naive loop (x10 batched).")

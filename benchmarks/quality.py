@@ -33,12 +33,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.match import open_notices  # noqa: E402
-from tendermatch.matcher import rules  # noqa: E402
-from tendermatch.matcher.cpv import branch  # noqa: E402
-from tendermatch.matcher.engine import match_notices  # noqa: E402
-from tendermatch.matcher.profiles import Profile  # noqa: E402
-from tendermatch.worker.profiles import load_profiles  # noqa: E402
+from benchmarks.match import open_notices
+from tendermatch.matcher import rules
+from tendermatch.matcher.cpv import branch
+from tendermatch.matcher.engine import match_notices
+from tendermatch.matcher.profiles import Profile
+from tendermatch.worker.profiles import load_profiles
 
 EVAL = ROOT / "benchmarks" / "eval"
 
@@ -113,7 +113,8 @@ def main() -> None:
     totals = {method: [0, 0, 0] for method in methods}  # hits, predicted, relevant
     macro: dict[str, list[tuple[float, float, float]]] = {method: [] for method in methods}
     countries = {str((r.get("buyer") or {}).get("country")) for r in records}
-    print(f"{len(records)} notices ({args.split} split) from {len(countries)} countries, {len(found.profiles)} profiles,"
+    print(f"{len(records)} notices ({args.split} split) from {len(countries)} countries,"
+          f" {len(found.profiles)} profiles,"
           f" {sum(len(v) for v in gold.values())} relevant pairs agreed by both readers,"
           f" {sum(len(v) for v in disputed.values())} disputed pairs left out\n")
     print(f"{'profile':<22}{'relevant':>9}  " + "  ".join(f"{m:>20}" for m in methods))

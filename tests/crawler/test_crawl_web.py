@@ -28,7 +28,8 @@ def shipped_source(name: str):
 def source_block(name: str, kind: str, url: str, **extra) -> str:
     lines = ["[[sources]]", f'name = "{name}"', f'kind = "{kind}"', f'url = "{url}"']
     for key, value in extra.items():
-        lines.append(f"{key} = {toml_table(value) if isinstance(value, dict) else json.dumps(value, ensure_ascii=False)}")
+        rendered = toml_table(value) if isinstance(value, dict) else json.dumps(value, ensure_ascii=False)
+        lines.append(f"{key} = {rendered}")
     return "\n".join(lines) + "\n"
 
 
@@ -63,7 +64,9 @@ def ocds_pages(base_url: str) -> dict[str, bytes]:
 
 
 def test_municipal_pages_feed_and_ocds_with_the_shipped_selectors(tmp_path, site):
-    web = site(WEB, redirects={"/flyttet.html": "file:///etc/passwd", "/kk_udbud_detail_3.html": "/flyttet/detail3.html"})
+    web = site(
+        WEB, redirects={"/flyttet.html": "file:///etc/passwd", "/kk_udbud_detail_3.html": "/flyttet/detail3.html"}
+    )
     web.routes.update(ocds_pages(web.url))
     web.routes["/flyttet/detail3.html"] = (WEB / "kk_udbud_detail_3.html").read_bytes()  # a detail page that moved
     udbud, aftaler = shipped_source("kk-udbud"), shipped_source("kk-aftaler")
@@ -101,7 +104,9 @@ def test_municipal_pages_feed_and_ocds_with_the_shipped_selectors(tmp_path, site
     assert agreements and all(r["kind"] == "agreement" and r["supplier"] and r["valid_until"] for r in agreements)
     assert by_source["roskilde-feed"]
     assert len(by_source["ocds-pages"]) > 1
-    assert [hit.path for hit in web.server.hits if hit.path.startswith("/ocds/")] == ["/ocds/page1.json", "/ocds/page2.json"]
+    assert [hit.path for hit in web.server.hits if hit.path.startswith("/ocds/")] == [
+        "/ocds/page1.json", "/ocds/page2.json",
+    ]
 
     assert not web.server.hits_for("/intern/feed.xml")  # robots.txt obeyed
     runs = {run["source"]: run for run in store.runs()}

@@ -40,7 +40,9 @@ def test_every_corpus_file_parses_or_is_rejected_clearly(files, at_least_parsed,
 
 
 def test_non_notice_xml_in_the_corpus_is_refused_with_its_root_element():
-    validator_test = real_notice("eforms_national_tailoring/anskaffelser_eforms-sdk-nor/src/tests/eu/unit/EFORMS-NOR-R006.xml")
+    validator_test = real_notice(
+        "eforms_national_tailoring/anskaffelser_eforms-sdk-nor/src/tests/eu/unit/EFORMS-NOR-R006.xml"
+    )
     with pytest.raises(ParseError, match="unknown root element <testSet>"):
         parse_document(validator_test.read_bytes(), url=validator_test.as_uri())
     # declares a DTD, like every file of the SDK's translations (code_da.xml is 1.2 MB: not copied)

@@ -13,8 +13,7 @@ import pytest
 from tendermatch.crawler.parsers import parse_document
 from tendermatch.crawler.parsers.common import ParseError
 from tendermatch.crawler.parsers.eforms import parse_eforms
-
-from tests.conftest import CORPUS, ROOT, real_notice, real_notices  # noqa: E402
+from tests.conftest import CORPUS, ROOT, real_notice, real_notices
 
 SDK = "eforms_sdk/examples/notices"
 REAL = "eforms_real/op-ted_ted-rdf-conversion-pipeline/eforms_samples"

@@ -30,7 +30,9 @@ def atom():
 def test_rss_items(rss, validator):
     for notice in rss:
         assert not [e.message for e in validator.iter_errors(dict(notice.record, sources=["test"]))]
-        assert (notice.record["kind"], notice.record["stage"], notice.record["language"]) == ("tender", "competition", "da")
+        assert (notice.record["kind"], notice.record["stage"], notice.record["language"]) == (
+            "tender", "competition", "da",
+        )
     assert [n.record["title"] for n in rss] == [
         "Rengøring af plejecentre i Holbæk Kommune",
         "Udbudsbekendtgørelse 2026/S 220-667788: Levering af fødevarer til kommunale køkkener",
@@ -46,7 +48,8 @@ def test_rss_items(rss, validator):
         "2026-11-16", "2026-11-17", "2026-11-18", "2026-11-19", "2026-11-19", "2026-11-20",
     ]
     assert [n.record["buyer"] and n.record["buyer"]["name"] for n in rss] == [
-        "Holbæk Kommune", "Næstved Kommune", "Kalundborg Kommune", "Slagelse Kommune", "Ringsted Kommune", "Sorø Kommune",
+        "Holbæk Kommune", "Næstved Kommune", "Kalundborg Kommune", "Slagelse Kommune", "Ringsted Kommune",
+        "Sorø Kommune",
     ]
 
 
@@ -168,13 +171,16 @@ def test_hostile_feeds_raise_parse_error(content, message):
 
 
 def test_hostile_items_are_harmless():
-    content = """<?xml version="1.0" encoding="utf-8"?>
+    content = (
+        """<?xml version="1.0" encoding="utf-8"?>
     <rss version="2.0"><channel>
       <item><title>&lt;script&gt;alert(1)&lt;/script&gt;Rengøring</title><link>javascript:alert(1)</link></item>
       <item><title/><link/></item>
-      <item><title>Uden link<!-- kommentar --></title><description><![CDATA[<style>p{}</style><p>Frist: 1.1.2027</p>]]></description>
+      <item><title>Uden link<!-- kommentar --></title>"""
+        """<description><![CDATA[<style>p{}</style><p>Frist: 1.1.2027</p>]]></description>
         <pubDate>not a date</pubDate></item>
-    </channel></rss>""".encode()
+    </channel></rss>"""
+    ).encode()
     notices = parse_feed(content, url="https://k.example/rss")
     assert [n.record["title"] for n in notices] == ["Rengøring", "Uden link"]
     assert notices[0].record["id"] == "web:https://k.example/rss#rengoering"

@@ -264,9 +264,12 @@ def test_roskilde_cards(validator):
     assert first["cpv"] == ["90620000", "90630000"]
     assert first["description"] == "Snerydning og saltning af 85 km cykelstier i vintersæsonerne 2026/27 og 2027/28."
     assert [n.record["deadline"] for n in notices] == [
-        "2026-12-14T12:00:00", "2027-01-11T12:00:00", "2027-02-01T00:00:00", "2026-12-18T10:00:00", "2027-01-25T12:00:00",
+        "2026-12-14T12:00:00", "2027-01-11T12:00:00", "2027-02-01T00:00:00", "2026-12-18T10:00:00",
+        "2027-01-25T12:00:00",
     ]
-    assert [n.record["published"] for n in notices] == ["2026-11-02", "2026-11-09", "2026-11-05", "2026-11-12", "2026-11-16"]
+    assert [n.record["published"] for n in notices] == [
+        "2026-11-02", "2026-11-09", "2026-11-05", "2026-11-12", "2026-11-16",
+    ]
     assert [n.record["value"] and n.record["value"]["amount"] for n in notices] == [
         750_000.0, 2_800_000.0, None, 300_000.0, 450_000.0,
     ]
@@ -325,14 +328,19 @@ def test_hostile_rows_are_harmless():
       <tr><td class="t"><script>document.write('x')</script></td></tr>
       <tr><td class="t"><a href="/a">&lt;b&gt;Escaped&lt;/b&gt; tekst</a></td></tr>
     </tbody></table></body></html>""".encode()
-    notices = parse_listing(content, url="https://kommune.example/udbud", selectors={"row": "tbody tr", "title": "td.t"})
+    notices = parse_listing(
+        content, url="https://kommune.example/udbud", selectors={"row": "tbody tr", "title": "td.t"}
+    )
     assert [n.record["title"] for n in notices] == ["Klik her", "Udbud med kontroltegn", "<b>Escaped</b> tekst"]
     assert notices[0].record["id"] == "web:https://kommune.example/udbud#klik-her"  # javascript: is not a link
     assert notices[2].record["id"] == "web:https://kommune.example/a"
 
 
 def test_other_encodings_and_huge_page():
-    latin1 = "<html><head><meta charset='iso-8859-1'></head><body><ul><li><a href='x'>Snerydning på veje</a></li></ul></body></html>"
+    latin1 = (
+        "<html><head><meta charset='iso-8859-1'></head>"
+        "<body><ul><li><a href='x'>Snerydning på veje</a></li></ul></body></html>"
+    )
     (notice,) = parse_listing(latin1.encode("iso-8859-1"), url=BASE, selectors={"row": "li", "title": "a"})
     assert notice.record["title"] == "Snerydning på veje"
     with pytest.raises(ParseError, match="limit"):
@@ -340,7 +348,10 @@ def test_other_encodings_and_huge_page():
 
 
 def test_broken_links_and_page_urls_do_not_crash():
-    content = b'<html><body><ul><li><a href="http://[broken/udbud">Udbud A</a></li><li><a href="b">Udbud B</a></li></ul></body></html>'
+    content = (
+        b'<html><body><ul><li><a href="http://[broken/udbud">Udbud A</a></li>'
+        b'<li><a href="b">Udbud B</a></li></ul></body></html>'
+    )
     notices = parse_listing(content, url="https://k.example/udbud/", selectors={"row": "li", "title": "a"})
     assert [n.record["id"] for n in notices] == ["web:https://k.example/udbud/#udbud-a", "web:https://k.example/udbud/b"]
     with_bad_page_url = parse_listing(content, url="http://[broken", selectors={"row": "li", "title": "a"})

@@ -10,8 +10,8 @@ import pytest
 
 from tendermatch.crawler.parsers.common import ParseError
 from tendermatch.crawler.parsers.ocds import parse_ocds
+from tests.conftest import CORPUS, ROOT, SAMPLE, SCHEMA_PATH, SMALL_CORPUS, real_notices
 
-from tests.conftest import CORPUS, ROOT, SAMPLE, SCHEMA_PATH, SMALL_CORPUS, real_notices  # noqa: E402
 OCDS = CORPUS / "ocds"
 SCHEMA = SCHEMA_PATH
 # The hand-checked files, from the repo's own copies (tests/data/SOURCES.md), in the corpus's layout.
@@ -72,7 +72,11 @@ def test_corpus_file_gives_schema_valid_records_or_parse_error(path, validator):
 
 @pytest.mark.corpus  # the whole JSON-lines files (2.7 MB); the repo keeps excerpts
 def test_every_ocid_in_the_jsonl_files_becomes_one_notice():
-    for name in ("uk_contracts_finder_2025_releases.jsonl", "scotland_pcs_2019_releases.jsonl", "wales_sell2wales_2025_releases.jsonl"):
+    for name in (
+        "uk_contracts_finder_2025_releases.jsonl",
+        "scotland_pcs_2019_releases.jsonl",
+        "wales_sell2wales_2025_releases.jsonl",
+    ):
         content = (OCDS / "apa999_CFServer1" / name).read_bytes()
         ocids = {json.loads(line)["ocid"] for line in content.splitlines() if line.strip()}
         notices = parse_ocds(content)
@@ -150,7 +154,9 @@ def test_scottish_framework_with_lots_and_nuts():
     assert r["value"] == {"amount": 500000.0, "currency": "GBP"}
     assert r["url"] == "https://www.publiccontractsscotland.gov.uk/search/show/search_view.aspx?ID=APR352026"
     assert [lot["lot_id"] for lot in r["lots"]] == ["1", "2"]
-    assert r["lots"][0]["title"] == "The City of Edinburgh, East Lothian, Midlothian, Fife and the Scottish Borders Councils"
+    assert r["lots"][0]["title"] == (
+        "The City of Edinburgh, East Lothian, Midlothian, Fife and the Scottish Borders Councils"
+    )
     assert r["lots"][1]["title"] == "West Lothian Council"
     assert r["lots"][0]["nuts"] == ["UKM"] and r["lots"][1]["nuts"] == ["UKM78"]
     assert r["nuts"] == ["UKM", "UKM78"]
@@ -231,7 +237,8 @@ def test_planning_example_uses_budget_description_as_title():
 
 
 def test_portuguese_contract_is_an_agreement():
-    notices = parse_ocds((SMALL_CORPUS / "ocds" / "open-contracting_kingfisher-process" / "tests" / "fixtures" / "collection_file.json").read_bytes())
+    fixtures = SMALL_CORPUS / "ocds" / "open-contracting_kingfisher-process" / "tests" / "fixtures"
+    notices = parse_ocds((fixtures / "collection_file.json").read_bytes())
     assert len(notices) == 100
     r = by_id(notices, "ocds:ocds-px0z7d-17998-18005-1").record
     assert r["title"] == "Prestação de Serviços de Limpeza – Janeiro de 2009"
@@ -287,7 +294,8 @@ def test_single_stage_files_of_the_fictional_example():
 
 
 def test_mexican_release_package_merges_two_releases():
-    (notice,) = parse_ocds((SMALL_CORPUS / "ocds" / "open-contracting_ocdskit" / "tests" / "fixtures" / "realdata" / "release-package-1.json").read_bytes())
+    realdata = SMALL_CORPUS / "ocds" / "open-contracting_ocdskit" / "tests" / "fixtures" / "realdata"
+    (notice,) = parse_ocds((realdata / "release-package-1.json").read_bytes())
     r = notice.record
     assert r["id"] == "ocds:OCDS-87SD3T-AD-SF-DRM-063-2015"
     assert r["title"] == "ARRENDAMIENTO DE BIENES INFORMÁTICOS"
@@ -339,19 +347,26 @@ def test_single_release_danish_with_social_clause():
 
 
 def test_cancellation_marks_the_notice_cancelled():
-    content = json.dumps({"releases": [release(), release(id="2", date="2026-11-25T10:00:00+01:00", tag=["tenderCancellation"],
-                                                       tender={"id": "T1", "status": "cancelled"})]}).encode()
+    content = json.dumps({"releases": [
+        release(),
+        release(id="2", date="2026-11-25T10:00:00+01:00", tag=["tenderCancellation"],
+                tender={"id": "T1", "status": "cancelled"}),
+    ]}).encode()
     (notice,) = parse_ocds(content)
     r = notice.record
     assert r["status"] == "cancelled"
     assert r["stage"] == "change"
     assert r["title"] == "Rengøring af skoler"  # kept from the earlier release
-    (only_status,) = parse_ocds(json.dumps(release(tender={"title": "Annulleret udbud", "status": "cancelled"})).encode())
+    (only_status,) = parse_ocds(
+        json.dumps(release(tender={"title": "Annulleret udbud", "status": "cancelled"})).encode()
+    )
     assert only_status.record["status"] == "cancelled"
 
 
 def test_bad_release_inside_a_good_package_is_skipped():
-    package = {"releases": [release(), release(ocid="ocds-test-2", tender="not an object"), "not a release", release(ocid="ocds-test-3")]}
+    package = {"releases": [
+        release(), release(ocid="ocds-test-2", tender="not an object"), "not a release", release(ocid="ocds-test-3"),
+    ]}
     notices = parse_ocds(json.dumps(package).encode())
     assert [n.record["id"] for n in notices] == ["ocds:ocds-test-1", "ocds:ocds-test-3"]
 
@@ -363,7 +378,9 @@ def test_record_package_without_compiled_release_uses_embedded_releases():
     ]}]}
     (notice,) = parse_ocds(json.dumps(package).encode())
     assert notice.record["title"] == "Rengøring af skoler"
-    only_links = {"records": [{"ocid": "ocds-test-1", "releases": [{"url": "https://example.org/r/1", "tag": ["tender"]}]}]}
+    only_links = {"records": [
+        {"ocid": "ocds-test-1", "releases": [{"url": "https://example.org/r/1", "tag": ["tender"]}]},
+    ]}
     with pytest.raises(ParseError, match="no usable OCDS release"):
         parse_ocds(json.dumps(only_links).encode())
 
@@ -412,7 +429,8 @@ def test_wrong_types_deep_inside_are_ignored_not_fatal():
         "lots": [{"id": {"x": 1}, "title": 7}, "lot"],
         "techniques": [],
         "documents": [{"documentType": "tenderNotice", "url": "javascript:alert(1)"}],
-    }, parties=[7, {"roles": "buyer"}], buyer={"name": ["x"]}, awards=[None, {"suppliers": "x"}], tag="tender", language=5)
+    }, parties=[7, {"roles": "buyer"}], buyer={"name": ["x"]}, awards=[None, {"suppliers": "x"}],
+        tag="tender", language=5)
     (notice,) = parse_ocds(json.dumps(weird).encode())
     r = notice.record
     assert r["title"] == "Vinduespolering"

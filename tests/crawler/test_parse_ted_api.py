@@ -16,8 +16,8 @@ import pytest
 from tendermatch.crawler.parsers import detect_format, parse_document
 from tendermatch.crawler.parsers.common import ParseError
 from tendermatch.crawler.parsers.ted_api import parse_ted_api, read_search_page
+from tests.conftest import CORPUS, real_notice, real_notices
 
-from tests.conftest import CORPUS, real_notice, real_notices  # noqa: E402
 FOLDER = "ted_api_json/op-ted_ted-rdf-conversion-pipeline"
 API = CORPUS / FOLDER
 

@@ -27,7 +27,9 @@ def store_all(store: Store, source: str, notices: list[ParsedNotice], format: st
 
 def test_same_notice_twice_is_stored_once_and_counted_unchanged():
     store = Store.memory()
-    ingester = store_all(store, "ted", [parsed("eforms:1", keys=["pub:1-2026"]), parsed("eforms:1", keys=["pub:1-2026"])])
+    ingester = store_all(
+        store, "ted", [parsed("eforms:1", keys=["pub:1-2026"]), parsed("eforms:1", keys=["pub:1-2026"])]
+    )
     assert store.counts()["notices"] == 1
     assert (ingester.stats.new, ingester.stats.unchanged, ingester.stats.updated) == (1, 1, 0)
 
@@ -72,7 +74,8 @@ def test_same_notice_from_ted_and_a_municipal_page_becomes_one_record_with_both_
                  titles={"da": "Rengøring af daginstitutioner i Valby", "en": "Cleaning of day-care centres"},
                  cpv=["90911200"])
     web = parsed("web:https://kk.example/udbud/17", keys=["url:https://kk.example/udbud/17"],
-                 title="Rengøring af daginstitutioner i Valby.", buyer={"name": "Københavns Kommune, BUF", "country": None, "city": None},
+                 title="Rengøring af daginstitutioner i Valby.",
+                 buyer={"name": "Københavns Kommune, BUF", "country": None, "city": None},
                  deadline="2026-12-15T12:00:00", cpv=[])
     store_all(store, "ted-dk", [ted], format="ted-xml")
     store_all(store, "kk-udbud", [web], format="html")
@@ -123,7 +126,9 @@ def test_result_notice_closes_the_competition_of_its_procedure():
 
 
 def test_same_real_notice_compares_titles_in_every_language():
-    a = {"title": "Vinduespudsning", "titles": {"en": "Window cleaning services"}, "buyer": {"name": "Roskilde Kommune"}}
+    a = {
+        "title": "Vinduespudsning", "titles": {"en": "Window cleaning services"}, "buyer": {"name": "Roskilde Kommune"},
+    }
     b = {"title": "Window cleaning services", "titles": {}, "buyer": {"name": "Roskilde Kommune"}}
     assert same_real_notice(a, b)
     assert not same_real_notice(a, {"title": "Snerydning", "titles": {}, "buyer": {"name": "Roskilde Kommune"}})

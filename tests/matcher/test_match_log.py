@@ -31,7 +31,7 @@ def fill(store: Store, records: list[dict]) -> None:
 @pytest.fixture
 def store():
     store = Store.memory()
-    records = folder_records(SAMPLE / "ted-dk") + [sample(LIMPIEZA), agreement("Mødeforplejning og catering")]
+    records = [*folder_records(SAMPLE / "ted-dk"), sample(LIMPIEZA), agreement("Mødeforplejning og catering")]
     fill(store, records)
     yield store
     store.close()

@@ -87,7 +87,9 @@ def test_a_keyword_is_bridged_through_the_cpv_labels_of_every_language():
     assert bridge.keyword_codes("rengøring") == ("90910000",)
     assert bridge.keyword_codes("vinduespudsning") == ("90911300",)
     assert bridge.keyword_codes("ledige") == ()  # "ledere" (conductors) shares its Danish stem: not a bridge
-    french = {translation.text for translation in bridge.translations("vinduespudsning") if translation.language == "fr"}
+    french = {
+        translation.text for translation in bridge.translations("vinduespudsning") if translation.language == "fr"
+    }
     assert any("vitres" in text for text in french)
 
 

@@ -94,7 +94,7 @@ def test_a_country_only_place_is_a_note_not_a_reason():
 def test_profile_regions_may_be_countries_regions_or_municipalities():
     for regions in (["DK"], ["DK01"], ["DK011"], ["Roskilde"], ["København", "Frederiksberg"]):
         assert make_profile(keywords=["kantine"], regions=regions).regions == tuple(regions)
-    with pytest.raises(ProfileError, match="regions.*Atlantis"):
+    with pytest.raises(ProfileError, match=r"regions.*Atlantis"):
         make_profile(keywords=["kantine"], regions=["Atlantis"])
 
 

@@ -39,7 +39,7 @@ def matched_store(profiles: list[Profile], records: list[dict[str, Any]] | None 
     reserved cleaning notice and an agreement) matched for ``profiles``."""
     store = Store.memory()
     if records is None:
-        records = folder_records(SAMPLE / "ted-dk") + [sample(LIMPIEZA)]
+        records = [*folder_records(SAMPLE / "ted-dk"), sample(LIMPIEZA)]
         for record in records:
             record["format"] = "ted-xml" if record["id"].startswith("ted:") else "eforms"
     fill(store, records)

@@ -132,7 +132,7 @@ def test_an_unsubscribed_address_gets_nothing_and_the_others_still_do(tmp_path):
     reader = recipient(profile)
     assert store.unsubscribe(profile.id, profile.emails[1].upper(), via="test")
     assert not store.unsubscribe(profile.id, profile.emails[1], via="test")  # already
-    planned, report = run(store, reader, W1, tmp_path)
+    planned, _report = run(store, reader, W1, tmp_path)
     assert [plan.email for plan in planned] == [profile.emails[0]]
     assert [message["To"] for message in messages(tmp_path).values()] == [profile.emails[0]]
 

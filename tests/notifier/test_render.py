@@ -23,7 +23,7 @@ def _message(profile_id="maaltidsvaerkstedet", records=None, **changes):
     store = matched_store([profile], records)
     digest = digest_for(store, recipient(profile), period=PERIOD, as_of=AS_OF, settings=SETTINGS)
     store.close()
-    subject, message_id, raw, html, text = compose(digest, to=profile.emails[0], settings=SETTINGS, secret=SECRET)
+    _subject, _message_id, raw, html, text = compose(digest, to=profile.emails[0], settings=SETTINGS, secret=SECRET)
     return digest, parse_message(raw), html, text
 
 

@@ -10,9 +10,9 @@ import pytest
 
 from tendermatch.matcher.run import match_store
 from tendermatch.notifier import texts
+from tendermatch.store import Store
 from tests.matcher.helpers import KANTINE, LIMPIEZA, sample, sample_profile
 from tests.notifier.helpers import AS_OF, fill
-from tendermatch.store import Store
 
 
 @pytest.mark.parametrize(("language", "expected"), [("da", "24. november 2026"), ("en", "24 November 2026")])

@@ -365,7 +365,7 @@ def test_two_ingests_started_at_once_with_overlapping_files_store_each_notice_on
     bad = rejections(reference, reference_run[0])
     # by the resolved path, as ingest names a file (the corpus may sit behind a symlink)
     assert [url for url, _ in bad] == sorted(file.resolve().as_uri() for file in ingested["bad"])
-    for (code, output), pid, part in zip(ingested["results"], ingested["pids"], ingested["parts"]):
+    for (code, output), pid, part in zip(ingested["results"], ingested["pids"], ingested["parts"], strict=True):
         # Both name the same bad files for the same reasons as one ingest did, and only them.
         assert code == 1 and not TROUBLE.search(output), output
         assert f"{len(part)} files in" in output, output

@@ -78,7 +78,8 @@ def with_doctype(content: bytes, doctype: str, *, padding: int = 0) -> bytes:
 
 def billion_laughs(content: bytes, title: str) -> bytes:
     entities = '<!ENTITY lol "lol">' + "".join(
-        f'<!ENTITY lol{level} "{("&lol" + (str(level - 1) if level > 1 else "") + ";") * 10}">' for level in range(1, 10))
+        f'<!ENTITY lol{level} "{("&lol" + (str(level - 1) if level > 1 else "") + ";") * 10}">'
+        for level in range(1, 10))
     return with_doctype(content.replace(title.encode(), b"&lol9;"), f"<!DOCTYPE TED_EXPORT [{entities}]>")
 
 
@@ -107,8 +108,8 @@ def ocds_variants() -> dict[str, bytes]:
         release = json.loads(json.dumps(base))
         release["ocid"] = release["id"] = f"{base['ocid']}-{name}"
         change(release)
-        return json.dumps({"uri": f"https://ocds.example/{name}", "version": "1.1", "publishedDate": "2016-03-20T00:00:00Z",
-                           "releases": [release]}).encode()
+        return json.dumps({"uri": f"https://ocds.example/{name}", "version": "1.1",
+                           "publishedDate": "2016-03-20T00:00:00Z", "releases": [release]}).encode()
 
     def tender(**values: Any) -> Callable[[dict], None]:
         return lambda release: release["tender"].update(values)
@@ -137,7 +138,8 @@ def ted_api_variants(xxe_xml: bytes) -> dict[str, bytes]:
         "tedapi-v3-types.json": json.dumps({
             "notices": [
                 {"publication-number": ["900201-2016"], "notice-title": {"dan": ["Rengøring", 3]},
-                 "buyer-name": "Holbæk Kommune", "publication-date": "i går", "deadline-receipt-tender-date-lot": "snart",
+                 "buyer-name": "Holbæk Kommune", "publication-date": "i går",
+                 "deadline-receipt-tender-date-lot": "snart",
                  "estimated-value-lot": "abc", "links": {"xml": {"MUL": 17}}},
                 {"publication-number": "900202-2016", "notice-title": 42, "publication-date": 20160321,
                  "deadline-receipt-tender-date-lot": [20160415], "links": "ingen"},
@@ -177,8 +179,9 @@ def build_hostile(folder: Path) -> Hostile:
     xxe = with_doctype(ted_notice("900001", "&xxe; kantinedrift"),
                        f'<!DOCTYPE TED_EXPORT [<!ENTITY xxe SYSTEM "{canary.as_uri()}">]>')
     put("xxe-internal-subset.xml", xxe)
-    put("xxe-parameter-entity.xml", with_doctype(ted_notice("900002", "&canary; kantinedrift"),
-                                                 f'<!DOCTYPE TED_EXPORT [<!ENTITY % ext SYSTEM "{dtd.as_uri()}"> %ext;]>'))
+    put("xxe-parameter-entity.xml",
+        with_doctype(ted_notice("900002", "&canary; kantinedrift"),
+                     f'<!DOCTYPE TED_EXPORT [<!ENTITY % ext SYSTEM "{dtd.as_uri()}"> %ext;]>'))
     put("xxe-external-dtd.xml", with_doctype(ted_notice("900003", "&canary; kantinedrift"),
                                              f'<!DOCTYPE TED_EXPORT SYSTEM "{dtd.as_uri()}">'))
     # Past the first 64 KB, where the quick search for a DOCTYPE does not look.
@@ -214,7 +217,8 @@ def rss(items: list[tuple[str, str]]) -> str:
     body = "".join(
         f"<item><title>{title}</title><link>{link}</link><guid>{link}</guid>"
         f"<dc:creator>Holbæk Kommune</dc:creator><pubDate>Mon, 21 Mar 2016 09:00:00 +0100</pubDate>"
-        "<description>&lt;p&gt;Tilbudsfrist: 15.04.2016 kl. 12:00&lt;/p&gt;</description></item>" for title, link in items)
+        "<description>&lt;p&gt;Tilbudsfrist: 15.04.2016 kl. 12:00&lt;/p&gt;</description></item>"
+        for title, link in items)
     return ('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
             f"<channel><title>Udbud</title><link>https://udbud.example/</link><language>da-dk</language>{body}"
             "</channel></rss>\n")
@@ -485,7 +489,8 @@ def html_parts(raw: bytes) -> list[str]:
 # --------------------------------------------------------------------------- one hostile run, shared
 
 INGEST, FILES, HTTP = "ingest", "files-hostile", "ted-hostile"  # the three ways the files come in
-PEAK_MB = 300  # a process peaks at 80-210 MB (by machine and venv); expanded laughs (GBs) or the 100 MB file parsed pass it far
+# a process peaks at 80-210 MB (by machine and venv); expanded laughs (GBs) or the 100 MB file parsed pass it far
+PEAK_MB = 300
 
 
 @dataclass
@@ -519,7 +524,8 @@ class World:
 def serve_hostile(site: Site, hostile: Hostile) -> list[str]:
     """Routes for every hostile document and web page; returns the crawl's sources."""
     for path in hostile.files.iterdir():
-        site.routes[f"/notices/{path.name}"] = Reply(path, "application/xml" if path.suffix == ".xml" else "application/json")
+        site.routes[f"/notices/{path.name}"] = Reply(
+            path, "application/xml" if path.suffix == ".xml" else "application/json")
     xml_files = sorted(path for path in hostile.files.iterdir() if path.suffix == ".xml")
     site.routes["/ted/v3/notices/search"] = TedSearch(
         [ted_item(path.stem, f"{site.url}/notices/{path.name}") for path in xml_files])
@@ -807,7 +813,8 @@ def test_a_ted_api_record_with_a_numeric_cpv_code_is_no_parser_crash(tmp_path):
                                                       "json", check=True).stdout)}
     assert "ted:095237-2016" in records
     # stored with its CPV code, or rejected with a reason naming the file
-    rejected = [line for line in result.stderr.splitlines() if line.strip().startswith("rejected") and "cpv-number" in line]
+    rejected = [line for line in result.stderr.splitlines()
+                if line.strip().startswith("rejected") and "cpv-number" in line]
     assert records.get("ted:900301-2016", {}).get("cpv") == ["90911200"] or rejected
 
 
@@ -855,7 +862,8 @@ def test_a_redesigned_listing_and_an_emptied_feed_are_flagged_suspicious_not_a_q
     site.routes.update({
         "/udbud.html": Reply((web / "roskilde_udbud.html").read_bytes(), "text/html; charset=utf-8"),
         "/feed.xml": Reply(rss([("Rengøring af rådhuset", "https://udbud.example/r/1"),
-                                ("Snerydning på skolerne", "https://udbud.example/r/2")]).encode(), "application/rss+xml"),
+                                ("Snerydning på skolerne", "https://udbud.example/r/2")]).encode(),
+                           "application/rss+xml"),
     })
     config = write_config(tmp_path, sources=[
         source("roskilde", "html", url=f"{site.url}/udbud.html", selectors=ROSKILDE_UDBUD),
@@ -866,7 +874,8 @@ def test_a_redesigned_listing_and_an_emptied_feed_are_flagged_suspicious_not_a_q
         before = {record["id"] for record in stored(config)}
         assert len(before) == 5 + 2
         # The municipality redesigns its page; the feed now serves a valid feed without items.
-        site.routes["/udbud.html"] = Reply((web / "roskilde_udbud_changed.html").read_bytes(), "text/html; charset=utf-8")
+        site.routes["/udbud.html"] = Reply((web / "roskilde_udbud_changed.html").read_bytes(),
+                                           "text/html; charset=utf-8")
         site.routes["/feed.xml"] = Reply(rss([]).encode(), "application/rss+xml")
         second = run_cli("--config", str(config), "crawl")
     finally:

@@ -38,7 +38,8 @@ def test_a_config_that_is_a_device_a_fifo_or_a_folder_is_one_line_at_once(tmp_pa
     ("store", "path", "/dev/zero", "[store] path: /dev/zero is a device, not a regular file"),
     ("store", "path", "{fifo}", "[store] path: {fifo} is a FIFO (named pipe), not a regular file"),
     ("matcher", "profiles", "/dev/zero", "[matcher] profiles: /dev/zero is a device, not a folder or a regular file"),
-    ("matcher", "profiles", "{fifo}", "[matcher] profiles: {fifo} is a FIFO (named pipe), not a folder or a regular file"),
+    ("matcher", "profiles", "{fifo}",
+     "[matcher] profiles: {fifo} is a FIFO (named pipe), not a folder or a regular file"),
     ("worker", "log_file", "{fifo}", "[worker] log_file: {fifo} is a FIFO (named pipe), not a regular file"),
     ("digest", "outbox", "{config}", "[digest] outbox: {config} is a regular file, not a folder"),
 ])
@@ -59,7 +60,7 @@ def test_ingest_rejects_devices_and_fifos_by_name_and_stores_the_rest(tmp_path, 
     result = run_cli("--db", str(db), "ingest", "/dev/zero", str(fifo), str(good), timeout=FAST)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "ingest: fetched 1, new 1" in result.stdout
-    assert f"rejected /dev/zero: is a device, not a folder or a regular file" in result.stderr
+    assert "rejected /dev/zero: is a device, not a folder or a regular file" in result.stderr
     assert f"rejected {fifo}: is a FIFO (named pipe), not a folder or a regular file" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -18,7 +18,6 @@ import json
 import re
 import shutil
 import sqlite3
-import tomllib
 from datetime import date, timedelta
 from pathlib import Path
 

@@ -36,7 +36,7 @@ def test_two_digest_senders_through_a_relative_path_and_a_symlink_send_each_addr
     send = ("digest", "--send", "--period", "2016-W01", "--as-of", "2016-01-01")
     runs = [started(*common, "--db", "./store.db", *send, cwd=tmp_path, log=tmp_path / "relative.log"),
             started(*common, "--db", str(elsewhere / "link.db"), *send, cwd=ROOT, log=tmp_path / "symlink.log")]
-    results = [finish(run, tmp_path / name) for run, name in zip(runs, ("relative.log", "symlink.log"))]
+    results = [finish(run, tmp_path / name) for run, name in zip(runs, ("relative.log", "symlink.log"), strict=True)]
 
     for code, output in results:
         assert code == 0 and "Traceback" not in output, output

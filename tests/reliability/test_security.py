@@ -392,7 +392,8 @@ def forgeries(world: World, victim: str) -> dict[str, str]:
         "signature spliced onto another profile": f"{version}.{payload('p-zqh', other_profile_address)}.{signature}",
         "signature spliced onto an address not in the store":
             f"{version}.{payload(f'p-{marker}', 'nobody@else.example')}.{signature}",
-        "signature spliced onto the upper-cased address": f"{version}.{payload(f'p-{marker}', victim.upper())}.{signature}",
+        "signature spliced onto the upper-cased address":
+            f"{version}.{payload(f'p-{marker}', victim.upper())}.{signature}",
         "payload and signature swapped": f"{version}.{signature}.{body}",
         "made with another secret": make_token(f"p-{marker}", victim, secret=other_secret),
         "sibling, made with another secret": make_token(f"p-{marker}", sibling, secret=other_secret),
@@ -737,7 +738,8 @@ def crawl(tmp_path_factory):
         if clean == "/robots.txt":
             return 200, {"Content-Type": "text/plain"}, b"User-agent: *\nDisallow:\n"
         if clean == "/ted/v3/notices/search":
-            return 200, {"Content-Type": "application/json"}, ted_search([*bad.values(), f"{site.url}/notices/good.xml"])
+            return 200, {"Content-Type": "application/json"}, ted_search(
+                [*bad.values(), f"{site.url}/notices/good.xml"])
         if clean == "/ted-js/v3/notices/search":
             return 200, {"Content-Type": "application/json"}, ted_search(
                 ["javascript:alert(1)", f"{site.url}/notices/good2.xml"])

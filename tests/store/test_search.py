@@ -1,12 +1,13 @@
 """The store's full-text search and the tables the web view reads.
 
 Proves that ``notices_fts`` (FTS5, trigram tokenizer, external content = notices, brought
-up to date by the store at each commit from a queue its triggers fill; migration 005) finds a word inside a Danish compound in a title and a
-word in a description, case-insensitively with Danish letters, and nothing for queries
-under 3 characters; that it follows put_notice updates, set_status and clear_notices with
-a passing integrity check after each; that migrating a store made at 004 fills the new
-description column from the record JSON and indexes the old notices. Also: save_profiles
-and profile(), and add_delivery keeping an item's reasons as a JSON list.
+up to date by the store at each commit from a queue its triggers fill; migration 005) finds
+a word inside a Danish compound in a title and a word in a description, case-insensitively
+with Danish letters, and nothing for queries under 3 characters; that it follows put_notice
+updates, set_status and clear_notices with a passing integrity check after each; that
+migrating a store made at 004 fills the new description column from the record JSON and
+indexes the old notices. Also: save_profiles and profile(), and add_delivery keeping an
+item's reasons as a JSON list.
 """
 
 from __future__ import annotations

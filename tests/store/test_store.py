@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 
 import pytest
@@ -52,7 +53,7 @@ def test_two_processes_opening_a_new_store_at_once_both_succeed(tmp_path):
 def test_not_a_database_is_a_clear_error(tmp_path):
     path = tmp_path / "notes.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="notes.db"):
+    with pytest.raises(StoreError, match=re.escape("notes.db")):
         Store.open(path)
 
 
@@ -60,8 +61,10 @@ def test_raw_documents_are_kept_compressed_once():
     store = Store.memory()
     content = b"<TED_EXPORT>" + b"x" * 10_000 + b"</TED_EXPORT>"
     kept = {"sha256": hashlib.sha256(content).hexdigest(), "size": len(content), "compressed": compress(content)}
-    raw_id, new = store.save_raw(source="s", url="file:///a.xml", fetched_at="2026-11-22T10:00:00+00:00", format=None, **kept)
-    again, new_again = store.save_raw(source="s", url="file:///a.xml", fetched_at="2026-11-23T10:00:00+00:00", format=None, **kept)
+    raw_id, new = store.save_raw(source="s", url="file:///a.xml", fetched_at="2026-11-22T10:00:00+00:00",
+                                 format=None, **kept)
+    again, new_again = store.save_raw(source="s", url="file:///a.xml", fetched_at="2026-11-23T10:00:00+00:00",
+                                      format=None, **kept)
     assert new and not new_again and again == raw_id
     size_on_disk = store.db.execute("SELECT length(content) FROM raw_documents").fetchone()[0]
     assert size_on_disk < len(content) / 10
@@ -99,11 +102,10 @@ def test_repeated_lot_ids_are_kept_apart():
 
 def test_transaction_rolls_back_everything_on_error():
     store = Store.memory()
-    with pytest.raises(RuntimeError):
-        with store.transaction():
-            store.put_notice(sample_record(), keys=["k"], source="s", source_url=None, raw_id=None, change="new",
-                             fields=[])
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.put_notice(sample_record(), keys=["k"], source="s", source_url=None, raw_id=None, change="new",
+                         fields=[])
+        raise RuntimeError("boom")
     assert store.counts()["notices"] == 0
     assert store.notice_id_for_keys(["k"]) is None
 

@@ -14,8 +14,16 @@ import pytest
 
 from tests.crawler.servers import StaticSite
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer, free_port
-from tests.web.served import (STAFF_PASSWORD_HASH, Served, ServeProcess, fill_store, parse_message,
-                              secret_env, write_config, write_site)
+from tests.web.served import (
+    STAFF_PASSWORD_HASH,
+    Served,
+    ServeProcess,
+    fill_store,
+    parse_message,
+    secret_env,
+    write_config,
+    write_site,
+)
 
 
 def _serve(folder: Path, *, extra: str = "", env: dict[str, str] | None = None) -> Iterator[Served]:

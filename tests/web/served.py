@@ -91,7 +91,8 @@ def write_site(folder: Path) -> None:
             f"<item><title>{tender.title}</title><link>https://udbud.sjaelland.example/udbud/{number}</link>"
             f"<guid>https://udbud.sjaelland.example/udbud/{number}</guid><dc:creator>{tender.buyer}</dc:creator>"
             f"<description>&lt;p&gt;{tender.description}&lt;/p&gt;"
-            f"&lt;p&gt;Tilbudsfrist: {deadline} kl. 12:00&lt;/p&gt;&lt;p&gt;CPV: {tender.cpv}&lt;/p&gt;</description></item>")
+            f"&lt;p&gt;Tilbudsfrist: {deadline} kl. 12:00&lt;/p&gt;&lt;p&gt;CPV: {tender.cpv}&lt;/p&gt;"
+            "</description></item>")
     (folder / "udbud.xml").write_text(
         '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
         "<channel><title>Udbud</title><link>https://udbud.sjaelland.example/</link><language>da-dk</language>"

@@ -144,7 +144,7 @@ def test_scripts_run_without_errors_and_the_table_has_a_row_per_match(chromium, 
     rows = page.results()
     assert len(rows) == 1 + len(expected), rows
     assert list(rows[0]) == list(expected[0]), rows[0]  # the header: the query's columns, in order
-    for row, record in zip(rows[1:], expected):
+    for row, record in zip(rows[1:], expected, strict=True):
         assert (row["enterprise_id"], row["enterprise"], row["title"], row["score"], row["reasons"]) == (
             record["enterprise_id"], record["enterprise"], record["title"], str(record["score"]),
             " ".join(record["reasons"].split())), row

@@ -188,7 +188,7 @@ def test_csv_of_a_query_has_the_same_rows_as_its_json(served):
     assert status == 200
     table = list(csv.reader(io.StringIO(body)))
     assert table[0] == list(as_json[0])
-    assert [dict(zip(table[0], line)) for line in table[1:]] \
+    assert [dict(zip(table[0], line, strict=True)) for line in table[1:]] \
         == [{key: "" if value is None else str(value) for key, value in row.items()} for row in as_json]
     status, headers, download = get(served, f"{DB}/match_log.csv?enterprise=&_dl=1")
     assert status == 200 and download == body

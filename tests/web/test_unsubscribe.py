@@ -18,13 +18,13 @@ import sqlite3
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from tendermatch.notifier.tokens import make_token
 from tests.conftest import run_cli
 from tests.web.served import Served, parse_message, secret_env, unsubscribe_url, write_site
-from tendermatch.notifier.tokens import make_token
 
 ENTERPRISE = "Måltidsværkstedet"
 ADDRESSES = ("kontakt@maaltidsvaerkstedet.example", "udbud@maaltidsvaerkstedet.example")
@@ -90,23 +90,23 @@ def test_one_click_from_a_sent_digest_stops_the_next_digest_to_that_address_only
     gone, kept = ADDRESSES[1], ADDRESSES[0]
     url = link_for(fresh_served, gone)
 
-    status, headers, page = request(url)
+    status, _headers, page = request(url)
     assert status == 200, page
     assert gone in page and ENTERPRISE in page
     assert form_action(page, url) == url
     assert 'name="List-Unsubscribe" value="One-Click"' in page
     assert rows(fresh_served) == [], "a GET (e.g. a link scanner) must not unsubscribe"
 
-    before = datetime.now(timezone.utc).replace(microsecond=0)
-    status, headers, page = request(url, method="POST", body=ONE_CLICK)
+    before = datetime.now(UTC).replace(microsecond=0)
+    status, _headers, page = request(url, method="POST", body=ONE_CLICK)
     assert status == 200, page
     assert gone in page and "Unsubscribed" in page
     [(profile_id, email, at, via)] = rows(fresh_served)
     assert (profile_id, email, via) == ("maaltidsvaerkstedet", gone, "one-click")
     when = datetime.fromisoformat(at)
     assert when.utcoffset() == timedelta(0), at
-    assert before - timedelta(seconds=1) <= when <= datetime.now(timezone.utc), at
-    assert datetime.now(timezone.utc) - when < timedelta(minutes=1)
+    assert before - timedelta(seconds=1) <= when <= datetime.now(UTC), at
+    assert datetime.now(UTC) - when < timedelta(minutes=1)
 
     add_school_meals_tender(fresh_served)
     period, day = next_week()
@@ -172,7 +172,7 @@ def test_tampered_or_missing_tokens_get_400_and_change_nothing(fresh_served: Ser
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
 def test_other_methods_get_405_and_change_nothing(fresh_served: Served, method: str) -> None:
     url = link_for(fresh_served, ADDRESSES[0])
-    status, headers, page = request(url, method=method, body=ONE_CLICK)
+    status, _headers, page = request(url, method=method, body=ONE_CLICK)
     assert status == 405, (status, page)
     assert rows(fresh_served) == []
     status, _, page = request(url)

@@ -70,9 +70,9 @@ def test_ingest_rejects_bad_files_with_one_line_each_and_keeps_the_good(tmp_path
     (folder / "wrong-root.xml").write_bytes(b"<?xml version='1.0'?><invoice><total>1</total></invoice>")
     (folder / "xxe.xml").write_text(f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file://{secret}">]>'
                                     f'<TED_EXPORT><TITLE>&x;</TITLE></TED_EXPORT>')
+    laughs = "".join(f'<!ENTITY {chr(98 + i)} "&{chr(97 + i)};&{chr(97 + i)};&{chr(97 + i)};">' for i in range(9))
     (folder / "laughs.xml").write_text('<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
-                                       + "".join(f'<!ENTITY {chr(98 + i)} "&{chr(97 + i)};&{chr(97 + i)};&{chr(97 + i)};">' for i in range(9))
-                                       + ']><ContractNotice>&j;</ContractNotice>')
+                                       + laughs + ']><ContractNotice>&j;</ContractNotice>')
     (folder / "wrong-types.json").write_text('{"releases": "not a list"}')
     with open(folder / "huge.xml", "wb") as huge:  # 100 MB, sparse: refused unread
         huge.truncate(100 * 1024 * 1024)

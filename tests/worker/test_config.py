@@ -33,7 +33,8 @@ def test_shipped_configs_are_valid():
 
 def test_relative_paths_are_resolved_against_the_config_folder(tmp_path):
     (tmp_path / "notices").mkdir()
-    config = load_config(write(tmp_path, '[store]\npath = "state/x.db"\n[[sources]]\nname = "f"\nkind = "files"\npath = "notices"\n'))
+    config = load_config(write(tmp_path, '[store]\npath = "state/x.db"\n'
+                                         '[[sources]]\nname = "f"\nkind = "files"\npath = "notices"\n'))
     assert config.store_path == tmp_path / "state" / "x.db"
     assert config.sources[0].path == str(tmp_path / "notices")
 
@@ -51,14 +52,17 @@ def test_relative_paths_are_resolved_against_the_config_folder(tmp_path):
     (GOOD_SOURCE + 'selectors = {row = "tr"}\n', "key 'selectors' does not apply to kind 'ted'"),
     (GOOD_SOURCE + 'colour = "blue"\n', "source 'ted-dk': unknown key 'colour'"),
     (GOOD_SOURCE + 'timeout = "long"\n', "source 'ted-dk': timeout must be an integer"),
-    ('[[sources]]\nname = "kk"\nkind = "html"\nurl = "https://kk.example"\nselectors = {row = "tr"}', "source 'kk': selectors.title is missing"),
+    ('[[sources]]\nname = "kk"\nkind = "html"\nurl = "https://kk.example"\nselectors = {row = "tr"}',
+     "source 'kk': selectors.title is missing"),
     ('[[sources]]\nname = "kk"\nkind = "feed"\nurl = "ftp://kk.example/feed"', "url must be an http(s) URL"),
     ('[[sources]]\nname = "kk"\nkind = "feed"\nurl = "https://"', "url must be an http(s) URL with a host"),
-    ('[[sources]]\nname = "kk"\nkind = "feed"\nurl = "https://kk.example"\nurls = [1]', "urls must be an array of strings"),
+    ('[[sources]]\nname = "kk"\nkind = "feed"\nurl = "https://kk.example"\nurls = [1]',
+     "urls must be an array of strings"),
     ('[[sources]]\nname = "kk"\nkind = "files"\nurl = "https://kk.example/feed"', "must be an absolute file:/// URL"),
     ('[[sources]]\nname = "kk"\nkind = "files"\nurl = "file://notices/ted"', "must be an absolute file:/// URL"),
     ('[[sources]]\nname = "kk"\nkind = "files"\npath = "no-such-folder"', "no-such-folder does not exist"),
-    ('[[sources]]\nname = "kk"\nkind = "html"\nurl = "https://kk.example"\nselectors = {row = "tr", title = "td", titel = "h2"}',
+    ('[[sources]]\nname = "kk"\nkind = "html"\nurl = "https://kk.example"\n'
+     'selectors = {row = "tr", title = "td", titel = "h2"}',
      "unknown selector 'titel'"),
     (GOOD_SOURCE + 'fields = [1, 2]\n', "fields must be an array of strings"),
     (GOOD_SOURCE + 'max_pages = -1\n', "max_pages must be at least 1"),

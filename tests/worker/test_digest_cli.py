@@ -83,7 +83,7 @@ def test_a_period_needs_send_or_dry_run_and_must_be_a_week(workspace):
 
 
 def test_sending_needs_the_secret(workspace):
-    folder, config = workspace
+    _folder, config = workspace
     result = run_cli(*config, "digest", "--send", "--period", "2016-W01", "--as-of", "2016-01-01",
                      env={"TENDERMATCH_SECRET": ""})
     assert result.returncode == 2
@@ -142,7 +142,7 @@ def test_unsubscribe_with_the_token_from_the_email(workspace):
 
 
 def test_preview_writes_html_text_and_eml_without_recording(workspace, tmp_path):
-    folder, config = workspace
+    _folder, config = workspace
     out = tmp_path / "preview"
     result = run_cli(*config, "digest", "--preview", "rent-fokus", "--out", str(out), "--as-of", "2023-05-01",
                      env=SECRET)

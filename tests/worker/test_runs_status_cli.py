@@ -60,7 +60,8 @@ def test_runs_lists_each_run_with_its_outcome_counts_and_filters_by_job(crawled)
     only = json.loads(run_cli("--config", config, "runs", "--format", "json", "--job", "crawl:local",
                               check=True).stdout)
     assert [run["job"] for run in only] == ["crawl:local"]
-    assert json.loads(run_cli("--config", config, "runs", "--format", "json", "--job", "digest", check=True).stdout) == []
+    assert json.loads(run_cli("--config", config, "runs", "--format", "json", "--job", "digest",
+                              check=True).stdout) == []
     table = run_cli("--config", config, "runs", check=True).stdout
     assert "crawl:local" in table and f"new {crawl['stats']['new']}" in table and "2 runs" in table
 

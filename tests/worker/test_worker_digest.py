@@ -12,11 +12,9 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-
 from tests.conftest import ROOT, run_cli
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer, free_port
 from tests.worker.worker_process import WORKER_ENV, RunningWorker, feed_source, write_worker_config
-
 
 ZONE = ZoneInfo("Europe/Copenhagen")
 
@@ -87,7 +85,7 @@ def test_digests_left_pending_by_a_server_outage_are_sent_when_it_is_back(tmp_pa
     worker = RunningWorker(config)
     try:
         worker.wait_for(r"match ok")
-        worker.wait_for(r"digest \S+: 0 sent, 0 refused, [1-9]\d* left pending; stopped: .*127\.0\.0\.1:%d" % port,
+        worker.wait_for(rf"digest \S+: 0 sent, 0 refused, [1-9]\d* left pending; stopped: .*127\.0\.0\.1:{port}",
                         timeout=60)
         worker.wait_for(r"digest: \d+ pending, tried again at")
         # Not next week, nor tomorrow: in 15 minutes (the worker publishes its jobs within a tick).

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import time
 
-
 from tests.worker.worker_process import SECRET, RunningWorker, feed_source, write_worker_config
 
 PASSWORD = "smtp-password-never-logged-42"
@@ -16,7 +15,8 @@ def test_job_lines_go_to_stderr_and_a_rotating_file_without_secrets(tmp_path, si
     config = write_worker_config(
         tmp_path, [feed_source("feed", f"{site.url}/udbud_feed.xml", schedule="* * * * * *")],
         worker='watch = 0.5\nstop_grace = 2\nlog_file = "logs/tendermatch.log"\nlog_max_mb = 0.01\nlog_backups = 2\n',
-        extra='[smtp]\nhost = "127.0.0.1"\nport = 2525\nusername_env = "TM_TEST_USER"\npassword_env = "TM_TEST_PASSWORD"\n')
+        extra='[smtp]\nhost = "127.0.0.1"\nport = 2525\n'
+              'username_env = "TM_TEST_USER"\npassword_env = "TM_TEST_PASSWORD"\n')
     worker = RunningWorker(config, env={"TM_TEST_USER": "udbud", "TM_TEST_PASSWORD": PASSWORD})
     try:
         worker.wait_for(r"crawl:feed ok", count=8, timeout=60)  # DEBUG lines fill 10 KB quickly
@@ -24,8 +24,8 @@ def test_job_lines_go_to_stderr_and_a_rotating_file_without_secrets(tmp_path, si
         assert worker.stop() == 0
     stderr = worker.log()
     started = re.search(r"^\S+ \S+ INFO tendermatch.worker: crawl:feed started \(timeout 60 s\)$", stderr, re.M)
-    ended = re.search(r"INFO tendermatch.worker: crawl:feed ok in [\d.]+ s: fetched 1, new \d+, updated 0, unchanged \d+,"
-                      r" rejected 0, errors 0 \(run \d+\)", stderr)
+    ended = re.search(r"INFO tendermatch.worker: crawl:feed ok in [\d.]+ s: fetched 1, new \d+, updated 0,"
+                      r" unchanged \d+, rejected 0, errors 0 \(run \d+\)", stderr)
     assert started and ended
     logs = tmp_path / "logs"
     current = (logs / "tendermatch.log").read_text(encoding="utf-8")

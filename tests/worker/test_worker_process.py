@@ -6,6 +6,7 @@ No mocks: real workers, real crawl children, local HTTP servers."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -269,8 +270,9 @@ def test_a_hanging_crawl_is_killed_at_its_timeout_and_the_other_source_goes_on(t
 
 
 def test_a_crawl_child_that_cannot_handle_sigterm_is_killed_after_the_grace(tmp_path, slow_site, spawn):
-    config = write_worker_config(tmp_path, [feed_source("stuck", slow_site.url + FEED, schedule=ONCE, timeout=STUCK_TIMEOUT)],
-                                 worker=WORKER_SETTINGS)
+    config = write_worker_config(
+        tmp_path, [feed_source("stuck", slow_site.url + FEED, schedule=ONCE, timeout=STUCK_TIMEOUT)],
+        worker=WORKER_SETTINGS)
     worker = spawn(config)
     child = remember(spawn, crawl_child_of(worker, slow_site))
     os.kill(child, signal.SIGSTOP)
@@ -370,7 +372,7 @@ def test_a_crawl_slower_than_its_schedule_never_runs_twice_at_once(tmp_path, spa
         slow.close()
     crawls = [run for run in runs(config, "crawl:slow") if run["outcome"] == "ok"]
     assert len(crawls) >= 2
-    for earlier, later in zip(crawls, crawls[1:]):
+    for earlier, later in itertools.pairwise(crawls):
         assert later["started"] >= earlier["finished"], (earlier, later)  # one at a time (max_instances = 1)
     # Missed seconds are coalesced into the next run, not queued: no burst of catch-up crawls.
     assert slow.feed_requests() <= len(runs(config, "crawl:slow")) + 1

@@ -43,7 +43,7 @@ def start_worker():
     for worker in started:
         try:
             worker.stop(timeout=30)
-        except Exception:  # noqa: BLE001 - a hung worker must not outlive the test
+        except Exception:
             worker.kill()
 
 
@@ -188,7 +188,7 @@ def test_a_broken_config_is_refused_and_the_running_one_kept(tmp_path, site, sta
                                                  worker=WATCHED),
          [r"source 'A'", r"schedule", re.escape("'61 * * * *'")]),
         # (c) an unknown key (beside a new source, which must not be added)
-        ("unknown key", lambda: write_worker_config(tmp_path, old + [feed_source("D", atom(site), colour="red")],
+        ("unknown key", lambda: write_worker_config(tmp_path, [*old, feed_source("D", atom(site), colour="red")],
                                                     worker=WATCHED),
          [r"source 'D'", r"unknown key 'colour'"]),
     ]
@@ -212,7 +212,7 @@ def test_a_broken_config_is_refused_and_the_running_one_kept(tmp_path, site, sta
     assert worker.process.poll() is None
 
     # A good config again: applied, and the error is cleared.
-    write_worker_config(tmp_path, old + [feed_source("C", atom(site), schedule="*/3 * * * * *")], worker=WATCHED)
+    write_worker_config(tmp_path, [*old, feed_source("C", atom(site), schedule="*/3 * * * * *")], worker=WATCHED)
     [line] = wait_worker(worker, r"reloaded .*\(a file changed\): 3 jobs; added crawl:C, removed none,"
                                  r" rescheduled none$")
     wait_worker(worker, r"crawl:C ok in")

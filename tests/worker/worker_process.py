@@ -66,7 +66,7 @@ class RunningWorker:
         full_env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
         full_env.update(WORKER_ENV)
         full_env.update(env or {})
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - stays open while the worker runs; stop()/kill() close it
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tendermatch", "--config", str(config), "run", "--log-level", "DEBUG", *args],
             cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT)
