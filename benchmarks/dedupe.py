@@ -38,8 +38,9 @@ from xml.sax.saxutils import escape
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tendermatch.crawler.ingest import NoticeIngester
 from tendermatch.crawler.parsers.common import MAX_DOCUMENT_BYTES
-from tendermatch.crawler.pipelines import NoticeIngester, prepare_file
+from tendermatch.crawler.prepare import prepare_file
 from tendermatch.store import Store
 
 SEED = 20261124

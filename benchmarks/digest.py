@@ -50,15 +50,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ingest import corpus_files
-from tendermatch.crawler.pipelines import (
-    NoticeIngester,
-    prepare_file,
-    prepare_in_parallel,
-)
+from tendermatch.crawler.ingest import NoticeIngester
+from tendermatch.crawler.prepare import prepare_file, prepare_in_parallel
 from tendermatch.crawler.spiders.files import notice_files
 from tendermatch.matcher.cpv import cpv_labels
-from tendermatch.matcher.engine import lot_reserved_codes
 from tendermatch.matcher.rules import DEFAULT_RATES, to_dkk
+from tendermatch.matcher.table import lot_reserved_codes
 from tendermatch.matcher.text import content_words, is_generic
 from tendermatch.notifier import run as notifier_run
 from tendermatch.notifier.digest import Recipient, build_digest, period_of, section_of

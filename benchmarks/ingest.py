@@ -29,9 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from lxml import etree
 
+from tendermatch.crawler.ingest import NoticeIngester
 from tendermatch.crawler.parsers.common import MAX_DOCUMENT_BYTES
 from tendermatch.crawler.parsers.xmlsafe import make_parser
-from tendermatch.crawler.pipelines import NoticeIngester, prepare_file, prepare_in_parallel
+from tendermatch.crawler.prepare import prepare_file, prepare_in_parallel
 from tendermatch.crawler.spiders.files import notice_files
 from tendermatch.store import Store
 

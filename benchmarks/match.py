@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ingest import corpus_files
-from tendermatch.crawler.pipelines import NoticeIngester, prepare_file, prepare_in_parallel
+from tendermatch.crawler.ingest import NoticeIngester
+from tendermatch.crawler.prepare import prepare_file, prepare_in_parallel
 from tendermatch.matcher.cpv import branch, cpv_labels
 from tendermatch.matcher.profiles import Profile
 from tendermatch.matcher.text import content_words, is_generic

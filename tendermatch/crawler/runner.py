@@ -10,8 +10,8 @@ import scrapy
 from scrapy.crawler import CrawlerProcess
 
 from ..store import Store
-from .pipelines import RunStats, progress
 from .settings import crawl_settings
+from .stats import RunStats, progress
 
 # One spider module per source kind, imported only when a source of that kind is crawled.
 SPIDERS = {

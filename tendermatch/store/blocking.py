@@ -2,7 +2,7 @@
 with a new one at all.
 
 Two records are the same real notice only when their deadlines fall within a day of each
-other and their titles are alike (``crawler.pipelines.same_real_notice``). Comparing a new
+other and their titles are alike (``crawler.dedupe.same_real_notice``). Comparing a new
 notice with every stored notice of a three-day window is quadratic when sources list
 thousands of notices with deadlines close together, so the store keeps, for each notice
 with a deadline, one row per (kind, deadline day, title word) in ``fuzzy_blocks``; a
@@ -30,7 +30,7 @@ STOP_WORDS = frozenset(
 
 def title_words(titles: Iterable[str | None]) -> set[str]:
     """The words of ``titles`` as de-duplication compares them (NFKC, case folded,
-    punctuation as spaces, the same normalisation as ``pipelines.normalise_text``) without
+    punctuation as spaces, the same normalisation as ``crawler.dedupe.normalise_text``) without
     stop words and one-letter words; all the words when nothing else is left."""
     words: set[str] = set()
     for title in titles:

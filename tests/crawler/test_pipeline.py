@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from tendermatch.crawler.dedupe import same_real_notice
+from tendermatch.crawler.ingest import NoticeIngester
+from tendermatch.crawler.items import Document
 from tendermatch.crawler.parsers.common import ParsedNotice, finish_record, new_lot, new_record
-from tendermatch.crawler.pipelines import Document, NoticeIngester, same_real_notice
 from tendermatch.store import Store
 from tests.conftest import real_notice
 

@@ -13,7 +13,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tendermatch.crawler.pipelines import Document, NoticeIngester, prepare_document
+from tendermatch.crawler.ingest import NoticeIngester
+from tendermatch.crawler.items import Document
+from tendermatch.crawler.prepare import prepare_document
 from tendermatch.store import Store
 from tests.conftest import ROOT, SAMPLE, run_cli
 from tests.reliability.test_hostile_input import OCDS_BASE, Reply, Site, newest_runs, source, stored, write_config

@@ -139,7 +139,8 @@ def test_demo_runs_from_anywhere_with_no_config_and_no_network(tmp_path):
 
 def test_parallel_ingest_stores_exactly_what_a_serial_ingest_stores(tmp_path):
     """`ingest` of 50+ files parses in worker processes; the result must not depend on it."""
-    from tendermatch.crawler.pipelines import Document, NoticeIngester
+    from tendermatch.crawler.ingest import NoticeIngester
+    from tendermatch.crawler.items import Document
     from tendermatch.crawler.spiders.files import notice_files
     from tendermatch.store import Store
 

@@ -23,10 +23,9 @@ from scrapy.http import Request, Response
 from twisted.internet.error import TimeoutError as ConnectTimeoutError
 from twisted.python.failure import Failure
 
-from ..items import FetchFailure, Refusal
+from ..items import Document, FetchFailure, Refusal
 from ..middlewares import RefusedAddress, unexpected_error
 from ..parsers.common import too_large
-from ..pipelines import Document
 
 logger = logging.getLogger(__name__)
 
