@@ -3,7 +3,6 @@ errors into messages."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -15,7 +14,6 @@ from typing import Any
 
 import click
 
-from ..localfiles import check_kind
 from ..matcher.profiles import keyword_problems, shown
 from ..notifier.tokens import SecretError
 from ..store import Store, StoreError
@@ -126,35 +124,8 @@ def ingest(context: Context, paths: tuple[Path, ...], source: str) -> None:
 
     Example: tendermatch ingest ../shared/corpus/eforms_sdk/examples/notices
     """
-    from ..crawler.pipelines import NoticeIngester, prepare_file, prepare_in_parallel
-    from ..crawler.spiders.files import notice_files
-
-    max_bytes = context.config.max_bytes
-    # /dev/zero or a FIFO given by name is never read: one rejection line each
-    unreadable = {path: problem for path in paths if (problem := check_kind(path, folder=True, file=True))}
-    files = [file for path in paths if path not in unreadable for file in notice_files(str(path))]
-    store = context.open_store()
-    run_id = store.start_run("ingest", source=source)
-    ingester = NoticeIngester(store, source=source, run_id=run_id, max_bytes=max_bytes)
-    for path, problem in unreadable.items():
-        ingester.reject(str(path), problem)
     started = time.monotonic()
-    # Parsing is CPU-bound: worker processes parse while this one stores, in file order.
-    workers = min(os.cpu_count() or 1, 4) if len(files) >= 50 else 1
-    tasks = ((str(file), source, max_bytes) for file in files)
-    try:
-        ingester.store_all(prepare_in_parallel(prepare_file, tasks, workers=workers))
-    except KeyboardInterrupt:
-        ingester.record_run(outcome="interrupted")
-        raise
-    except Exception as error:  # a StoreError, or a bug: the run ends failed, never left running
-        with contextlib.suppress(StoreError):  # on a full disk the run's end may not fit either
-            ingester.record_run(outcome="failed", error=str(error) if isinstance(error, StoreError)
-                                else f"stopped on an unexpected {type(error).__name__}: {error}"[:500])
-        raise
-    stats = ingester.finish()
-    ingester.record_run()
-    store.close()
+    stats = jobs.ingest_paths(context.config, context.open_store(), list(paths), source=source)
     _print_stats(source, stats)
     click.echo(f"{stats.fetched} files in {time.monotonic() - started:.1f} s into {context.config.store_path}")
     if stats.troubled():
@@ -266,37 +237,13 @@ def reparse(context: Context) -> None:
 
     Example: tendermatch reparse
     """
-    from ..crawler.pipelines import Document, NoticeIngester
-
     config = context.config
-    sources = {s.name: s for s in config.sources}
     store = context.open_store()
-    run_id = store.start_run("reparse")
-    ingesters: dict[str, NoticeIngester] = {}
-    with store.transaction():  # all or nothing: a failed reparse leaves the old notices
-        store.clear_notices()
-        for raw in store.iter_raw():
-            ingester = ingesters.setdefault(raw.source, NoticeIngester(
-                store, source=raw.source, run_id=run_id, max_bytes=config.max_bytes))
-            source = sources.get(raw.source)
-            document = Document(source=raw.source, url=raw.url, content=raw.content, fetched_at=raw.fetched_at,
-                                format=raw.format or None,
-                                notice_kind=source.notice_kind if source else "tender")
-            if raw.format == "html":
-                if source is None or source.kind != "html":
-                    ingester.stats.fetched += 1
-                    ingester.reject(raw.url, f"HTML page from source {raw.source!r}, which is no longer configured")
-                    continue
-                document.selectors = source.selectors
-                document.details = store.raw_children(raw.id)
-            ingester.process(document, raw_id=raw.id)
+    results = jobs.reparse_store(config, store)
     total_rejected = 0
-    for name, ingester in ingesters.items():
-        stats = ingester.finish()
+    for name, stats in results.items():
         total_rejected += stats.rejected + stats.errors
         _print_stats(name, stats)
-    summary = {name: ing.stats.as_dict() for name, ing in ingesters.items()}
-    store.finish_run(run_id, outcome="ok" if not total_rejected else "partial", stats=summary)
     click.echo(f"{store.counts()['notices']} notices rebuilt in {config.store_path}")
     store.close()
     if total_rejected:

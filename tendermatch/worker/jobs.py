@@ -3,6 +3,7 @@ config. No click here: the caller turns errors into messages and chooses what to
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -15,9 +16,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
-from ..store import Store
+from ..localfiles import check_kind
+from ..store import Store, StoreError
 from .config import SECRET_ENV, SMTP_SETTINGS, Config, ConfigError, SourceConfig
 from .profiles import ProfileSet
 
@@ -166,6 +169,73 @@ def _forward_log(process: subprocess.Popen[bytes], source: str) -> None:
 
 
 # -- matching --------------------------------------------------------------------------------
+
+
+def ingest_paths(config: Config, store: Store, paths: list[Path], *, source: str) -> Any:
+    """``ingest``: parse local notice files or folders into the store through the crawl's
+    pipeline, as one run of ``source``; returns its RunStats. The store is closed after."""
+    from ..crawler.ingest import NoticeIngester
+    from ..crawler.prepare import prepare_file, prepare_in_parallel
+    from ..crawler.spiders.files import notice_files
+
+    max_bytes = config.max_bytes
+    # /dev/zero or a FIFO given by name is never read: one rejection line each
+    unreadable = {path: problem for path in paths if (problem := check_kind(path, folder=True, file=True))}
+    files = [file for path in paths if path not in unreadable for file in notice_files(str(path))]
+    run_id = store.start_run("ingest", source=source)
+    ingester = NoticeIngester(store, source=source, run_id=run_id, max_bytes=max_bytes)
+    for path, problem in unreadable.items():
+        ingester.reject(str(path), problem)
+    # Parsing is CPU-bound: worker processes parse while this one stores, in file order.
+    workers = min(os.cpu_count() or 1, 4) if len(files) >= 50 else 1
+    tasks = ((str(file), source, max_bytes) for file in files)
+    try:
+        ingester.store_all(prepare_in_parallel(prepare_file, tasks, workers=workers))
+    except KeyboardInterrupt:
+        ingester.record_run(outcome="interrupted")
+        raise
+    except Exception as error:  # a StoreError, or a bug: the run ends failed, never left running
+        with contextlib.suppress(StoreError):  # on a full disk the run's end may not fit either
+            ingester.record_run(outcome="failed", error=str(error) if isinstance(error, StoreError)
+                                else f"stopped on an unexpected {type(error).__name__}: {error}"[:500])
+        raise
+    stats = ingester.finish()
+    ingester.record_run()
+    store.close()
+    return stats
+
+
+def reparse_store(config: Config, store: Store) -> dict[str, Any]:
+    """``reparse``: rebuild every notice from the kept raw documents, in one transaction (a
+    failed reparse leaves the old notices); returns each source's RunStats."""
+    from ..crawler.ingest import NoticeIngester
+    from ..crawler.items import Document
+
+    sources = {s.name: s for s in config.sources}
+    run_id = store.start_run("reparse")
+    ingesters: dict[str, NoticeIngester] = {}
+    with store.transaction():
+        store.clear_notices()
+        for raw in store.iter_raw():
+            ingester = ingesters.setdefault(raw.source, NoticeIngester(
+                store, source=raw.source, run_id=run_id, max_bytes=config.max_bytes))
+            source = sources.get(raw.source)
+            document = Document(source=raw.source, url=raw.url, content=raw.content, fetched_at=raw.fetched_at,
+                                format=raw.format or None,
+                                notice_kind=source.notice_kind if source else "tender")
+            if raw.format == "html":
+                if source is None or source.kind != "html":
+                    ingester.stats.fetched += 1
+                    ingester.reject(raw.url, f"HTML page from source {raw.source!r}, which is no longer configured")
+                    continue
+                document.selectors = source.selectors
+                document.details = store.raw_children(raw.id)
+            ingester.process(document, raw_id=raw.id)
+    results = {name: ingester.finish() for name, ingester in ingesters.items()}
+    troubled = sum(stats.rejected + stats.errors for stats in results.values())
+    store.finish_run(run_id, outcome="ok" if not troubled else "partial",
+                     stats={name: stats.as_dict() for name, stats in results.items()})
+    return results
 
 
 def run_match(config: Config, store: Store, found: ProfileSet, *, as_of: date | None,
