@@ -11,8 +11,9 @@ from typing import Any
 from tendermatch.store import Store
 
 from . import rules
-from .engine import Match, NoticeTable, match_profiles
+from .engine import Match, match_profiles
 from .profiles import Profile, usable_keyword
+from .table import NoticeTable
 
 DEFAULT_KEEP = 100
 

@@ -12,7 +12,8 @@ from datetime import date
 import pytest
 
 from tendermatch.matcher import rules
-from tendermatch.matcher.engine import Match, NoticeTable, match_notices, score_notice
+from tendermatch.matcher.engine import Match, match_notices, score_notice
+from tendermatch.matcher.table import NoticeTable
 from tests.conftest import CORPUS, SAMPLE, SMALL_CORPUS
 from tests.matcher.helpers import folder_records, sample_profiles
 

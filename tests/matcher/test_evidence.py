@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 
 from tendermatch.matcher import rules
-from tendermatch.matcher.engine import NoticeTable, lot_codes, match_notices, profile_concepts, score_notice
+from tendermatch.matcher.engine import match_notices, score_notice
+from tendermatch.matcher.table import NoticeTable, lot_codes
+from tendermatch.matcher.terms import profile_concepts
 from tests.conftest import SAMPLE
 from tests.matcher.helpers import KANTINE, folder_records, make_profile, real_record, sample
 

@@ -6,7 +6,8 @@ deleted; foreign text never gives false friends. Real notices."""
 from __future__ import annotations
 
 from tendermatch.matcher import bridge
-from tendermatch.matcher.engine import NoticeTable, match_notices, score_notice
+from tendermatch.matcher.engine import match_notices, score_notice
+from tendermatch.matcher.table import NoticeTable
 from tendermatch.matcher.text import fold, words
 from tests.matcher.helpers import LIMPIEZA, make_profile, real_record, sample
 

@@ -1,0 +1,160 @@
+"""What a profile looks for, as terms: each keyword with its synonyms and its translations
+(``bridge``), grouped into concepts a lot counts once, and the description's words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from . import rules
+from .bridge import stem_key, translations
+from .profiles import Profile
+from .text import content_words, fold, is_generic
+
+# The languages of profile keywords (Danish and English). In notices of other languages a
+# keyword counts only as the very same word: inflection, compound and typo matches there
+# make false friends (furniture/fourniture, reuse/creuse, linen/digitaalinen).
+KEYWORD_LANGUAGES = frozenset({"da", "en", ""})
+
+
+@dataclass(frozen=True)
+class Term:
+    """Something a profile looks for: one word or a phrase whose content words must all
+    appear in the same field."""
+
+    text: str
+    words: tuple[str, ...]
+    weight: float
+    specific: bool  # can open the gate on its own (a real keyword, not a generic word)
+    origin: str  # keyword | synonym | description | translation
+    language: str | None = None  # a translation: looked up only in notices of this language
+    source: str = ""  # where a translation comes from ("terms:canteen", "cpv:90910000")
+
+
+@lru_cache(maxsize=1)
+def synonym_groups() -> dict[str, tuple[str, ...]]:
+    """Folded phrase -> the other phrases of its group, from ``data/synonyms.txt``."""
+    text = resources.files(__package__).joinpath("data/synonyms.txt").read_text(encoding="utf-8")
+    groups: dict[str, tuple[str, ...]] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        members = [member.strip() for member in line.split("|") if member.strip()]
+        for member in members:
+            groups[fold(member)] = tuple(other for other in members if fold(other) != fold(member))
+    return groups
+
+
+@lru_cache(maxsize=262144)
+def _term_keys(words: tuple[str, ...], language: str | None) -> tuple[tuple[str | None, tuple[str, ...]], ...]:
+    """What makes two terms the same: a word counts once however many keywords lead to it.
+    A translation is known by its stems ("peinture" from the term file and "peintures" from
+    a CPV label are one); a Danish or English one that is also a keyword is that keyword."""
+    if language is None:
+        return ((None, words),)
+    found: tuple[tuple[str | None, tuple[str, ...]], ...] = (
+        (language, tuple(sorted(stem_key(word, language) for word in words))),)
+    return found + (((None, words),) if language in KEYWORD_LANGUAGES else ())
+
+
+def _term(text: str, weight: float, origin: str) -> Term | None:
+    """A keyword as a term: all its content words are needed (a generic word inside a
+    phrase still narrows it: "work assessment" is not "assessment"); a keyword made only
+    of generic words counts a little and never opens the gate."""
+    found = content_words(text)
+    if not found:
+        return None
+    if any(not is_generic(word) for word in found):
+        return Term(text, tuple(found), weight, True, origin)
+    return Term(text, tuple(found), rules.GENERIC_WEIGHT, False, origin)
+
+
+_CONCEPTS: dict[tuple[Term, ...], tuple[Term, ...]] = {}  # every distinct concept, once
+
+
+@lru_cache(maxsize=65536)
+def _keyword_extension(keyword: str) -> tuple[tuple[Term, ...], frozenset[tuple[str | None, tuple[str, ...]]]]:
+    """A keyword's synonyms and translations as terms (each once), with their keys: the
+    same for every profile that has the keyword, so worked out once."""
+    seen: set[tuple[str | None, tuple[str, ...]]] = set()
+    candidates = [_term(synonym, rules.SYNONYM_WEIGHT, "synonym")
+                  for synonym in synonym_groups().get(fold(keyword), ())]
+    candidates += [Term(item.text, item.words, rules.RELATED_WEIGHT if item.related else rules.TRANSLATION_WEIGHT,
+                        True, "translation", item.language, item.source) for item in translations(keyword)]
+    kept = _unseen(candidates, seen)
+    return kept, frozenset(seen)
+
+
+def _unseen(candidates: Iterable[Term | None], seen: set[tuple[str | None, tuple[str, ...]]]) -> tuple[Term, ...]:
+    """The candidates whose words are not yet in ``seen`` (which they are added to), in order."""
+    kept = []
+    for term in candidates:
+        if term is None:
+            continue
+        keys = _term_keys(term.words, term.language)
+        if not any(key in seen for key in keys):
+            seen.update(keys)
+            kept.append(term)
+    return tuple(kept)
+
+
+@lru_cache(maxsize=65536)
+def profile_concepts(profile: Profile) -> tuple[tuple[Term, ...], ...]:
+    """What a profile looks for, as concepts: each keyword with its synonyms and its
+    translations (a lot counts a concept once, by its best member, however many it holds),
+    then each content word of the description (weak, never enough on its own). Each word
+    set once: a word two keywords lead to belongs to the first."""
+    seen: set[tuple[str | None, tuple[str, ...]]] = set()
+    concepts: list[tuple[Term, ...]] = []
+
+    def members(*candidates: Term | None) -> tuple[Term, ...]:
+        return _unseen(candidates, seen)
+
+    keyword_terms = [_term(keyword, rules.KEYWORD_WEIGHT, "keyword") for keyword in profile.keywords]
+    keyword_concepts = [members(term) for term in keyword_terms]  # the profile's own words first
+    for keyword, concept in zip(profile.keywords, keyword_concepts, strict=False):
+        if concept:
+            extension, keys = _keyword_extension(keyword)
+            if seen.isdisjoint(keys):  # the common case: nothing shared with an earlier keyword
+                seen.update(keys)
+                concepts.append(concept + extension)
+            else:
+                concepts.append(concept + members(*extension))
+    # One object per distinct concept, so that tables can key their caches by identity
+    # (hashing a concept of a hundred translated terms on every look-up is slow).
+    concepts = [_CONCEPTS.setdefault(concept, concept) for concept in concepts]
+    keyword_words = {word for concept in concepts for term in concept if term.language is None
+                     for word in term.words}
+    for surface in re.findall(r"\w+", profile.description):
+        word = fold(surface)
+        if len(word) >= 5 and not is_generic(word) and word not in keyword_words:
+            concept = members(Term(surface.lower(), (word,), rules.DESCRIPTION_WEIGHT, False, "description"))
+            if concept:
+                concepts.append(_CONCEPTS.setdefault(concept, concept))
+    return tuple(concepts)
+
+
+def own_words(profile: Profile) -> set[str]:
+    """The folded words of a profile's keywords, their synonyms and its description: the
+    words matched with the Danish and English rules (prefix, compound, typo)."""
+    found = set()
+    for keyword in profile.keywords:
+        for text in (keyword, *synonym_groups().get(fold(keyword), ())):
+            found.update(content_words(text))
+    found.update(word for word in (fold(surface) for surface in re.findall(r"\w+", profile.description))
+                 if len(word) >= 5 and not is_generic(word))
+    return found
+
+
+def profile_terms(profile: Profile) -> tuple[Term, ...]:
+    """Every term of every concept of a profile, keywords first."""
+    return tuple(term for concept in profile_concepts(profile) for term in concept)
+
+
+@lru_cache(maxsize=4096)
+def term_keywords(profile: Profile) -> dict[Term, str]:
+    """Each term of a profile -> the keyword (or description word) it stands for."""
+    return {term: concept[0].text for concept in profile_concepts(profile) for term in concept}
