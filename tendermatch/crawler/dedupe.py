@@ -3,11 +3,11 @@ newer or richer copy, or a change notice, updates the stored one."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from typing import Any
 
 from rapidfuzz import fuzz
+
+from ..store.blocking import normalise_text
 
 # Richer formats win when the same notice comes from several sources.
 FORMAT_RANK = {"eforms": 5, "ted-xml": 5, "ted-api": 3, "ocds": 3, "feed": 1, "html": 1}
@@ -20,16 +20,6 @@ BUYER_THRESHOLD = 80
 _MERGE_FIELDS = ("title", "titles", "description", "language", "buyer", "supplier", "cpv", "nuts", "value",
                  "deadline", "published", "valid_from", "valid_until", "url", "reserved", "social",
                  "framework_agreement", "procedure_id", "notice_version", "lots", "kind", "stage")
-
-
-_PUNCT = re.compile(r"[^\w]+")
-
-
-def normalise_text(text: str | None) -> str:
-    """Lower case, NFKC, punctuation to spaces: for fuzzy comparison only."""
-    if not text:
-        return ""
-    return _PUNCT.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
 def same_real_notice(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -28,14 +28,22 @@ STOP_WORDS = frozenset(
 )
 
 
+def normalise_text(text: str | None) -> str:
+    """Lower case (case folded), NFKC, punctuation to spaces: how de-duplication compares
+    titles and buyers (``crawler.dedupe`` uses it too, so the blocks and the comparison agree)."""
+    if not text:
+        return ""
+    return _PUNCT.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
 def title_words(titles: Iterable[str | None]) -> set[str]:
     """The words of ``titles`` as de-duplication compares them (NFKC, case folded,
-    punctuation as spaces, the same normalisation as ``crawler.dedupe.normalise_text``) without
-    stop words and one-letter words; all the words when nothing else is left."""
+    punctuation as spaces: ``normalise_text``) without stop words and one-letter words; all
+    the words when nothing else is left."""
     words: set[str] = set()
     for title in titles:
         if title:
-            words.update(_PUNCT.sub(" ", unicodedata.normalize("NFKC", title).casefold()).split())
+            words.update(normalise_text(title).split())
     telling = {word for word in words if len(word) > 1 and word not in STOP_WORDS}
     return telling or words
 

@@ -14,11 +14,9 @@
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
-from .common import MAX_DOCUMENT_BYTES, ItemProblem, ParsedNotice, ParseError
+from .common import MAX_DOCUMENT_BYTES, ItemProblem, ParsedNotice, ParseError, load_json
 from .xmlsafe import check_size
 
 __all__ = ["FORMATS", "ItemProblem", "ParseError", "ParsedNotice", "detect_format", "parse_document"]
@@ -81,26 +79,8 @@ def detect_format(content: bytes) -> str:
     raise ParseError(f"unknown root element <{name}> (expected an eForms notice, TED_EXPORT, RSS/Atom or HTML)")
 
 
-def _load_json(content: bytes) -> Any:
-    try:
-        return json.loads(content)
-    except UnicodeDecodeError:
-        raise ParseError("JSON is not UTF-8") from None
-    except json.JSONDecodeError as error:
-        if error.msg == "Extra data":
-            return [_json_line(line, number) for number, line in enumerate(content.splitlines(), 1) if line.strip()]
-        raise ParseError(f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
-
-
-def _json_line(line: bytes, number: int) -> Any:
-    try:
-        return json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ParseError(f"malformed JSON lines: line {number}: {error}") from None
-
-
 def _detect_json(content: bytes) -> str:
-    data = _load_json(content)
+    data = load_json(content)
     sample = data[0] if isinstance(data, list) and data else data
     if not isinstance(sample, dict):
         raise ParseError("JSON is not an object or a list of objects")

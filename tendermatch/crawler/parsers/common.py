@@ -7,6 +7,7 @@ when the document as a whole cannot be used.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
@@ -38,6 +39,73 @@ class ParseError(TendermatchError, ValueError):
 
     The message is one line and names what is wrong, not the file (the caller adds that).
     """
+
+# The eForms stages, one table for every parser that reads eForms codes (eForms XML, and the
+# TED search API's 'form-type' and 'notice-type' fields). Form type (BT-03, the
+# NoticeTypeCode's listName) -> record stage:
+EFORMS_FORM_TYPE_STAGES = {
+    "planning": "planning",
+    "consultation": "planning",  # E1 pre-market consultation
+    "competition": "competition",
+    "result": "result",
+    "completion": "result",  # E5 contract completion
+    "dir-awa-pre": "dir-awa-pre",
+    "cont-modif": "cont-modif",
+    "change": "change",
+}
+# Notice type (BT-02) prefix -> stage, for notices whose form type is missing or unknown.
+_EFORMS_NOTICE_TYPE_STAGES = (
+    ("pin-cfc", "competition"), ("pin-", "planning"), ("pmc", "planning"),
+    ("cn-", "competition"), ("qu-sy", "competition"), ("subco", "competition"),
+    ("can-modif", "cont-modif"), ("can-", "result"), ("compl", "result"),
+    ("veat", "dir-awa-pre"), ("corr", "change"),
+)
+
+
+def load_json(content: bytes) -> Any:
+    """A JSON document, or JSON lines (one value per line, returned as a list), for every
+    parser that reads JSON: a UTF-8 byte-order mark is skipped; NaN and Infinity, which are
+    not JSON, are refused, as is nesting too deep to read. Raises ParseError naming where
+    the document is broken."""
+    if content.startswith(b"\xef\xbb\xbf"):
+        content = content[3:]
+    try:
+        return json.loads(content, parse_constant=_not_json)
+    except UnicodeDecodeError:
+        raise ParseError("JSON is not UTF-8") from None
+    except RecursionError:  # json's C decoder recurses once per level of nesting
+        raise ParseError("JSON nested too deeply to read (hostile or broken)") from None
+    except json.JSONDecodeError as error:
+        if error.msg != "Extra data":
+            raise ParseError(f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    lines = []
+    for number, line in enumerate(content.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            lines.append(json.loads(line, parse_constant=_not_json))
+        except UnicodeDecodeError:
+            raise ParseError(f"malformed JSON lines: line {number}: not UTF-8") from None
+        except RecursionError:
+            raise ParseError(f"malformed JSON lines: line {number}: nested too deeply to read") from None
+        except json.JSONDecodeError as error:
+            raise ParseError(f"malformed JSON lines: line {number}: {error.msg} at column {error.colno}") from None
+    return lines
+
+
+def _not_json(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
+
+
+def eforms_stage(form_type: str | None, notice_type: str | None) -> str | None:
+    """The record stage of an eForms notice from its form type (BT-03), else its notice
+    type (BT-02); None when neither is known."""
+    if form_type in EFORMS_FORM_TYPE_STAGES:
+        return EFORMS_FORM_TYPE_STAGES[form_type]
+    for prefix, stage in _EFORMS_NOTICE_TYPE_STAGES:
+        if (notice_type or "").startswith(prefix):
+            return stage
+    return None
 
 
 @dataclass

@@ -43,12 +43,14 @@ from typing import Any
 from lxml import etree
 
 from .common import (
+    EFORMS_FORM_TYPE_STAGES,
     RESERVED_CODES,
     SOCIAL_OBJECTIVE_CODES,
     ParsedNotice,
     ParseError,
     clean_text,
     cpv_code,
+    eforms_stage,
     finish_record,
     iso_date,
     iso_datetime,
@@ -78,24 +80,6 @@ NOTICE_ROOTS = {
     f"{{{_UBL}ContractAwardNotice-2}}ContractAwardNotice",
 }
 
-# Form type (BT-03, the NoticeTypeCode's listName) -> record stage.
-_STAGES = {
-    "planning": "planning",
-    "consultation": "planning",  # E1 pre-market consultation
-    "competition": "competition",
-    "result": "result",
-    "completion": "result",  # E5 contract completion
-    "dir-awa-pre": "dir-awa-pre",
-    "cont-modif": "cont-modif",
-    "change": "change",
-}
-# Notice type (BT-02) -> stage, for notices whose listName is missing or unknown.
-_STAGE_BY_TYPE = (
-    ("pin-cfc", "competition"), ("pin-", "planning"), ("pmc", "planning"),
-    ("cn-", "competition"), ("qu-sy", "competition"), ("subco", "competition"),
-    ("can-modif", "cont-modif"), ("can-", "result"), ("compl", "result"),
-    ("veat", "dir-awa-pre"), ("corr", "change"),
-)
 _CANCEL_CODES = {"cancel", "cancel-intent"}
 _LOT_SCHEMES = {"lot", "part"}
 _UUID = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})(?:-[0-9]{2})?")
@@ -419,14 +403,12 @@ class _Notice:
         form_type = (type_code.get("listName") or "").strip()
         if form_type == "bri":
             raise ParseError("eForms business registration notice (X01/X02) is not a procurement notice")
-        if form_type in _STAGES:
-            return _STAGES[form_type]
         notice_type = _text(type_code) or ""
-        if notice_type.startswith("brin"):
+        if form_type not in EFORMS_FORM_TYPE_STAGES and notice_type.startswith("brin"):
             raise ParseError("eForms business registration notice (X01/X02) is not a procurement notice")
-        for prefix, stage in _STAGE_BY_TYPE:
-            if notice_type.startswith(prefix):
-                return stage
+        stage = eforms_stage(form_type, notice_type)
+        if stage is not None:
+            return stage
         raise ParseError(f"unknown notice type {notice_type or form_type or '(empty)'!r}")
 
     def lot(self, element: Any) -> tuple[dict[str, Any], str | None, bool] | None:

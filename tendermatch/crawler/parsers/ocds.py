@@ -11,7 +11,6 @@ skipped; the document is refused only when nothing in it is usable.
 from __future__ import annotations
 
 import html
-import json
 import math
 import re
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from .common import (
     finish_record,
     iso_date,
     language_code,
+    load_json,
     money,
     new_lot,
     new_record,
@@ -133,28 +133,7 @@ def _load(content: bytes) -> Any:
         content = content[3:]
     if content.lstrip()[:1] not in (b"{", b"["):
         raise ParseError("not JSON (OCDS must be a JSON object, array or JSON lines)")
-    try:
-        return json.loads(content, parse_constant=_no_constant)
-    except UnicodeDecodeError:
-        raise ParseError("JSON is not UTF-8") from None
-    except json.JSONDecodeError as error:
-        if error.msg != "Extra data":
-            raise ParseError(f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
-    lines = []
-    for number, line in enumerate(content.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            lines.append(json.loads(line, parse_constant=_no_constant))
-        except UnicodeDecodeError:
-            raise ParseError(f"malformed JSON lines: line {number}: not UTF-8") from None
-        except json.JSONDecodeError as error:
-            raise ParseError(f"malformed JSON lines: line {number}: {error.msg} at column {error.colno}") from None
-    return lines
-
-
-def _no_constant(name: str) -> Any:
-    raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
+    return load_json(content)
 
 
 def _releases_of(document: dict[str, Any], where: str) -> tuple[list[dict[str, Any]], list[str]]:

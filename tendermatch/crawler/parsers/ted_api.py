@@ -35,6 +35,7 @@ from typing import Any
 
 from .common import (
     ALPHA3_COUNTRIES,
+    EFORMS_FORM_TYPE_STAGES,
     MAX_DOCUMENT_BYTES,
     RESERVED_CODES,
     SOCIAL_OBJECTIVE_CODES,
@@ -44,10 +45,12 @@ from .common import (
     clean_text,
     country_code,
     cpv_code,
+    eforms_stage,
     finish_record,
     iso_date,
     iso_datetime,
     language_code,
+    load_json,
     money,
     new_record,
     parse_each,
@@ -62,14 +65,6 @@ SCHEMA_STAGES = ("planning", "competition", "result", "dir-awa-pre", "cont-modif
 # Preferred languages for a light record's title, description and names (v3 keys).
 PREFERRED_LANGUAGES = ("dan", "eng")
 TED_NOTICE_PAGE = "https://ted.europa.eu/en/notice/-/detail/{number}"
-
-# eForms notice types (BT-02, the v3 field 'notice-type') -> stage, when 'form-type' is missing.
-_STAGE_BY_NOTICE_TYPE = (
-    ("pin-cfc", "competition"), ("pin-", "planning"), ("pmc", "planning"), ("qu-sy", "competition"),
-    ("cn-", "competition"), ("subco", "competition"), ("can-modif", "cont-modif"), ("can-", "result"),
-    ("veat", "dir-awa-pre"), ("corr", "change"), ("compl", "result"),
-)
-_FORM_TYPE_STAGE = {"consultation": "planning", "completion": "result"}
 
 _NUTS = re.compile(r"^[A-Z]{2}[0-9A-Z]{0,3}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -90,7 +85,7 @@ def read_search_page(content: bytes) -> tuple[list[dict[str, Any]], int | None, 
     if len(content) > MAX_DOCUMENT_BYTES:
         raise ParseError(f"search page is {len(content) / 1e6:.1f} MB, over the limit")
     try:
-        data = json.loads(content)
+        data = json.loads(content, parse_constant=_refuse_constant)
     except UnicodeDecodeError:
         raise ParseError("search page is not UTF-8") from None
     except json.JSONDecodeError as error:
@@ -143,21 +138,11 @@ def _load(content: bytes) -> Any:
         raise ParseError("empty document")
     if len(content) > MAX_DOCUMENT_BYTES:
         raise ParseError(f"document is {len(content) / 1e6:.1f} MB, over the {MAX_DOCUMENT_BYTES / 1e6:.0f} MB limit")
-    try:
-        return json.loads(content)
-    except UnicodeDecodeError:
-        raise ParseError("JSON is not UTF-8") from None
-    except json.JSONDecodeError as error:
-        if error.msg == "Extra data":  # JSON lines
-            rows = []
-            for number, line in enumerate(content.splitlines(), 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except (UnicodeDecodeError, json.JSONDecodeError) as line_error:
-                        raise ParseError(f"malformed JSON lines: line {number}: {line_error}") from None
-            return rows
-        raise ParseError(f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    return load_json(content)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
 
 
 def _many(items: list[Any], url: str | None, problems: list[ItemProblem]) -> list[ParsedNotice]:
@@ -294,12 +279,10 @@ def _v3_stage(item: dict[str, Any]) -> str:
     form_type = (_first(item.get("form-type")) or "").strip().lower()
     if form_type in SCHEMA_STAGES:
         return form_type
-    if form_type in _FORM_TYPE_STAGE:
-        return _FORM_TYPE_STAGE[form_type]
     notice_type = (_first(item.get("notice-type")) or "").strip().lower()
-    for prefix, stage in _STAGE_BY_NOTICE_TYPE:
-        if notice_type.startswith(prefix):
-            return stage
+    stage = eforms_stage(form_type, notice_type)
+    if stage is not None:
+        return stage
     td = _first(item.get("TD") or item.get("document-type"))
     return _TD_STAGE.get(str(td).strip().upper(), "competition") if td else "competition"
 
@@ -408,7 +391,7 @@ def _sws_light_record(meta: dict[str, Any], url: str | None) -> ParsedNotice:
                         deadline=_iso(str(meta.get("deadline_for_submission") or "")),
                         url=url or TED_NOTICE_PAGE.format(number=meta["notice_publication_number"]))
     form_type = str(meta.get("form_type") or "").rsplit("/", 1)[-1]
-    record["stage"] = form_type if form_type in SCHEMA_STAGES else _FORM_TYPE_STAGE.get(form_type, "competition")
+    record["stage"] = form_type if form_type in SCHEMA_STAGES else EFORMS_FORM_TYPE_STAGES.get(form_type, "competition")
     names = [clean_text(str(n[0] if isinstance(n, (list, tuple)) else n)) for n in meta.get("name_of_buyer") or []]
     if names and names[0]:
         record["buyer"] = {"name": names[0], "city": None,
