@@ -1,0 +1,2 @@
+"""The `tendermatch` commands, a module per group; importing one registers its commands on
+``worker.cli.cli``."""
