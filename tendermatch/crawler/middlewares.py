@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from scrapy import Request
-from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
 from scrapy.exceptions import CannotResolveHostError, CloseSpider, IgnoreRequest
 from scrapy.http import Response
 from scrapy.resolver import CachingThreadedResolver
@@ -77,7 +77,12 @@ class RetryAfterMiddleware(RetryMiddleware):
                 return response
             self.crawler.stats.inc_value("tendermatch/retry_after_waits")
             await asyncio.sleep(delay)
-        return self._retry(request, reason) or response
+        # Scrapy's public retry helper (its middleware's own ``_retry`` is private).
+        assert self.crawler.spider is not None  # a response means the spider is open
+        retry = get_retry_request(request, spider=self.crawler.spider, reason=reason,
+                                  max_retry_times=request.meta.get("max_retry_times", self.max_retry_times),
+                                  priority_adjust=request.meta.get("priority_adjust", self.priority_adjust))
+        return retry or response
 
 
 class SafeSchemeMiddleware:

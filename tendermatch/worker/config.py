@@ -5,6 +5,10 @@ worker behaves the same whatever directory it is started from.
 
 Every key is declared once below with its help text; an unknown key, a missing one or a
 bad value fails fast with the file, the source and what is wrong.
+
+Over 500 lines on purpose: the settings registry (every key, its type, default and help,
+from which the README's reference is made) and the checks on it belong together: one place
+to add a key.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ The worker holds a lock beside the store (one worker per store), publishes its j
 state in the store for ``tendermatch status``, reloads its config on SIGHUP or when the
 config or a profile file changes (refusing a bad one and keeping the old), and on SIGTERM
 or SIGINT stops taking jobs, lets running ones finish or abandons them cleanly, and exits 0.
+
+Over 500 lines on purpose: the worker's life (lock, schedules, reloads on SIGHUP and file
+edits, child crawls, stopping) is one state machine; its parts share the running state.
 """
 
 from __future__ import annotations

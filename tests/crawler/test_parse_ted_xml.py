@@ -7,8 +7,6 @@ form, CODED_DATA_SECTION and TRANSLATION_SECTION/ML_TITLES).
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tendermatch.crawler.parsers import detect_format, parse_document
@@ -90,21 +88,6 @@ def test_five_stages_are_represented():
         stage = parse(relative).record["stage"]
         stages[stage] = stages.get(stage, 0) + 1
     assert set(stages) == {"planning", "competition", "result", "dir-awa-pre", "change"}
-
-
-@pytest.mark.corpus  # a rate over a few hundred notices; the repo's 40 are too few to time
-def test_speed_is_well_over_a_thousand_notices_a_second():
-    """The brief's target is > 1500 notices/s on the development machine; the assertion
-    leaves room for a loaded CI machine."""
-    sample = [path.read_bytes() for path in ALL_FILES[::4]]
-    best = 0.0
-    for _ in range(2):
-        started = time.perf_counter()
-        for content in sample:
-            parse_ted_xml(content)
-        best = max(best, len(sample) / (time.perf_counter() - started))
-    print(f"\nparse_ted_xml: {best:.0f} notices/s")
-    assert best > 400
 
 
 # -- 2. field-level checks on hand-read notices -----------------------------------------------------

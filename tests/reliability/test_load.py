@@ -25,7 +25,8 @@ from tests.conftest import CORPUS
 
 NOTICES, OPEN, PROFILES = 50_000, 5_000, 10_000
 
-pytestmark = pytest.mark.corpus  # the store is built from the corpus's notices
+# Built from the corpus's notices; minutes to build, so left out by `pytest -m 'not slow'`.
+pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,9 @@ searches over the whole tree), so a typical notice takes well under a millisecon
 Lots are the ``cac:ProcurementProjectLot`` with scheme 'Lot' and, in prior information
 notices, 'Part' (a PIN's parts are its planned lots); groups of lots ('LotsGroup') are not
 lots. Every record ends with at least one lot (``finish_record``).
+
+Over 500 lines on purpose: one reading of one schema (the eForms SDK's UBL notices and their
+extensions); its field readers share the namespace and code tables above them.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ values win, arrays of objects with ``id`` merge by id), so the notice shows the 
 
 A release with the wrong shape (``tender`` not an object, ``awards`` not a list, ...) is
 skipped; the document is refused only when nothing in it is usable.
+
+Over 500 lines on purpose: one reading of one standard (releases, records, packages, JSON
+lines, linked and compiled releases); its field readers share the defensive accessors above
+them.
 """
 
 from __future__ import annotations

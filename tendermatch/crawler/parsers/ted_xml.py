@@ -14,6 +14,10 @@ The default namespace differs between schema releases (``ted/R2.0.9.S02/publicat
 ``http://publications.europa.eu/resource/schema/ted/R2.0.9/publication``, the R2.0.8 one,
 ...) and NUTS elements live in yet other namespaces (``n2016:``, ``n2021:``), so element
 paths are built per document namespace (cached) and NUTS is matched by local name.
+
+Over 500 lines on purpose: one reading of one schema (R2.0.8 and R2.0.9, every form F01-F25
+and T01-T02); its field readers share the form tables above them, and split apart a change
+to one form would touch several modules.
 """
 
 from __future__ import annotations
