@@ -363,13 +363,9 @@ def parse_listing(
     """One notice per row of a listing page. Raises ParseError when the page is not HTML
     or the ``row`` selector matches nothing (the layout has probably changed); a row that
     cannot be read is added to ``problems`` and costs only itself."""
-    try:
-        return _parse_listing(content, url=url, selectors=selectors, notice_kind=notice_kind,
-                              problems=[] if problems is None else problems)
-    except ParseError:
-        raise
-    except Exception as error:  # a safety net: only ParseError leaves a parser
-        raise ParseError(f"unusable HTML page: {type(error).__name__}: {error}".splitlines()[0]) from None
+    # Only bad input is a ParseError (a rejection); a bug here is an error, as in every parser.
+    return _parse_listing(content, url=url, selectors=selectors, notice_kind=notice_kind,
+                          problems=[] if problems is None else problems)
 
 
 def _parse_listing(
@@ -531,12 +527,7 @@ def parse_detail(content: bytes, *, url: str | None, selectors: dict[str, str]) 
     """Fields found on a detail page with the ``detail_*`` selectors; only found ones are
     returned: description, cpv (list), nuts (list), value, deadline, published, valid_until,
     supplier, buyer, procedure_id and keys (TED publication keys from the reference)."""
-    try:
-        return _parse_detail(content, selectors)
-    except ParseError:
-        raise
-    except Exception as error:  # a safety net: only ParseError leaves a parser
-        raise ParseError(f"unusable HTML page: {type(error).__name__}: {error}".splitlines()[0]) from None
+    return _parse_detail(content, selectors)
 
 
 def _parse_detail(content: bytes, selectors: dict[str, str]) -> dict[str, Any]:
