@@ -168,7 +168,7 @@ def _forward_log(process: subprocess.Popen[bytes], source: str) -> None:
             child_logger.log(level, "%s", line)
 
 
-# -- matching --------------------------------------------------------------------------------
+# -- ingest and reparse -----------------------------------------------------------------------
 
 
 def ingest_paths(config: Config, store: Store, paths: list[Path], *, source: str) -> Any:
@@ -207,7 +207,8 @@ def ingest_paths(config: Config, store: Store, paths: list[Path], *, source: str
 
 def reparse_store(config: Config, store: Store) -> dict[str, Any]:
     """``reparse``: rebuild every notice from the kept raw documents, in one transaction (a
-    failed reparse leaves the old notices); returns each source's RunStats."""
+    failed reparse leaves the old notices); returns each source's RunStats. The store stays
+    open: the caller reports from it."""
     from ..crawler.ingest import NoticeIngester
     from ..crawler.items import Document
 
@@ -236,6 +237,9 @@ def reparse_store(config: Config, store: Store) -> dict[str, Any]:
     store.finish_run(run_id, outcome="ok" if not troubled else "partial",
                      stats={name: stats.as_dict() for name, stats in results.items()})
     return results
+
+
+# -- matching --------------------------------------------------------------------------------
 
 
 def run_match(config: Config, store: Store, found: ProfileSet, *, as_of: date | None,
