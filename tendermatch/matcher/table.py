@@ -105,6 +105,13 @@ def _sparse_max(index: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.nd
     return index[best], score[best]
 
 
+def _best_of(parts: list[np.ndarray], scores: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The hits of several tokens as unique units with the best score of each."""
+    if not parts:
+        return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
+    return _sparse_max(np.concatenate(parts), np.concatenate(scores))
+
+
 def _intersect_min(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     common, ia, ib = np.intersect1d(a[0], b[0], assume_unique=True, return_indices=True)
     return common, np.minimum(a[1][ia], b[1][ib])
@@ -427,9 +434,7 @@ class NoticeTable:
             if hits.size:
                 parts.append(hits)
                 scores.append(np.full(hits.size, quality, dtype=np.float32))
-        if not parts:
-            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
-        return _sparse_max(np.concatenate(parts), np.concatenate(scores))
+        return _best_of(parts, scores)
 
     def field_tokens(self, lot_index: int, field_id: int) -> frozenset[int]:
         """The tokens of one field of a lot (a notice-level field: its notice's)."""
@@ -502,9 +507,7 @@ class NoticeTable:
             if hits.size:
                 parts.append(hits)
                 scores.append(np.full(hits.size, quality, dtype=np.float32))
-        if not parts:
-            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
-        return _sparse_max(np.concatenate(parts), np.concatenate(scores))
+        return _best_of(parts, scores)
 
     def _field_to_lots(self, field_id: int, units: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Hits of a field (indexed by notice, CPV code or lot) as hits of lots."""

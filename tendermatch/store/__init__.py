@@ -1,9 +1,8 @@
-"""The SQLite store (sqlite-utils): schema, migrations and all SQL. Depends on nothing of ours."""
+"""The SQLite store (sqlite-utils): schema, migrations and all SQL. Depends on nothing of ours
+but the shared error base (``tendermatch.errors``)."""
 
-from .store import (
+from .connection import (
     BUSY_TIMEOUT_MS,
-    RawDocument,
-    Store,
     StoreError,
     StoreFullError,
     compress,
@@ -11,6 +10,8 @@ from .store import (
     lock_path,
     utc_now,
 )
+from .raw import RawDocument
+from .store import Store
 
 __all__ = ["BUSY_TIMEOUT_MS", "RawDocument", "Store", "StoreError", "StoreFullError", "compress", "decompress",
            "lock_path", "utc_now"]

@@ -12,23 +12,11 @@ is one object made of a part per concern, each in its own module:
 
 from __future__ import annotations
 
-from .connection import (
-    BUSY_TIMEOUT_MS,
-    StoreError,
-    StoreFullError,
-    compress,
-    decompress,
-    lock_path,
-    utc_now,
-)
 from .deliveries import Deliveries
 from .matchlog import MatchLog
 from .notices import Notices
-from .raw import RawDocument, RawDocuments
+from .raw import RawDocuments
 from .runs import Runs
-
-__all__ = ["BUSY_TIMEOUT_MS", "RawDocument", "Store", "StoreError", "StoreFullError", "compress", "decompress",
-           "lock_path", "utc_now"]
 
 
 class Store(RawDocuments, Notices, Runs, MatchLog, Deliveries):

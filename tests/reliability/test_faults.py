@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tendermatch.store.store import decompress
+from tendermatch.store import decompress
 from tests.conftest import CORPUS, ROOT, run_cli
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer, free_port
 from tests.notifier.test_smtp_delivery import ENV as SMTP_ENV

@@ -35,8 +35,7 @@ import pytest
 from lxml import etree
 from lxml import html as lxml_html
 
-from tendermatch.store import Store
-from tendermatch.store.store import decompress
+from tendermatch.store import Store, decompress
 from tests.conftest import ROOT, SAMPLE, run_cli
 from tests.fixtures.web.selectors import ROSKILDE_UDBUD
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer

@@ -45,8 +45,7 @@ from markupsafe import escape
 
 from tendermatch.notifier.digest import NAME_CHARS, TITLE_CHARS, shorten
 from tendermatch.notifier.tokens import make_token
-from tendermatch.store import Store
-from tendermatch.store.store import decompress
+from tendermatch.store import Store, decompress
 from tendermatch.web.queries import CANNED_QUERIES
 from tests.conftest import SAMPLE, run_cli
 from tests.crawler.servers import LocalServer, StaticSite
