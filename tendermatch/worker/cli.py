@@ -96,7 +96,7 @@ def cli(ctx: click.Context, config_option: str | None, db_option: str | None, pr
     ctx.obj = Context(config_option, db_option, profiles_option)
 
 
-def _print_stats(name: str, stats: Any) -> None:
+def print_stats(name: str, stats: Any) -> None:
     click.echo(f"{name}: {stats.summary()}")
     suspicion = stats.suspicion()
     if suspicion:
@@ -134,36 +134,37 @@ def echo_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip())
 
 
-def _check_date(value: str, option: str) -> None:
+def check_date(value: str, option: str) -> None:
     try:
         date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
 
 
-def _warn_profile_errors(found: ProfileSet) -> None:
+def warn_profile_errors(found: ProfileSet) -> None:
     for line in found.errors:
         click.echo(f"skipped profile {line}", err=True)
 
 
-def _as_of(value: str | None, option: str = "--as-of") -> date | None:
+def as_of_date(value: str | None, option: str = "--as-of") -> date | None:
     if value is None:
         return None
-    _check_date(value, option)
+    check_date(value, option)
     return date.fromisoformat(value)
 
 
-def _with_stats(run: dict[str, Any]) -> dict[str, Any]:
+def with_stats(run: dict[str, Any]) -> dict[str, Any]:
     """A runs row with its stats JSON read."""
     return {**run, "stats": json.loads(run["stats"]) if run.get("stats") else {}}
 
 
 def main() -> None:
-    # The commands register themselves on ``cli`` when their modules are imported.
-    from .commands import demo, digests, matching, notices, service  # noqa: F401
-
     cli(prog_name="tendermatch")
 
+
+# Each command module registers its commands on ``cli`` when imported: imported here, after
+# everything they take from this module is defined, so ``cli`` is whole wherever it is used.
+from .commands import demo, digests, matching, notices, service  # noqa: E402, F401
 
 if __name__ == "__main__":
     main()

@@ -13,13 +13,13 @@ from .. import jobs
 from ..cli import (
     DEMO_CONFIG,
     Context,
-    _as_of,
-    _print_stats,
-    _warn_profile_errors,
+    as_of_date,
     cli,
+    print_stats,
+    warn_profile_errors,
 )
 from ..config import SECRET_ENV, load_config
-from .digests import _period_and_day, send_digests
+from .digests import period_and_day, send_digests
 
 
 @cli.command()
@@ -52,7 +52,7 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
     click.echo(f"tendermatch demo: crawling {len(config.sources)} bundled sources ({DEMO_CONFIG})")
     results = jobs.crawl_here(config)
     for name, stats in results.items():
-        _print_stats(name, stats)
+        print_stats(name, stats)
     store = Store.open(store_path)
     counts = store.counts()
     records = list(store.notices())
@@ -70,9 +70,9 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
 
     demo_context = Context(str(DEMO_CONFIG), str(store_path), None, config)
     found = demo_context.profile_set()
-    _warn_profile_errors(found)
+    warn_profile_errors(found)
     store = Store.open(store_path)
-    result = jobs.run_match(config, store, found, as_of=_as_of(as_of))
+    result = jobs.run_match(config, store, found, as_of=as_of_date(as_of))
     store.close()
     when = f"open on {as_of}" if as_of else "deadlines not checked"
     click.echo(f"\nMatched {result.stats['matched_notices']} notices ({when}) against {len(found.profiles)} sample"
@@ -97,9 +97,9 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
     if not os.environ.get(SECRET_ENV):
         os.environ[SECRET_ENV] = _demo_secret(store_path.parent / "secret")
         secret_prefix = f'{SECRET_ENV}="$(cat {store_path.parent / "secret"})" '
-    period = _period_and_day(None, as_of)[0]
+    period = period_and_day(None, as_of)[0]
     click.echo(f"\nWeekly digests for {period} (no [smtp] in {DEMO_CONFIG.name}: written to the outbox):")
-    report = send_digests(demo_context, period=period, as_of=_as_of(as_of) or date.today(), profile_id=None,
+    report = send_digests(demo_context, period=period, as_of=as_of_date(as_of) or date.today(), profile_id=None,
                           check_deadlines=as_of is not None, echo=lambda line: None)
     for delivery in report.sent:
         click.echo(f"  {outbox / (outbox_name(delivery) + '.eml')}")

@@ -16,11 +16,11 @@ from ...store import StoreError
 from .. import jobs
 from ..cli import (
     Context,
-    _as_of,
-    _warn_profile_errors,
+    as_of_date,
     cli,
     echo_table,
     pass_context,
+    warn_profile_errors,
 )
 from ..config import SECRET_ENV
 
@@ -35,10 +35,10 @@ def _secret(*, required: bool) -> bytes:
     return os.urandom(32)
 
 
-def _period_and_day(period: str | None, as_of: str | None) -> tuple[str, date]:
+def period_and_day(period: str | None, as_of: str | None) -> tuple[str, date]:
     from ...notifier.digest import PeriodError, parse_period, period_of
 
-    day = _as_of(as_of) or date.today()
+    day = as_of_date(as_of) or date.today()
     if period is None:
         return period_of(day), day
     try:
@@ -52,7 +52,7 @@ def send_digests(context: Context, *, period: str, as_of: date, profile_id: str 
                  check_deadlines: bool = True, echo: Any = click.echo) -> Any:
     """Record this period's digests, then send every pending one; returns the report."""
     found = context.profile_set()
-    _warn_profile_errors(found)
+    warn_profile_errors(found)
     return jobs.send_digests(context.config, found, period=period, as_of=as_of, profile_id=profile_id,
                              check_deadlines=check_deadlines, echo=echo)
 
@@ -83,7 +83,7 @@ def digest(context: Context, mode: str | None, period: str | None, profile_id: s
     from ...notifier.run import digest_for, fit, plan_digests
 
     config = context.config
-    day_period, day = _period_and_day(period, as_of)
+    day_period, day = period_and_day(period, as_of)
     if preview:
         if out is None:
             raise click.UsageError("--preview needs --out DIR")
@@ -117,7 +117,7 @@ def digest(context: Context, mode: str | None, period: str | None, profile_id: s
             sys.exit(1)
         return
     found = context.profile_set()
-    _warn_profile_errors(found)
+    warn_profile_errors(found)
     store = context.open_store()
     planned = plan_digests(store, jobs.recipients(found, profile_id), period=day_period, as_of=day,
                            settings=jobs.digest_settings(config), secret=_secret(required=False), record=False)

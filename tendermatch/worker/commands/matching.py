@@ -12,12 +12,12 @@ from ...matcher.profiles import keyword_problems, shown
 from .. import jobs
 from ..cli import (
     Context,
-    _as_of,
-    _check_date,
-    _warn_profile_errors,
+    as_of_date,
+    check_date,
     cli,
     echo_table,
     pass_context,
+    warn_profile_errors,
 )
 from ..config import ConfigError
 
@@ -50,7 +50,7 @@ def profiles_list(context: Context) -> None:
     } for p in found.profiles]
     echo_table(rows, ("id", "name", "language", "keywords", "cpv", "regions", "max_value", "reserved", "emails"))
     click.echo(f"{len(found.profiles)} profiles in {found.path}")
-    _warn_profile_errors(found)
+    warn_profile_errors(found)
     for line in found.warnings:
         click.echo(f"warning: {line}", err=True)
 
@@ -86,7 +86,7 @@ def match(context: Context, as_of: str | None, profile_id: str | None) -> None:
     Example: tendermatch match --as-of 2026-11-23 --profile maaltidsvaerkstedet
     """
     found = context.profile_set()
-    _warn_profile_errors(found)
+    warn_profile_errors(found)
     if not found.profiles:
         raise ConfigError(f"{found.path}: no valid profiles to match")
     keywordless = [p for p in found.without_usable_keyword() if not profile_id or p.id == profile_id]
@@ -96,7 +96,7 @@ def match(context: Context, as_of: str | None, profile_id: str | None) -> None:
                    + ("matched on its CPV codes only" if p.cpv else "it can match nothing (no CPV codes either)"),
                    err=True)
     store = context.open_store()
-    result = jobs.run_match(context.config, store, found, as_of=_as_of(as_of) or date.today(),
+    result = jobs.run_match(context.config, store, found, as_of=as_of_date(as_of) or date.today(),
                             profile_id=profile_id)
     store.close()
     stats = result.stats
@@ -140,7 +140,7 @@ def log(context: Context, profile_id: str | None, notice_id: str | None, since: 
     Example: tendermatch log --notice ted:095237-2016 --format csv
     """
     if since:
-        _check_date(since, "--since")
+        check_date(since, "--since")
     store = context.open_store()
     rows = store.match_log(profile_id=profile_id, notice_id=notice_id, since=since)
     store.close()

@@ -13,12 +13,12 @@ from .. import jobs
 from ..cli import (
     TABLE_COLUMNS,
     Context,
-    _check_date,
-    _print_stats,
-    _with_stats,
+    check_date,
     cli,
     echo_table,
     pass_context,
+    print_stats,
+    with_stats,
 )
 
 
@@ -36,7 +36,7 @@ def ingest(context: Context, paths: tuple[Path, ...], source: str) -> None:
     """
     started = time.monotonic()
     stats = jobs.ingest_paths(context.config, context.open_store(), list(paths), source=source)
-    _print_stats(source, stats)
+    print_stats(source, stats)
     click.echo(f"{stats.fetched} files in {time.monotonic() - started:.1f} s into {context.config.store_path}")
     if stats.troubled():
         sys.exit(1)
@@ -53,7 +53,7 @@ def crawl(context: Context, sources: tuple[str, ...]) -> None:
     """
     results = jobs.crawl_here(context.config, sources)
     for name, stats in results.items():
-        _print_stats(name, stats)
+        print_stats(name, stats)
     if any(stats.troubled() for stats in results.values()):
         sys.exit(1)
 
@@ -70,7 +70,7 @@ def tenders(context: Context, output: str, since: str | None, notice_id: str | N
     Example: tendermatch tenders --format json --since 2026-11-01
     """
     if since:
-        _check_date(since, "--since")
+        check_date(since, "--since")
     store = context.open_store()
     records = list(store.notices(since=since, notice_id=notice_id, kind=kind))
     store.close()
@@ -94,7 +94,7 @@ def sources(context: Context) -> None:
     rows = []
     for source in config.sources:
         last = store.last_run(source.name)
-        stats = _with_stats(last)["stats"] if last else {}
+        stats = with_stats(last)["stats"] if last else {}
         rows.append({
             "name": source.name, "kind": source.kind, "schedule": source.schedule,
             "enabled": "yes" if source.enabled else "no",
@@ -121,7 +121,7 @@ def reparse(context: Context) -> None:
     total_rejected = 0
     for name, stats in results.items():
         total_rejected += stats.rejected + stats.errors
-        _print_stats(name, stats)
+        print_stats(name, stats)
     click.echo(f"{store.counts()['notices']} notices rebuilt in {config.store_path}")
     store.close()
     if total_rejected:
