@@ -70,7 +70,7 @@ def load_json(content: bytes) -> Any:
     if content.startswith(b"\xef\xbb\xbf"):
         content = content[3:]
     try:
-        return json.loads(content, parse_constant=_not_json)
+        return json.loads(content, parse_constant=refuse_constant)
     except UnicodeDecodeError:
         raise ParseError("JSON is not UTF-8") from None
     except RecursionError:  # json's C decoder recurses once per level of nesting
@@ -83,7 +83,7 @@ def load_json(content: bytes) -> Any:
         if not line.strip():
             continue
         try:
-            lines.append(json.loads(line, parse_constant=_not_json))
+            lines.append(json.loads(line, parse_constant=refuse_constant))
         except UnicodeDecodeError:
             raise ParseError(f"malformed JSON lines: line {number}: not UTF-8") from None
         except RecursionError:
@@ -93,7 +93,8 @@ def load_json(content: bytes) -> Any:
     return lines
 
 
-def _not_json(name: str) -> Any:
+def refuse_constant(name: str) -> Any:
+    """``json.loads``'s parse_constant: NaN and Infinity are not JSON."""
     raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
 
 

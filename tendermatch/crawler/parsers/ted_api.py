@@ -55,6 +55,7 @@ from .common import (
     new_record,
     parse_each,
     publication_key,
+    refuse_constant,
     unique,
 )
 from .ted_xml import _TD_STAGE, parse_ted_xml, ted_id
@@ -85,7 +86,7 @@ def read_search_page(content: bytes) -> tuple[list[dict[str, Any]], int | None, 
     if len(content) > MAX_DOCUMENT_BYTES:
         raise ParseError(f"search page is {len(content) / 1e6:.1f} MB, over the limit")
     try:
-        data = json.loads(content, parse_constant=_refuse_constant)
+        data = json.loads(content, parse_constant=refuse_constant)
     except UnicodeDecodeError:
         raise ParseError("search page is not UTF-8") from None
     except json.JSONDecodeError as error:
@@ -139,10 +140,6 @@ def _load(content: bytes) -> Any:
     if len(content) > MAX_DOCUMENT_BYTES:
         raise ParseError(f"document is {len(content) / 1e6:.1f} MB, over the {MAX_DOCUMENT_BYTES / 1e6:.0f} MB limit")
     return load_json(content)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
 
 
 def _many(items: list[Any], url: str | None, problems: list[ItemProblem]) -> list[ParsedNotice]:
