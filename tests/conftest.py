@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
@@ -75,18 +76,58 @@ def notice_schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
+# Commands that only read and write the store (and send mail): run in this process with
+# click's CliRunner, ten times cheaper than a fresh interpreter. Those that start Scrapy's
+# reactor (once per process), a server or the scheduler stay real processes.
+IN_PROCESS_COMMANDS = frozenset({"ingest", "tenders", "sources", "reparse", "match", "log", "profiles", "digest",
+                                 "deliveries", "unsubscribe", "runs", "status", "hash-password"})
+_GLOBAL_OPTIONS = frozenset({"--config", "--db", "--profiles"})
+
+
+def _command_of(args: tuple[str, ...]) -> str | None:
+    position = 0
+    while position < len(args) and args[position] in _GLOBAL_OPTIONS:
+        position += 2
+    return args[position] if position < len(args) else None
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300,
-            check: bool = False) -> subprocess.CompletedProcess:
-    """Run `tendermatch ARGS` in a fresh process (Scrapy's reactor runs once per process)."""
-    full_env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
-    full_env.update(env or {})  # the developer's own TENDERMATCH_CONFIG must not leak into tests
-    result = subprocess.run([sys.executable, "-m", "tendermatch", *args], cwd=cwd or ROOT, env=full_env,
-                            capture_output=True, text=True, timeout=timeout)
+            check: bool = False, real_process: bool = False) -> subprocess.CompletedProcess:
+    """Run `tendermatch ARGS` as an operator would: its exit code, standard output and
+    standard error. Store-only commands run in this process (``real_process`` forces a
+    fresh one); a crash prints its traceback to standard error, as Python's would."""
+    args = tuple(str(arg) for arg in args)
+    if real_process or _command_of(args) not in IN_PROCESS_COMMANDS:
+        full_env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
+        full_env.update(env or {})  # the developer's own TENDERMATCH_CONFIG must not leak into tests
+        result = subprocess.run([sys.executable, "-m", "tendermatch", *args], cwd=cwd or ROOT, env=full_env,
+                                capture_output=True, text=True, timeout=timeout)
+    else:
+        result = _run_in_process(args, cwd=cwd or ROOT, env=env or {})
     if check and result.returncode != 0:
         raise AssertionError(
             f"tendermatch {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def _run_in_process(args: tuple[str, ...], *, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    from click.testing import CliRunner
+
+    from tendermatch.worker.cli import cli
+
+    runner = CliRunner(env={"TENDERMATCH_CONFIG": None, **env})
+    previous = Path.cwd()
+    os.chdir(cwd)  # relative paths in ARGS mean what they would to the process
+    try:
+        outcome = runner.invoke(cli, list(args), prog_name="tendermatch", catch_exceptions=True)
+    finally:
+        os.chdir(previous)
+    stderr = outcome.stderr
+    if outcome.exception is not None and not isinstance(outcome.exception, SystemExit):
+        stderr += "Traceback (most recent call last):\n" + "".join(
+            traceback.format_exception(outcome.exception))
+    return subprocess.CompletedProcess(["tendermatch", *args], outcome.exit_code, outcome.stdout, stderr)
 
 
 @pytest.fixture
@@ -112,6 +153,9 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The slow tests first: pytest-xdist hands out files in this order, so the load test's
+    # minutes run beside the rest of the suite instead of after it.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if CORPUS.is_dir():
         return
     # Deselected rather than skipped one by one: -ra would list each of them (hundreds of lines
