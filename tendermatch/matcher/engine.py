@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from . import places, reasons, rules
+from ..wording import reasons as wording
+from . import places, rules
 from .cpv import best_cpv_relation, cpv_label
 from .profiles import Profile
 from .table import (
@@ -68,7 +69,7 @@ class Match:
     def note_texts(self) -> list[str]:
         """What to note, also of a slim match (rebuilt from its facts)."""
         if not self.notes and not self.facts and self.encoded:
-            return reasons.english(json.loads(self.encoded[1]))[1]
+            return wording.note_texts(json.loads(self.encoded[1]), language="en", standalone=True)
         return self.notes
 
     def as_row(self) -> dict[str, Any]:
@@ -252,7 +253,9 @@ def explain(table: NoticeTable, profile: Profile, lot_index: int, *, score: int,
     expires = record.get("valid_until") if record.get("kind") == "agreement" else None
     if record.get("kind") == "agreement":
         facts["agreement"] = {"supplier": record.get("supplier"), "expires": expires[:10] if expires else None}
-    fits, notes = reasons.english(facts)
+    # The match log's and the CLI's words: English, from the same facts the digest words.
+    fits = wording.reason_texts(facts, language="en", standalone=True)
+    notes = wording.note_texts(facts, language="en", standalone=True)
     return Match(profile_id=profile.id, notice_id=record["id"], lot_id=lot["lot_id"], score=score, rank=rank,
                  reasons=fits, notes=notes, facts=facts, kind=record.get("kind", "tender"),
                  expires=expires[:10] if expires else None, deadline=record.get("deadline"))

@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from ..errors import TendermatchError
+from ..wording.formats import format_amount, format_date, format_deadline
+from ..wording.reasons import note_texts, reason_texts
 from . import texts
 
 SECTIONS = ("open", "planning", "agreements", "changed")
@@ -211,7 +213,7 @@ def _value_text(record: dict[str, Any], lot: dict[str, Any] | None, *, language:
     if not money or money.get("amount") is None:
         return None
     try:
-        return texts.format_amount(float(money["amount"]), money.get("currency"), language=language)
+        return format_amount(float(money["amount"]), money.get("currency"), language=language)
     except (TypeError, ValueError):
         return None
 
@@ -247,14 +249,14 @@ def make_item(record: dict[str, Any], *, section: str, language: str, as_of: dat
         notice_id=record["id"], section=section, rank=match.get("rank"), title=title, subtitle=subtitle,
         buyer=bounded((record.get("buyer") or {}).get("name"), NAME_CHARS) or None, lot=lot_text,
         value=_value_text(record, lot, language=language),
-        deadline=texts.format_deadline(deadline, language=language) if deadline else None,
+        deadline=format_deadline(deadline, language=language) if deadline else None,
         days_left=texts.days_left(_day(deadline), today=as_of, language=language) if deadline else None,
-        expires=texts.format_date(_day(expires), language=language) if expires else None,
+        expires=format_date(_day(expires), language=language) if expires else None,
         supplier=bounded(record.get("supplier"), NAME_CHARS) or None if record.get("kind") == "agreement" else None,
         reserved=reserved, social=social,
-        reasons=[bounded(reason, REASON_CHARS) for reason in texts.reason_texts(
+        reasons=[bounded(reason, REASON_CHARS) for reason in reason_texts(
             facts, language=language, fallback=match.get("reasons"))[:MAX_REASONS]],
-        notes=[bounded(note, REASON_CHARS) for note in texts.note_texts(
+        notes=[bounded(note, REASON_CHARS) for note in note_texts(
             facts, language=language, days_left=(_day(deadline) - as_of).days if deadline else None)[:MAX_REASONS]],
         url=notice_link(record, language=language), deadline_iso=record.get("deadline"),
         status=record.get("status"))
@@ -287,10 +289,10 @@ def change_text(change: dict[str, Any], *, language: str, timezone: str) -> str:
         return texts.label(language, "changed_cancelled")
     new = parse_when(change.get("deadline"), timezone=timezone)
     old = parse_when(change.get("told_deadline"), timezone=timezone)
-    new_text = texts.format_deadline(new, language=language) if new else "?"
+    new_text = format_deadline(new, language=language) if new else "?"
     if old is None:
         return texts.label(language, "changed_deadline_new", new=new_text)
-    return texts.label(language, "changed_deadline", old=texts.format_deadline(old, language=language), new=new_text)
+    return texts.label(language, "changed_deadline", old=format_deadline(old, language=language), new=new_text)
 
 
 def _same_moment(told: str | None, now: str | None, *, timezone: str) -> bool:

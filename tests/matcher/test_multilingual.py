@@ -32,7 +32,7 @@ def test_a_french_notice_is_found_through_a_danish_keyword():
     assert match is not None
     [found] = [item for item in match.facts["keywords"] if item["keyword"] == "rengøring"]
     assert found["origin"] == "translation" and found["language"] == "fr" and found["found"].startswith("nettoyage")
-    assert f'"{found["found"]}" in the lot title (French for your keyword "rengøring")' in match.reasons
+    assert f'“{found["found"]}” in the lot title (French for your keyword “rengøring”)' in match.reasons
 
 
 def test_a_polish_notice_is_found_through_a_danish_keyword():

@@ -67,8 +67,8 @@ def test_a_lot_reserved_for_the_profile_scores_higher_than_the_same_lot_open_to_
     reserved, plain = score_notice(profile, real), score_notice(profile, open_to_all)
     assert reserved is not None and plain is not None
     assert reserved.score > plain.score
-    assert "reserved for enterprises like yours (res-ws)" in reserved.reasons
-    assert not any("reserved" in reason for reason in plain.reasons)
+    assert "Reserved for sheltered workshops and social integration, which you qualify as" in reserved.reasons
+    assert not any(reason.startswith("Reserved for") for reason in plain.reasons)
     assert ranked_ids(profile, [open_to_all, real]) == [real["id"], open_to_all["id"]]
 
 
@@ -98,8 +98,9 @@ def test_a_social_objective_scores_higher_real_eforms_notice():
     social, plain = score_notice(profile, real), score_notice(profile, without_social(real))
     assert social is not None and plain is not None
     assert social.score > plain.score
-    assert any(reason.startswith("social objective:") and "work-cond" in reason for reason in social.reasons)
-    assert not any(reason.startswith("social") for reason in plain.reasons)
+    assert any(reason.startswith("Social considerations:") and "fair working conditions" in reason
+               for reason in social.reasons)
+    assert not any(reason.startswith("Social considerations") for reason in plain.reasons)
 
 
 def test_a_social_clause_scores_higher_real_danish_notice():
@@ -109,7 +110,7 @@ def test_a_social_clause_scores_higher_real_danish_notice():
     social, plain = score_notice(profile, real), score_notice(profile, without_social(real))
     assert social is not None and plain is not None
     assert social.score > plain.score
-    assert any(reason.startswith("social clause") for reason in social.reasons)
+    assert any("social clause (apprentices" in reason for reason in social.reasons)
 
 
 def test_a_social_objective_on_the_notice_or_on_the_lot_scores_higher():
@@ -123,7 +124,7 @@ def test_a_social_objective_on_the_notice_or_on_the_lot_scores_higher():
     on_lot["social"] = ["clause"]
     base = score_notice(profile, real).score
     assert score_notice(profile, on_notice).score > base
-    assert "social objective: acc-all" in score_notice(profile, on_notice).reasons
+    assert "Social considerations: accessibility for all" in score_notice(profile, on_notice).reasons
     assert score_notice(profile, on_lot).score > base
     ranked = ranked_ids(profile, [real, on_notice])
     assert ranked == [on_notice["id"], real["id"]]
@@ -145,8 +146,8 @@ def test_smaller_lots_score_higher_and_far_too_large_ones_are_still_sent():
     assert s_small > s_near  # smaller under beats larger under
     assert s_near > s_real  # under beats above
     assert s_near > s_far and s_real >= s_far  # far above is lowest
-    assert "within your maximum" in "\n".join(scores[near["id"]].reasons)
-    assert "times your maximum" in "\n".join(scores[far["id"]].notes)
+    assert "within your limit" in "\n".join(scores[near["id"]].reasons)
+    assert "times your limit" in "\n".join(scores[far["id"]].notes)
     assert ranked_ids(profile, [far, real, near, small]) == [small["id"], near["id"], real["id"], far["id"]]
 
 
@@ -155,7 +156,7 @@ def test_a_lot_far_above_max_value_is_sent_and_says_so():
     huge = sample(KANTINE)  # 30 M and 7.5 M DKK: 75-300 times the maximum
     match = score_notice(profile, huge)
     assert match is not None
-    assert "times your maximum" in "\n".join(match.notes)
+    assert "times your limit" in "\n".join(match.notes)
 
 
 def test_without_max_value_size_does_not_matter():

@@ -50,7 +50,8 @@ def test_a_keyword_in_the_title_matches_and_the_reason_says_where():
     assert match is not None
     assert match.notice_id == "ted:433955-2016" and match.lot_id == "1" and match.rank == 1
     assert 0 < match.score <= 100
-    assert any(reason.startswith('"madservice" in the') and "title" in reason for reason in match.reasons)
+    assert any(reason.startswith('Your keyword “madservice” is in the') and "title" in reason
+               for reason in match.reasons)
     assert match.facts["keywords"][0]["field"] in ("lot title", "title")
 
 
@@ -75,7 +76,7 @@ def test_a_danish_compound_matches_its_first_part_on_a_real_notice():
     # "Kontrakt om kantinedrift for Vejlandshuset": the profile says only "kantine"
     match = score_notice(make_profile(keywords=["kantine"], cpv=["55500000"]), sample(KANTINE))
     assert match is not None
-    assert any('"kantine"' in reason and "kantinedrift" in reason for reason in match.reasons), match.reasons
+    assert any('“kantine”' in reason and "(as “kantinedrift”)" in reason for reason in match.reasons), match.reasons
     assert any(item["keyword"] == "kantine" for item in match.facts["keywords"])
 
 
@@ -85,14 +86,14 @@ def test_an_inflected_danish_word_matches():
     record = {**sample(LUFTHAVN), "stage": "competition", "status": "active"}
     match = score_notice(profile(CANTEEN), record)
     assert match is not None
-    assert any('"kantinedrift"' in reason and "kantinedriften" in reason for reason in match.reasons)
+    assert any('“kantinedrift”' in reason and "(as “kantinedriften”)" in reason for reason in match.reasons)
 
 
 def test_a_misspelt_keyword_still_finds_the_notice():
     # one letter missing: "kantindrift"
     match = score_notice(make_profile(keywords=["kantindrift"], cpv=["55500000"]), sample(KANTINE))
     assert match is not None
-    assert any('"kantindrift"' in reason and "kantinedrift" in reason for reason in match.reasons)
+    assert any('“kantindrift”' in reason and "(as “kantinedrift”)" in reason for reason in match.reasons)
 
 
 def test_generic_words_alone_never_open_the_gate():
@@ -127,7 +128,7 @@ def test_a_cpv_code_in_the_profile_branch_opens_the_gate_without_keywords():
 
 def test_an_exact_cpv_code_is_named_as_one_of_yours():
     match = score_notice(make_profile(keywords=["kantinedrift"], cpv=["55512000"]), sample(KANTINE))
-    assert match is not None and "CPV 55512000 (Canteen management services) is one of yours" in match.reasons
+    assert match is not None and "CPV 55512000 (Canteen management services) is one of your codes" in match.reasons
 
 
 def test_a_merely_related_code_alone_is_not_enough():
@@ -164,7 +165,7 @@ def test_sample_profile_in_hovedstaden_does_not_get_a_notice_in_sjaelland():
     assert score_notice(sample_profile("maaltidsvaerkstedet", regions=()), solrod, min_relevance=0) is not None
     # ... and Rødovre (DK012) is inside DK01
     match = score_notice(maaltid, sample(MADSERVICE_RODOVRE))
-    assert match is not None and "place of performance DK012 is in your regions" in match.reasons
+    assert match is not None and "Performed in Københavns omegn (DK012)" in match.reasons
 
 
 # -- exclude ---------------------------------------------------------------------------------
@@ -255,7 +256,7 @@ def test_a_supplier_agreement_matches_and_says_when_it_expires():
     assert match.kind == "agreement"
     assert match.expires == "2028-03-01"
     expiring = [reason for reason in match.reasons if "expires" in reason]
-    assert len(expiring) == 1 and "2028-03-01" in expiring[0]
+    assert len(expiring) == 1 and "1 March 2028" in expiring[0]
     assert "Madværket" in expiring[0]  # the supplier holding it
     assert "mødeforplejning" in reasons_text(match).lower()
 
@@ -290,7 +291,7 @@ def test_a_lot_reserved_for_others_is_never_sent():
     not_eligible = sample_profile("rent-fokus", reserved_eligible=(), regions=())
     match = score_notice(not_eligible, record, min_relevance=0)
     assert match is not None and match.lot_id not in reserved
-    assert not any("reserved" in reason for reason in match.reasons)
+    assert not any(reason.startswith("Reserved for") for reason in match.reasons)
     # with every lot reserved, the notice is not sent at all
     for lot in record["lots"]:
         lot["reserved"] = ["res-ws"]
@@ -305,7 +306,7 @@ def test_a_notice_whose_every_lot_is_reserved_reaches_only_eligible_profiles():
     assert score_notice(profile(JOBS, reserved_eligible=[]), record, min_relevance=0) is None
     match = score_notice(profile(JOBS), record)
     assert match is not None
-    assert "reserved for enterprises like yours (res-ws)" in match.reasons
+    assert "Reserved for sheltered workshops and social integration, which you qualify as" in match.reasons
     assert match.facts["reserved"] == ["res-ws"]
 
 
@@ -316,29 +317,29 @@ def test_reasons_name_the_keyword_the_cpv_relation_the_lot_and_its_value_against
     match = score_notice(sample_profile("maaltidsvaerkstedet"), sample(KANTINE))
     assert match is not None
     text = reasons_text(match)
-    assert '"kantinedrift" in the lot title' in text
+    assert 'Your keyword “kantinedrift” is in the lot title' in text
     assert "CPV 55512000 (Canteen management services) is within your 55500000" in text
     # a lot above the maximum is a drawback: a note, never a reason it fits
-    assert not any(reason.startswith("lot ") for reason in match.reasons)
-    lot_note = next(note for note in match.notes if note.startswith("lot "))
-    assert lot_note.startswith('lot 2 "Kontrakt om kantinedrift for Amagerværket"')
-    assert "7,500,000 DKK" in lot_note and "times your maximum of 3,000,000 DKK" in lot_note
+    assert not any(reason.startswith("Lot ") for reason in match.reasons)
+    lot_note = next(note for note in match.notes if note.startswith("Lot "))
+    assert lot_note.startswith('Lot 2 “Kontrakt om kantinedrift for Amagerværket”')
+    assert "DKK 7,500,000" in lot_note and "times your limit of DKK 3,000,000" in lot_note
     assert match.facts["lot"] == {"lot_id": "2", "lots": 2, "title": "Kontrakt om kantinedrift for Amagerværket",
                                   "value_dkk": 7_500_000, "max_value": 3_000_000}
 
 
 def test_a_lot_under_max_value_is_said_to_be_within_it():
     match = score_notice(sample_profile("maaltidsvaerkstedet", max_value=10_000_000), sample(KANTINE))
-    lot_reason = next(reason for reason in match.reasons if reason.startswith("lot "))
-    assert "7,500,000 DKK, within your maximum of 10,000,000 DKK" in lot_reason
+    lot_reason = next(reason for reason in match.reasons if reason.startswith("Lot "))
+    assert "about DKK 7,500,000: within your limit of DKK 10,000,000" in lot_reason
 
 
 def test_a_single_lot_notice_says_the_contract_and_an_unknown_value_is_said():
     match = score_notice(profile(MEALS, max_value=1_000_000), sample(MADSERVICE_RODOVRE))
-    assert "the contract: value not given" in match.notes
+    assert "The contract: value not given" in match.notes
     solrod = score_notice(make_profile(keywords=["madservice"], cpv=["98514000"]), sample(MADSERVICE_SOLROD))
     assert solrod is not None
-    assert any(reason.startswith("the contract: about 7,200,000 DKK") for reason in solrod.reasons)
+    assert any(reason.startswith("The contract: about DKK 7,200,000") for reason in solrod.reasons)
 
 
 def test_values_in_other_currencies_are_compared_in_dkk():
@@ -351,7 +352,7 @@ def test_values_in_other_currencies_are_compared_in_dkk():
         lot["value"] = {"amount": lot["value"]["amount"] / 10, "currency": "EUR"}  # 3 M EUR and 0.75 M EUR
     match = score_notice(sample_profile("maaltidsvaerkstedet", max_value=10_000_000), record)
     assert match.facts["lot"]["value_dkk"] == round(750_000 * rules.DEFAULT_RATES["EUR"])
-    assert "within your maximum" in reasons_text(match)
+    assert "within your limit" in reasons_text(match)
 
 
 # -- multi-lot notices: the best lot for the profile -----------------------------------------
@@ -373,14 +374,14 @@ def test_a_multi_lot_notice_is_sent_through_the_lot_whose_title_fits():
     # Fredericia: lot 3 is "Delområde 3: Fleksjob"; the notice's description names all three
     match = score_notice(profile(JOBS, keywords=["fleksjob"]), sample(FREDERICIA))
     assert match is not None and match.lot_id == "3"
-    assert '"fleksjob" in the lot title' in match.reasons
-    assert any(note.startswith('lot 3 "Delområde 3: Fleksjob"') for note in match.notes)
+    assert 'Your keyword “fleksjob” is in the lot title' in match.reasons
+    assert any(note.startswith('Lot 3 “Delområde 3: Fleksjob”') for note in match.notes)
 
 
 def test_a_multi_lot_notice_prefers_the_lot_reserved_for_the_profile():
     match = score_notice(sample_profile("rent-fokus", regions=()), sample(LIMPIEZA))
     assert match.lot_id in ("LOT-0003", "LOT-0004")
-    assert "reserved for enterprises like yours (res-ws)" in match.reasons
+    assert "Reserved for sheltered workshops and social integration, which you qualify as" in match.reasons
 
 
 # -- false friends: words a letter or two from the profile's are other trades -----------------
@@ -396,7 +397,7 @@ def test_a_courier_is_sent_courier_work_but_not_meal_service_or_passenger_transp
     assert score_notice(courier, school_transport) is None
     waste_sacks = sample(ocds, "ocds:ocds-b5fd17-66376a7e-737a-447f-aee9-2704a088b44a")
     match = score_notice(courier, waste_sacks, min_relevance=0)  # "Courier Service for Delivery of Waste Sacks"
-    assert match is not None and '"courier" in the lot title' in match.reasons
+    assert match is not None and 'Your keyword “courier” is in the lot title' in match.reasons
 
 
 # -- bugs found while writing these tests, now fixed (kept so they stay fixed); one known limit ---
@@ -415,7 +416,8 @@ def test_a_single_lot_notice_reserved_at_notice_level_is_treated_as_reserved():
     windows = {"keywords": ["windows", "porches"], "cpv": ["45421100"]}
     assert score_notice(make_profile(**windows), record, min_relevance=0) is None
     eligible = score_notice(make_profile(**windows, reserved_eligible=["res-ws"]), record, min_relevance=0)
-    assert eligible is not None and "reserved for enterprises like yours (res-ws)" in eligible.reasons
+    assert eligible is not None
+    assert "Reserved for sheltered workshops and social integration, which you qualify as" in eligible.reasons
 
 
 def test_a_profile_with_only_cpv_codes_is_sent_a_notice_coded_with_its_code():
