@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from tendermatch.store import Store
+from tests import configs
 from tests.conftest import SAMPLE, run_cli
 from tests.crawler.servers import Behaviour, TedApi
 
@@ -15,24 +16,13 @@ TED_FILES = {path.stem: path for path in sorted((SAMPLE / "ted-dk").glob("*.xml"
 
 
 def write_config(tmp_path, api_url: str, *, limit: int = 5, extra: str = "") -> str:
-    path = tmp_path / "tendermatch.toml"
-    path.write_text(f'''
-[store]
-path = "store.db"
-[crawler]
-download_delay = 0
-retry_times = 3
-user_agent = "tendermatch-test (udbud@kk.example)"
-[[sources]]
-name = "ted-test"
-kind = "ted"
-url = "{api_url}"
-query = "buyer-country IN (DNK)"
-limit = {limit}
-schedule = "*/5 * * * *"
-{extra}
-''', encoding="utf-8")
-    return str(path)
+    """``extra``: more lines of the source's table, as TOML text."""
+    source = configs.toml_table("[[sources]]", {"name": "ted-test", "kind": "ted", "url": api_url,
+                                                "query": "buyer-country IN (DNK)", "limit": limit,
+                                                "schedule": "*/5 * * * *"})
+    return str(configs.write_config(tmp_path, crawler={"retry_times": 3,
+                                                       "user_agent": "tendermatch-test (udbud@kk.example)"},
+                                    sources=[f"{source}\n{extra}"]))
 
 
 @pytest.fixture

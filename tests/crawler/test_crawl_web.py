@@ -10,6 +10,7 @@ import pytest
 
 from tendermatch.store import Store
 from tendermatch.worker.config import load_config
+from tests import configs
 from tests.conftest import ROOT, SAMPLE, run_cli
 from tests.crawler.servers import StaticSite, TedApi
 
@@ -34,10 +35,7 @@ def source_block(name: str, kind: str, url: str, **extra) -> str:
 
 
 def write_config(tmp_path: Path, blocks: list[str]) -> str:
-    path = tmp_path / "tendermatch.toml"
-    path.write_text('[store]\npath = "store.db"\n[crawler]\ndownload_delay = 0\nretry_times = 2\n\n'
-                    + "\n".join(blocks), encoding="utf-8")
-    return str(path)
+    return str(configs.write_config(tmp_path, crawler={"retry_times": 2}, sources=blocks))
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import configs
 from tests.conftest import CORPUS, ROOT, run_cli
 from tests.crawler.servers import TedApi
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer, free_port
@@ -145,19 +146,15 @@ def write_config(folder: Path, *, api_url: str, smtp_port: int = 2525, serve_por
     for path in (ROOT / "config" / "profiles").glob("*.toml"):
         text = re.sub(r"(?m)^regions\s*=.*$", "", path.read_text(encoding="utf-8"))
         (profiles / path.name).write_text(text, encoding="utf-8")
-    config = folder / "tendermatch.toml"
-    config.write_text(
-        '[store]\npath = "store.db"\n\n[matcher]\nprofiles = "profiles"\n\n'
+    return configs.write_config(
+        folder, matcher={"profiles": "profiles"},
         # Retries as a real config has them: the emulator's plain HTTP/1.0 server sometimes
         # closes a kept-alive connection under the client's feet.
-        '[crawler]\ndownload_delay = 0\nretry_times = 3\n\n'
-        f'[digest]\nsender = "Udbudsvagten <udbud@kk.example>"\nbase_url = "http://127.0.0.1:{serve_port}"\n\n'
-        f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\nretries = 0\n\n'
-        f'[serve]\nport = {serve_port}\n\n'
-        f'[[sources]]\nname = "ted-eu"\nkind = "ted"\nurl = "{api_url}"\nquery = "notice-type IN (cn-standard)"\n'
-        "limit = 50\n",
-        encoding="utf-8")
-    return config
+        crawler={"retry_times": 3},
+        digest={"sender": configs.SENDER, "base_url": f"http://127.0.0.1:{serve_port}"},
+        smtp=configs.smtp_section(smtp_port), serve={"port": serve_port},
+        sources=[{"name": "ted-eu", "kind": "ted", "url": api_url, "query": "notice-type IN (cn-standard)",
+                  "limit": 50}])
 
 
 # -- shared set-up: the API over corpus notices, and a store filled quietly ----------------------

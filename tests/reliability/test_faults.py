@@ -22,22 +22,20 @@ import pytest
 
 from tendermatch.store import decompress
 from tests.conftest import CORPUS, ROOT, run_cli
+from tests.notifier.delivery import ENV as SMTP_ENV
+from tests.notifier.delivery import assert_exactly_once, message_id, parse, workspace
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer, free_port
-from tests.notifier.test_smtp_delivery import ENV as SMTP_ENV
-from tests.notifier.test_smtp_delivery import assert_exactly_once, message_id, parse, workspace
-from tests.worker.test_worker_process import (
+from tests.worker.test_worker_reload import job_table, probe_config
+from tests.worker.worker_process import (
     FEED,
     ONCE,
     STOP_GRACE,
+    WORKER_ENV,
     WORKER_SETTINGS,
     alive,
     crawl_child_of,
-    remember,
-)
-from tests.worker.test_worker_reload import job_table, probe_config
-from tests.worker.worker_process import (
-    WORKER_ENV,
     feed_source,
+    remember,
     runs,
     status,
     wait_until,

@@ -36,6 +36,7 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from tendermatch.store import Store, decompress
+from tests import configs
 from tests.conftest import ROOT, SAMPLE, run_cli
 from tests.fixtures.web.selectors import ROSKILDE_UDBUD
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer
@@ -389,14 +390,10 @@ def write_config(folder: Path, *, sources: list[str], smtp_port: int = 25, retry
     profiles = folder / "profiles"
     profiles.mkdir(exist_ok=True)
     (profiles / "rent-og-mad.toml").write_text(PROFILE, encoding="utf-8")
-    path = folder / "tendermatch.toml"
-    path.write_text(
-        '[store]\npath = "store.db"\n\n[matcher]\nprofiles = "profiles"\nmin_relevance = 20\n\n'
-        f"[crawler]\ndownload_delay = 0\nretry_times = {retry_times}\n\n"
-        '[digest]\nsender = "Udbudsvagten <udbud@kk.example>"\nbase_url = "https://udbud.kk.example"\n\n'
-        f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\nretries = 0\n\n'
-        + "\n".join(sources), encoding="utf-8")
-    return path
+    return configs.write_config(
+        folder, crawler={"retry_times": retry_times}, matcher={"profiles": "profiles", "min_relevance": 20},
+        digest={"sender": configs.SENDER, "base_url": "https://udbud.kk.example"},
+        smtp=configs.smtp_section(smtp_port), sources=sources)
 
 
 def source(name: str, kind: str, **values: Any) -> str:

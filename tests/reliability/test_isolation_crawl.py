@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from tendermatch.store import Store
+from tests import configs
 from tests.conftest import SAMPLE, run_cli
 from tests.crawler.servers import LocalServer
 from tests.reliability.test_security import Trap
@@ -63,11 +64,8 @@ def servers():
         server.close()
 
 
-def write_config(tmp_path: Path, blocks: list[str], crawler: str = "", *, retry_times: int = 0) -> str:
-    path = tmp_path / "tendermatch.toml"
-    path.write_text(f'[store]\npath = "store.db"\n[crawler]\ndownload_delay = 0\nretry_times = {retry_times}\n'
-                    + crawler + "\n\n" + "\n".join(blocks), encoding="utf-8")
-    return str(path)
+def write_config(tmp_path: Path, blocks: list[str], *, crawler: dict | None = None, retry_times: int = 0) -> str:
+    return str(configs.write_config(tmp_path, crawler={"retry_times": retry_times, **(crawler or {})}, sources=blocks))
 
 
 def source_block(name: str, kind: str, url: str, extra: str = "") -> str:
@@ -405,7 +403,8 @@ def test_a_body_that_never_ends_is_refused_with_the_limit_named_and_the_other_pa
                                                                                               internet):
     site = servers(StreamingServer({"/feed.xml": FEED, "/robots.txt": b"User-agent: *\nDisallow:\n"}))
     config = write_config(tmp_path, [source_block("feeds", "feed", f"{site.url}/endless",
-                                                  f'urls = ["{site.url}/feed.xml"]')], crawler="max_document_mb = 0.05")
+                                                  f'urls = ["{site.url}/feed.xml"]')],
+                          crawler={"max_document_mb": 0.05})
     result = crawl(config, internet)
 
     assert result.returncode == 1, result.stdout + result.stderr

@@ -29,8 +29,7 @@ from tendermatch.notifier.run import DigestSettings, deliver_pending, plan_diges
 from tendermatch.notifier.send import SmtpSender
 from tendermatch.store import Store
 from tests.conftest import run_cli
-from tests.notifier.smtp_server import RecordingHandler, SmtpServer, free_port
-from tests.notifier.test_smtp_delivery import (
+from tests.notifier.delivery import (
     ENV,
     HOFOR,
     KONTAKT,
@@ -44,6 +43,7 @@ from tests.notifier.test_smtp_delivery import (
     parse,
     workspace,
 )
+from tests.notifier.smtp_server import RecordingHandler, SmtpServer, free_port
 
 SOEREN = "søren@maaltidsvaerkstedet.example"  # replaces UDBUD: a non-ASCII local part
 CYKELBUD = "dispatch@byenscykelbud.example"

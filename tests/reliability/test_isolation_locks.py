@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 from tests.conftest import ROOT
+from tests.notifier.delivery import ENV, cli_json, workspace
 from tests.notifier.smtp_server import RecordingHandler
-from tests.notifier.test_smtp_delivery import ENV, cli_json, workspace
 from tests.reliability.test_concurrency import finish
 from tests.worker.worker_process import RunningWorker, write_worker_config
 

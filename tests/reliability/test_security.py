@@ -47,6 +47,7 @@ from tendermatch.notifier.digest import NAME_CHARS, TITLE_CHARS, shorten
 from tendermatch.notifier.tokens import make_token
 from tendermatch.store import Store, decompress
 from tendermatch.web.queries import CANNED_QUERIES
+from tests import configs
 from tests.conftest import SAMPLE, run_cli
 from tests.crawler.servers import LocalServer, StaticSite
 from tests.notifier.smtp_server import Received, RecordingHandler, SmtpServer, free_port
@@ -136,18 +137,15 @@ def write_profiles(folder: Path) -> None:
             f"exclude = {json.dumps(others)}\ncpv = [\"55500000\"]\n", encoding="utf-8")
 
 
-def write_config(path: Path, *, site_url: str, smtp_port: int, serve_port: int, extra: str = "") -> Path:
-    path.write_text(
-        '[store]\npath = "store.db"\n\n[matcher]\nprofiles = "profiles"\n\n'
-        '[crawler]\ndownload_delay = 0\nretry_times = 0\n\n'
-        f'[digest]\nsender = "{SENDER}"\nbase_url = "http://127.0.0.1:{serve_port}"\n{extra}\n'
-        f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\nretries = 0\ntimeout = 10\n'
-        f'username_env = "{USER_ENV}"\npassword_env = "{PASSWORD_ENV}"\n\n'
-        f'[serve]\nport = {serve_port}\n\n'
-        f'[[sources]]\nname = "hostile-ocds"\nkind = "ocds"\nurl = "{site_url}/ocds.json"\n\n'
-        f'[[sources]]\nname = "hostile-feed"\nkind = "feed"\nurl = "{site_url}/feed.xml"\n',
-        encoding="utf-8")
-    return path
+def write_config(path: Path, *, site_url: str, smtp_port: int, serve_port: int, schedule: str | None = None,
+                 worker: dict | None = None) -> Path:
+    return configs.write_config(
+        path.parent, name=path.name, matcher={"profiles": "profiles"}, worker=worker,
+        digest={"sender": SENDER, "base_url": f"http://127.0.0.1:{serve_port}", "schedule": schedule},
+        smtp=configs.smtp_section(smtp_port, timeout=10, username_env=USER_ENV, password_env=PASSWORD_ENV),
+        serve={"port": serve_port},
+        sources=[{"name": "hostile-ocds", "kind": "ocds", "url": f"{site_url}/ocds.json"},
+                 {"name": "hostile-feed", "kind": "feed", "url": f"{site_url}/feed.xml"}])
 
 
 class AuthSmtpServer(SmtpServer):
@@ -211,8 +209,8 @@ def world(tmp_path_factory):
         config = write_config(folder / "tendermatch.toml", site_url=site.url, smtp_port=good.port,
                               serve_port=serve_port)
         refused_config = write_config(folder / "refused.toml", site_url=site.url, smtp_port=refusing.port,
-                                      serve_port=serve_port, extra='schedule = "*/2 * * * * *"\n'
-                                      '[worker]\nwatch = 0\nstop_grace = 2\n')
+                                      serve_port=serve_port, schedule="*/2 * * * * *",
+                                      worker={"watch": 0, "stop_grace": 2})
         down_config = write_config(folder / "down.toml", site_url=site.url, smtp_port=down_port,
                                    serve_port=serve_port)
         cli(outputs, "crawl", config, "crawl")

@@ -24,6 +24,7 @@ from datetime import date, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
+from tests import configs
 from tests.conftest import ROOT, run_cli
 
 SECRET = "web-tests-secret-0123456789abcdef"
@@ -110,22 +111,17 @@ def write_site(folder: Path) -> None:
 
 def write_config(folder: Path, *, site_url: str, smtp_port: int, serve_port: int, extra: str = "") -> Path:
     """A config with the shipped profiles, the two sources, [smtp] on ``smtp_port`` and
-    unsubscribe links pointing at ``serve_port``."""
+    unsubscribe links pointing at ``serve_port``; ``extra``: more [serve] lines."""
     profiles = folder / "profiles"
     if not profiles.exists():
         shutil.copytree(ROOT / "config" / "profiles", profiles)
-    path = folder / "tendermatch.toml"
-    path.write_text(
-        '[store]\npath = "store.db"\n\n[matcher]\nprofiles = "profiles"\n\n'
-        '[crawler]\ndownload_delay = 0\nretry_times = 0\n\n'
-        f'[digest]\nsender = "Udbudsvagten <udbud@kk.example>"\nbase_url = "http://127.0.0.1:{serve_port}"\n\n'
-        f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\nretries = 0\n\n'
-        f'[serve]\nport = {serve_port}\n{extra}\n'
-        f'[[sources]]\nname = "sjaelland"\nkind = "feed"\nurl = "{site_url}/udbud.xml"\n\n'
-        f'[[sources]]\nname = "kk-aftaler"\nkind = "html"\nnotice_kind = "agreement"\nurl = "{site_url}/aftaler.html"\n'
-        f"selectors = {AGREEMENT_SELECTORS}\n",
-        encoding="utf-8")
-    return path
+    return configs.write_config(
+        folder, matcher={"profiles": "profiles"}, smtp=configs.smtp_section(smtp_port),
+        digest={"sender": configs.SENDER, "base_url": f"http://127.0.0.1:{serve_port}"},
+        serve={"port": serve_port}, extra=extra,
+        sources=[{"name": "sjaelland", "kind": "feed", "url": f"{site_url}/udbud.xml"},
+                 {"name": "kk-aftaler", "kind": "html", "notice_kind": "agreement", "url": f"{site_url}/aftaler.html",
+                  "selectors": configs.Raw(AGREEMENT_SELECTORS)}])
 
 
 def secret_env(**more: str) -> dict[str, str]:

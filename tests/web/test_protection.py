@@ -23,6 +23,7 @@ import urllib.request
 
 import pytest
 
+from tests import configs
 from tests.conftest import ROOT, run_cli
 from tests.notifier.smtp_server import free_port
 from tests.web.served import SECRET, STAFF_PASSWORD, STAFF_PASSWORD_HASH, unsubscribe_url
@@ -181,9 +182,7 @@ def test_hash_password_refuses_a_short_password():
 
 
 def write_config(folder, serve_lines: str):
-    path = folder / "tendermatch.toml"
-    path.write_text(f'[store]\npath = "store.db"\n\n[serve]\n{serve_lines}\n', encoding="utf-8")
-    return path
+    return configs.write_config(folder, serve={}, extra=serve_lines)
 
 
 def run_clean(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -1,4 +1,5 @@
-"""Fixtures shared by the worker tests."""
+"""Fixtures shared by the worker tests (defined in tests/worker/worker_process.py, beside
+the helpers they use; tests/reliability/conftest.py offers them there too)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.crawler.servers import StaticSite
-from tests.worker.worker_process import web_site
+from tests.worker.worker_process import slow_site, spawn, web_site
+
+__all__ = ["site", "slow_site", "spawn"]
 
 
 @pytest.fixture
