@@ -217,7 +217,7 @@ class NoticeIngester:
         #    newer change was applied already (documents arrive in any order).
         if notice.changes:
             target = self.store.notice_id_for_keys([notice.changes])
-            old = self.store.get_notice(target) if target else None
+            old = self._stored(target) if target else None
             if target and old is not None:
                 meta = self.store.notice_meta(target)
                 if published_before(record.get("published"), meta.get("last_change")):
@@ -248,7 +248,7 @@ class NoticeIngester:
             self._close_if_resulted(record, raw_id)
             return self._write(record, None, change="new", format=format, **write)
 
-        old = self.store.get_notice(existing)
+        old = self._stored(existing)
         if old is None:  # deleted since it was found: store the notice as new
             return self._write(record, None, change="new", format=format, **write)
         meta = self.store.notice_meta(existing)
@@ -267,6 +267,11 @@ class NoticeIngester:
             new = fill_missing(old, record)
         return self._write(new, old, change="updated", format=best_format, last_change=meta.get("last_change"),
                            change_of=meta.get("change_of"), **write)
+
+    def _stored(self, notice_id: str) -> dict[str, Any] | None:
+        """The stored record, as the plain dict the de-duplication rules merge field by field."""
+        record = self.store.get_notice(notice_id)
+        return dict(record) if record is not None else None
 
     def _fuzzy_match(self, record: dict[str, Any]) -> str | None:
         day = record["deadline"][:10]

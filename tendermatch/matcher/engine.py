@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..store.records import CpvFact, MatchFacts, NoticeRecord
 from ..wording import reasons as wording
 from . import places, rules
 from .cpv import best_cpv_relation, cpv_label
@@ -45,7 +46,7 @@ class Match:
     score: int
     rank: int
     reasons: list[str]  # why it fits (English; the digest words the facts in the reader's language)
-    facts: dict[str, Any] = field(default_factory=dict)
+    facts: MatchFacts = field(default_factory=lambda: MatchFacts())
     notes: list[str] = field(default_factory=list)  # what to know before bidding (too large, ...)
     kind: str = "tender"
     expires: str | None = None  # an agreement's end date
@@ -193,7 +194,7 @@ def _found(table: NoticeTable, term: Term, lot_index: int, field_id: int) -> str
         found.append(table.tokens[hit] if hit is not None else word)
     return " ".join(found)
 
-def _label_fact(table: NoticeTable, profile: Profile, lot_index: int, codes: list[str]) -> dict[str, Any] | None:
+def _label_fact(table: NoticeTable, profile: Profile, lot_index: int, codes: list[str]) -> CpvFact | None:
     """The first of the lot's codes whose label holds one of the profile's keywords (a
     concept whose code evidence reached the lot)."""
     for concept in profile_concepts(profile):
@@ -220,7 +221,7 @@ def explain(table: NoticeTable, profile: Profile, lot_index: int, *, score: int,
     when not given)."""
     record = table.records[table.lot_notice[lot_index]]
     lot = table.lot_refs[lot_index]
-    facts: dict[str, Any] = {"relevance": round(relevance, 1), "language": record.get("language")}
+    facts: MatchFacts = {"relevance": round(relevance, 1), "language": record.get("language")}
 
     if terms is None:
         terms = _counted_terms(table, profile, np.asarray([lot_index], dtype=np.int32))[0]
@@ -305,14 +306,14 @@ def match_profiles(table: NoticeTable, profiles: list[Profile], *, min_relevance
     return [match for matches, _ in results for match in matches], sum(found for _, found in results)
 
 
-def match_notices(profiles: list[Profile], records: list[dict[str, Any]], *, as_of: date | None,
+def match_notices(profiles: list[Profile], records: list[NoticeRecord], *, as_of: date | None,
                   rates: dict[str, float] | None = None, min_relevance: float = rules.MIN_RELEVANCE) -> list[Match]:
     """Every profile's matches among the records, ranked within each profile."""
     table = NoticeTable.build(records, as_of=as_of, rates=rates)
     return match_profiles(table, profiles, min_relevance=min_relevance)[0]
 
 
-def score_notice(profile: Profile, record: dict[str, Any], *, as_of: date | None = None,
+def score_notice(profile: Profile, record: NoticeRecord, *, as_of: date | None = None,
                  rates: dict[str, float] | None = None, min_relevance: float = rules.MIN_RELEVANCE) -> Match | None:
     """One notice against one profile: its match (rank 1) or None when it would not be sent."""
     found = match_notices([profile], [record], as_of=as_of, rates=rates, min_relevance=min_relevance)

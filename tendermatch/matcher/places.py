@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any
 
+from ..store.records import Lot, NoticeRecord
 from .text import fold
 
 # The evidence that placed a lot, best first (names used in the match log's facts).
@@ -103,7 +103,7 @@ def nuts_country(country: str | None) -> str | None:
     return _ALPHA3.get(text.upper()) or _COUNTRY_NAMES.get(fold(text))
 
 
-def place_of(record: dict[str, Any], lot: dict[str, Any]) -> Place:
+def place_of(record: NoticeRecord, lot: Lot) -> Place:
     """The best evidence of where a lot is performed (see the module docstring)."""
     nuts = tuple(lot.get("nuts") or record.get("nuts") or ())
     if nuts:

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ..store.records import NoticeRecord
+
 TEXT_MAX = 45.0
 TEXT_RATE = 1.9  # one keyword in a title (or its translation) is enough: 80% of TEXT_MAX
 MIN_RELEVANCE = 36.0
@@ -183,7 +185,7 @@ def record_problem(record: Any) -> str | None:
     return None
 
 
-def skip_reason(record: dict[str, Any], *, as_of: date | None) -> str | None:
+def skip_reason(record: NoticeRecord, *, as_of: date | None) -> str | None:
     """Why a notice cannot be sent to anyone (None when it can): a result or other closed
     stage, cancelled or closed, its deadline before ``as_of``, an agreement that has
     expired. ``as_of=None`` skips the date checks."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -21,6 +22,7 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
+from ..store.records import Lot, NoticeRecord
 from . import places, rules
 from .bridge import COMPOUNDING, MIN_COMPOUND_HEAD, stem_key, stem_keys
 from .cpv import branch, cpv_label, cpv_relation
@@ -71,7 +73,7 @@ def folded_phrase(text: str) -> str:
     return " ".join(content_words(text))
 
 
-def lot_reserved_codes(record: dict[str, Any], lot: dict[str, Any], *, lots_say: bool | None = None) -> set[str]:
+def lot_reserved_codes(record: NoticeRecord, lot: Lot, *, lots_say: bool | None = None) -> set[str]:
     """The reserved-participation codes of a lot; a reservation stated only on the notice
     (no lot carries one) applies to every lot. ``lots_say``: whether any lot carries one,
     when the caller already knows."""
@@ -82,7 +84,7 @@ def lot_reserved_codes(record: dict[str, Any], lot: dict[str, Any], *, lots_say:
     return set(record.get("reserved") or ())
 
 
-def lot_codes(record: dict[str, Any], lot: dict[str, Any]) -> list[str]:
+def lot_codes(record: NoticeRecord, lot: Lot) -> list[str]:
     """A lot's CPV codes, its own first (the first is its main code), then the notice's."""
     return list(dict.fromkeys([*(lot.get("cpv") or ()), *(record.get("cpv") or ())]))
 
@@ -145,10 +147,10 @@ class NoticeTable:
     """The sendable lots of a set of notices, indexed for matching. Build with ``build``."""
 
     def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
+        self.records: list[NoticeRecord] = []
         self.skipped: dict[str, str] = {}  # notice id -> why it is not matched
         self.lot_ids: list[str] = []
-        self.lot_refs: list[dict[str, Any]] = []
+        self.lot_refs: list[Lot] = []
         self.vocabulary: dict[str, int] = {}
         self.tokens: list[str] = []
         self._postings: list[dict[int, list[int]]] = [defaultdict(list) for _ in FIELD_KINDS]
@@ -193,7 +195,7 @@ class NoticeTable:
     # -- building ------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, records: list[dict[str, Any]] | Any, *, as_of: date | None,
+    def build(cls, records: Iterable[NoticeRecord], *, as_of: date | None,
               rates: dict[str, float] | None = None) -> NoticeTable:
         """Index every sendable notice of ``records`` (schema records); ``as_of=None``
         matches regardless of deadlines."""
@@ -317,7 +319,7 @@ class NoticeTable:
 
         # Ties in score go to the sooner deadline (no deadline last), then to store order.
         table.notice_deadline = np.asarray(
-            [date.fromisoformat(r["deadline"][:10]).toordinal() if r.get("deadline") else np.inf
+            [date.fromisoformat(deadline[:10]).toordinal() if (deadline := r.get("deadline")) else np.inf
              for r in table.records],
             dtype=np.float64)
         table.notice_language = np.asarray(notice_language, dtype=np.int32)

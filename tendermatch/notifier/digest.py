@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from ..errors import TendermatchError
+from ..store.records import MatchFacts
 from ..wording.formats import format_amount, format_date, format_deadline
 from ..wording.reasons import note_texts, reason_texts
 from . import texts
@@ -218,7 +219,7 @@ def _value_text(record: dict[str, Any], lot: dict[str, Any] | None, *, language:
         return None
 
 
-def _badges(facts: dict[str, Any], *, language: str) -> tuple[bool, str | None]:
+def _badges(facts: MatchFacts, *, language: str) -> tuple[bool, str | None]:
     social = facts.get("social") or []
     if "clause" in social:
         badge: str | None = texts.label(language, "badge_social")
@@ -234,7 +235,7 @@ def make_item(record: dict[str, Any], *, section: str, language: str, as_of: dat
     """A notice as a digest item: titles, buyer, the lot that fits and its value, dates
     with days left, badges, reasons and link (``match`` is its match-log row)."""
     match = match or {}
-    facts = match.get("facts") or {}
+    facts: MatchFacts = match.get("facts") or MatchFacts()
     title, subtitle = choose_titles(record, language=language)
     lot_id = match.get("lot_id") or (facts.get("lot") or {}).get("lot_id")
     lot = _lot_of(record, lot_id)

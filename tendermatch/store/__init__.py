@@ -11,7 +11,8 @@ from .connection import (
     utc_now,
 )
 from .raw import RawDocument
+from .records import Buyer, Lot, MatchFacts, Money, NoticeRecord
 from .store import Store
 
-__all__ = ["BUSY_TIMEOUT_MS", "RawDocument", "Store", "StoreError", "StoreFullError", "compress", "decompress",
-           "lock_path", "utc_now"]
+__all__ = ["BUSY_TIMEOUT_MS", "Buyer", "Lot", "MatchFacts", "Money", "NoticeRecord", "RawDocument", "Store",
+           "StoreError", "StoreFullError", "compress", "decompress", "lock_path", "utc_now"]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .blocking import block_rows, days_between, title_words
 from .connection import Connection, utc_now
+from .records import NoticeRecord
 
 # How many of a new notice's title words (the rarest in its deadline window) find its
 # de-duplication candidates: two, so that one word spelled differently loses nothing.
@@ -71,7 +72,7 @@ class Notices(Connection):
                  "buyer": {"name": buyer} if buyer else None}
                 for notice_id, title, da, en, buyer in rows]
 
-    def get_notice(self, notice_id: str) -> dict[str, Any] | None:
+    def get_notice(self, notice_id: str) -> NoticeRecord | None:
         """The schema record of a notice, with its sources."""
         row = self.db.execute("SELECT record FROM notices WHERE id = ?", [notice_id]).fetchone()
         if not row:
@@ -103,7 +104,7 @@ class Notices(Connection):
 
     def put_notice(
         self,
-        record: dict[str, Any],
+        record: Mapping[str, Any],
         *,
         keys: list[str],
         source: str,
@@ -201,7 +202,7 @@ class Notices(Connection):
         kind: str | None = None,
         open_on: str | None = None,
         limit: int | None = None,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[NoticeRecord]:
         """Stored notices as schema records (with ``sources``), newest published first.
         ``since`` keeps notices published on or after that date. ``open_on`` (an ISO date)
         keeps the active ones whose deadline (an agreement's: its end date) is not before that

@@ -8,8 +8,8 @@ it says) is never worded as a reason it fits. Pure functions.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
+from ..store.records import AgreementFact, CpvFact, KeywordFact, LotFact, MatchFacts, PlaceFact
 from .formats import format_amount, format_date, nuts_name
 
 DEADLINE_SOON_DAYS = 7  # a deadline this close is worth a note
@@ -71,7 +71,7 @@ COUNTRY_NAMES = {
 RESERVED_EXECUTION = "reserved-execution"
 
 
-def _keyword_text(item: dict[str, Any], *, language: str) -> str | None:
+def _keyword_text(item: KeywordFact, *, language: str) -> str | None:
     da = language == "da"
     if item.get("origin") == "description":
         return None
@@ -95,7 +95,7 @@ def _keyword_text(item: dict[str, Any], *, language: str) -> str | None:
     return f"Jeres søgeord {term} står i {field}{shown}" if da else f"Your keyword {term} is in {field}{shown}"
 
 
-def _cpv_text(cpv: dict[str, Any], *, language: str) -> str:
+def _cpv_text(cpv: CpvFact, *, language: str) -> str:
     da = language == "da"
     code, mine = cpv.get("code", ""), cpv.get("profile_code", "")
     name = (cpv.get("labels") or {}).get(language)
@@ -111,7 +111,7 @@ def _cpv_text(cpv: dict[str, Any], *, language: str) -> str:
             "broader": f"{shown} covers your {mine}"}.get(relation, f"{shown} is related to your {mine}")
 
 
-def _place_text(place: dict[str, Any], *, language: str) -> str:
+def _place_text(place: PlaceFact, *, language: str) -> str:
     da = language == "da"
     evidence = place.get("evidence")
     codes = place.get("inside") or place.get("codes") or []
@@ -131,16 +131,17 @@ def _place_text(place: dict[str, Any], *, language: str) -> str:
     return "Udførelsesstedet er ikke oplyst" if da else "The place of performance is not given"
 
 
-def _lot_name(lot: dict[str, Any], *, language: str) -> str:
+def _lot_name(lot: LotFact, *, language: str) -> str:
     """'lot 2 “Title”' of a notice in lots, else 'the contract'."""
     da = language == "da"
     if (lot.get("lots") or 1) <= 1:
         return "Kontrakten" if da else "The contract"
-    title = f" {_quoted(lot['title'], language)}" if lot.get("title") else ""
+    title = lot.get("title")
+    title = f" {_quoted(title, language)}" if title else ""
     return f"Delkontrakt {lot.get('lot_id')}{title}" if da else f"Lot {lot.get('lot_id')}{title}"
 
 
-def _value_texts(lot: dict[str, Any], *, language: str, standalone: bool) -> tuple[list[str], list[str]]:
+def _value_texts(lot: LotFact, *, language: str, standalone: bool) -> tuple[list[str], list[str]]:
     """(reasons, notes) about the lot's value against the enterprise's limit. ``standalone``
     (the match log, the CLI): each names its lot, and a value without a limit or without
     an amount is said too, because nothing beside the sentence shows them (a digest item
@@ -163,7 +164,7 @@ def _value_texts(lot: dict[str, Any], *, language: str, standalone: bool) -> tup
                 else f"{about}: {times} times your limit of {limit}. Consider bidding with partners"]
 
 
-def _agreement_text(agreement: dict[str, Any], *, language: str) -> str:
+def _agreement_text(agreement: AgreementFact, *, language: str) -> str:
     da = language == "da"
     supplier = agreement.get("supplier")
     expires = agreement.get("expires")
@@ -178,7 +179,7 @@ def _agreement_text(agreement: dict[str, Any], *, language: str) -> str:
         (f", expires {when}" if when else ", end date not given")
 
 
-def reason_texts(facts: dict[str, Any], *, language: str, fallback: list[str] | None = None,
+def reason_texts(facts: MatchFacts, *, language: str, fallback: list[str] | None = None,
                  standalone: bool = False) -> list[str]:
     """Why a notice fits, in ``language``, from the match log's facts: only what speaks
     for it (drawbacks are ``note_texts``). ``standalone``: for a line that stands alone
@@ -214,7 +215,7 @@ def reason_texts(facts: dict[str, Any], *, language: str, fallback: list[str] | 
     return reasons
 
 
-def note_texts(facts: dict[str, Any], *, language: str, days_left: int | None = None,
+def note_texts(facts: MatchFacts, *, language: str, days_left: int | None = None,
                standalone: bool = False) -> list[str]:
     """What to know before bidding, in ``language``: a lot larger than the enterprise's
     limit (``standalone``: also a value not given), a deadline within a week, a place that

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -112,7 +113,7 @@ def print_stats(name: str, stats: Any) -> None:
 TABLE_COLUMNS = ("id", "kind", "stage", "status", "deadline", "title", "buyer", "sources")
 
 
-def _cell(record: dict[str, Any], column: str) -> str:
+def _cell(record: Mapping[str, Any], column: str) -> str:
     if column == "buyer":
         value = (record.get("buyer") or {}).get("name") or ""
     elif column == "sources":
@@ -125,7 +126,7 @@ def _cell(record: dict[str, Any], column: str) -> str:
     return value if len(value) <= 48 else value[:47] + "…"
 
 
-def echo_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+def echo_table(rows: Sequence[Mapping[str, Any]], columns: tuple[str, ...]) -> None:
     cells = [[_cell(row, column) for column in columns] for row in rows]
     widths = [max([len(column)] + [len(line[i]) for line in cells]) for i, column in enumerate(columns)]
     click.echo("  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=False)).rstrip())

@@ -19,12 +19,13 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
 from ..errors import TendermatchError
 from ..localfiles import LocalFileError, check_kind, read_regular_file
 from ..matcher.rules import DEFAULT_RATES, MIN_RELEVANCE
+from .sections import CrawlerSection, DigestSection, MatcherSection, ServeSection, SmtpSection, WorkerSection
 
 DEFAULT_CONFIG = Path("config/tendermatch.toml")
 CONFIG_ENV = "TENDERMATCH_CONFIG"
@@ -218,13 +219,13 @@ class Config:
     path: Path | None
     store_path: Path
     timezone: str = "Europe/Copenhagen"
-    worker: dict[str, Any] = field(default_factory=dict)  # WORKER_SETTINGS; log_file is a resolved Path or None
-    crawler: dict[str, Any] = field(default_factory=dict)
+    worker: WorkerSection = field(default_factory=lambda: cast(WorkerSection, {}))  # WORKER_SETTINGS
+    crawler: CrawlerSection = field(default_factory=lambda: cast(CrawlerSection, {}))  # CRAWLER_SETTINGS
     sources: list[SourceConfig] = field(default_factory=list)
-    matcher: dict[str, Any] = field(default_factory=dict)  # MATCHER_SETTINGS; profiles is a resolved Path
-    digest: dict[str, Any] = field(default_factory=dict)  # DIGEST_SETTINGS; outbox is a resolved Path
-    smtp: dict[str, Any] | None = None  # SMTP_SETTINGS, or None: write to the outbox
-    serve: dict[str, Any] = field(default_factory=dict)  # SERVE_SETTINGS
+    matcher: MatcherSection = field(default_factory=lambda: cast(MatcherSection, {}))  # MATCHER_SETTINGS
+    digest: DigestSection = field(default_factory=lambda: cast(DigestSection, {}))  # DIGEST_SETTINGS
+    smtp: SmtpSection | None = None  # SMTP_SETTINGS, or None: write to the outbox
+    serve: ServeSection = field(default_factory=lambda: cast(ServeSection, {}))  # SERVE_SETTINGS
 
     @property
     def max_bytes(self) -> int:
@@ -310,8 +311,11 @@ def parse_config(data: dict[str, Any], *, path: Path | None, db: str | None = No
     digest = _parse_digest(_table(data, "digest", where), where=where, base=base, timezone=timezone)
     smtp = _parse_smtp(_table(data, "smtp", where), where=where) if "smtp" in data else None
     serve = _parse_serve(_table(data, "serve", where), where=where)
-    return Config(path=path, store_path=store_path, timezone=timezone, worker=worker, crawler=crawler,
-                  sources=sources, matcher=matcher, digest=digest, smtp=smtp, serve=serve)
+    # Each section has every key of its registry (defaults applied), so it is its typed dict.
+    return Config(path=path, store_path=store_path, timezone=timezone, worker=cast(WorkerSection, worker),
+                  crawler=cast(CrawlerSection, crawler), sources=sources, matcher=cast(MatcherSection, matcher),
+                  digest=cast(DigestSection, digest), smtp=cast(SmtpSection | None, smtp),
+                  serve=cast(ServeSection, serve))
 
 
 def _parse_worker(table: dict[str, Any], *, where: str, base: Path) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def crawl_here(config: Config, names: tuple[str, ...] = (), *, show_progress: bo
     from ..crawler.runner import run_crawls
 
     return run_crawls([s.as_dict() for s in sources_to_crawl(config, names)], store_path=str(config.store_path),
-                      crawler=config.crawler, show_progress=show_progress)
+                      crawler=dict(config.crawler), show_progress=show_progress)
 
 
 @dataclass

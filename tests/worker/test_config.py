@@ -110,3 +110,28 @@ def test_config_from_the_environment_variable(tmp_path):
     result = run_cli("sources", cwd=tmp_path, env={"TENDERMATCH_CONFIG": str(path)})
     assert result.returncode == 0, result.stderr
     assert "ted-dk" in result.stdout and (tmp_path / "from-env.db").exists()
+
+
+@pytest.mark.parametrize(("registry", "section"), [
+    ("WORKER_SETTINGS", "WorkerSection"), ("CRAWLER_SETTINGS", "CrawlerSection"),
+    ("MATCHER_SETTINGS", "MatcherSection"), ("DIGEST_SETTINGS", "DigestSection"),
+    ("SMTP_SETTINGS", "SmtpSection"), ("SERVE_SETTINGS", "ServeSection"),
+])
+def test_each_typed_section_has_exactly_the_keys_of_its_settings_registry(registry, section):
+    from tendermatch.worker import config as config_module
+    from tendermatch.worker import sections
+
+    names = {setting.name for setting in getattr(config_module, registry)}
+    assert set(getattr(sections, section).__annotations__) == names
+
+
+def test_a_parsed_config_fills_every_key_of_each_typed_section(tmp_path):
+    from tendermatch.worker import sections
+    from tendermatch.worker.config import load_config
+
+    path = tmp_path / "tendermatch.toml"
+    path.write_text('[smtp]\nhost = "127.0.0.1"\n', encoding="utf-8")
+    config = load_config(path)
+    for name, section in (("worker", "WorkerSection"), ("crawler", "CrawlerSection"), ("matcher", "MatcherSection"),
+                          ("digest", "DigestSection"), ("smtp", "SmtpSection"), ("serve", "ServeSection")):
+        assert set(getattr(config, name)) == set(getattr(sections, section).__annotations__), name
