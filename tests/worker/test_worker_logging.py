@@ -19,7 +19,8 @@ def test_job_lines_go_to_stderr_and_a_rotating_file_without_secrets(tmp_path, si
               'username_env = "TM_TEST_USER"\npassword_env = "TM_TEST_PASSWORD"\n')
     worker = RunningWorker(config, env={"TM_TEST_USER": "udbud", "TM_TEST_PASSWORD": PASSWORD})
     try:
-        worker.wait_for(r"crawl:feed ok", count=8, timeout=60)  # DEBUG lines fill 10 KB quickly
+        # DEBUG lines fill 10 KB quickly; a crawl takes 7 s with the load test beside it
+        worker.wait_for(r"crawl:feed ok", count=8, timeout=150)
     finally:
         assert worker.stop() == 0
     stderr = worker.log()
