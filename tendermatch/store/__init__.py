@@ -1,6 +1,7 @@
 """The SQLite store (sqlite-utils): schema, migrations and all SQL. Depends on nothing of ours
 but the shared error base (``tendermatch.errors``)."""
 
+from .accounts import ROLES, AccountError
 from .connection import (
     BUSY_TIMEOUT_MS,
     StoreError,
@@ -10,8 +11,10 @@ from .connection import (
     lock_path,
     utc_now,
 )
+from .console import NoticeFilter
 from .raw import RawDocument
 from .store import Store
 
-__all__ = ["BUSY_TIMEOUT_MS", "RawDocument", "Store", "StoreError", "StoreFullError", "compress", "decompress",
+__all__ = ["BUSY_TIMEOUT_MS", "ROLES", "AccountError", "NoticeFilter", "RawDocument",
+           "Store", "StoreError", "StoreFullError", "compress", "decompress",
            "lock_path", "utc_now"]
