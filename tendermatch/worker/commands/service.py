@@ -65,6 +65,118 @@ def hash_password(password: str) -> None:
     click.echo(make_hash(password))
 
 
+@cli.group()
+def users() -> None:
+    """The console's personal accounts: staff (everything, e-mail addresses included) and
+    viewer (no personal data). Passwords are asked for at a prompt, or read from standard
+    input with --password-stdin; never from the command line.
+
+    Example: tendermatch users add anna --role staff
+    """
+
+
+def _read_password(from_stdin: bool) -> str:
+    """A new password from one line of stdin, or from a prompt asked twice; exit 2 if too short."""
+    from ...web.console.auth import MIN_PASSWORD_LENGTH
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt="Repeat the password")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        click.echo(f"Error: use at least {MIN_PASSWORD_LENGTH} characters", err=True)
+        sys.exit(2)
+    return password
+
+
+_NAME = click.argument("name", metavar="NAME")
+_STDIN = click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard"
+                      " input (for scripts) instead of a prompt.")
+
+
+@users.command("add")
+@_NAME
+@click.option("--role", type=click.Choice(["staff", "viewer"]), default="viewer", show_default=True,
+              help="staff: every page and export, e-mail addresses and Datasette included; viewer: no personal data.")
+@_STDIN
+@pass_context
+def users_add(context: Context, name: str, role: str, password_stdin: bool) -> None:
+    """Create a console account NAME (letters, digits, '.', '-', '_', '@').
+
+    Example: tendermatch users add anna@kk.dk --role staff
+    """
+    import re
+
+    from ...web.console.auth import hash_password as make_hash
+
+    if not re.fullmatch(r"[\w.@-]{1,64}", name):
+        click.echo("Error: a user name is 1-64 letters, digits, '.', '-', '_' or '@'", err=True)
+        sys.exit(2)
+    password_hash = make_hash(_read_password(password_stdin))
+    store = context.open_store()
+    try:
+        store.add_user(name, role=role, password_hash=password_hash)
+    finally:
+        store.close()
+    click.echo(f"Added {role} {name}")
+
+
+@users.command("list")
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_context
+def users_list(context: Context, output: str) -> None:
+    """Every console account: name, role, disabled or not, created, last login.
+
+    Example: tendermatch users list --format json
+    """
+    store = context.open_store()
+    rows = store.users()
+    store.close()
+    if output == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    echo_table([{**row, "disabled": "yes" if row["disabled"] else "", "last_login": row["last_login"] or ""}
+                for row in rows], ("name", "role", "disabled", "created_at", "last_login"))
+    click.echo(f"{len(rows)} users")
+
+
+@users.command("disable")
+@_NAME
+@click.option("--enable", is_flag=True, help="Enable the account again instead.")
+@pass_context
+def users_disable(context: Context, name: str, enable: bool) -> None:
+    """Disable a console account (its sessions end at once), or --enable it again.
+
+    Example: tendermatch users disable anna
+    """
+    store = context.open_store()
+    try:
+        store.set_user_disabled(name, not enable)
+    finally:
+        store.close()
+    click.echo(f"{'Enabled' if enable else 'Disabled'} {name}")
+
+
+@users.command("set-password")
+@_NAME
+@_STDIN
+@pass_context
+def users_set_password(context: Context, name: str, password_stdin: bool) -> None:
+    """Give a console account a new password (its sessions end: it logs in again).
+
+    Example: tendermatch users set-password anna
+    """
+    from ...web.console.auth import hash_password as make_hash
+
+    password_hash = make_hash(_read_password(password_stdin))
+    store = context.open_store()
+    try:
+        store.set_user_password(name, password_hash)
+    finally:
+        store.close()
+    click.echo(f"New password set for {name}")
+
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
