@@ -166,13 +166,17 @@ class ConsoleReads(Connection):
 
     # -- Virksomheder --------------------------------------------------------------------
 
-    def console_enterprises(self, *, search: str, limit: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    def console_enterprises(self, *, search: str, without_match: bool = False, limit: int,
+                            offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """One page of enterprises by name, with their match, digest and unsubscribe counts."""
         self._console_functions()
-        where, params = "1 = 1", {"limit": int(limit), "offset": int(offset)}
+        where = "1 = 1"
+        params: dict[str, Any] = {"limit": int(limit), "offset": int(offset)}
         if search:
-            where = "(tm_fold(p.name) LIKE '%' || :search || '%' OR p.id = :exact)"
+            where += " AND (tm_fold(p.name) LIKE '%' || :search || '%' OR p.id = :exact)"
             params |= {"search": search.casefold(), "exact": search}
+        if without_match:
+            where += " AND NOT EXISTS (SELECT 1 FROM matches AS m WHERE m.profile_id = p.id)"
         total = self.db.execute(f"SELECT count(*) FROM profiles AS p WHERE {where}", params).fetchone()[0]
         rows = list(self.db.query(
             "SELECT p.id, p.name, p.emails, p.language, p.regions, p.keywords, p.max_value,"

@@ -24,29 +24,36 @@ from ..config import Config, ConfigError, config_path
 @cli.command()
 @click.option("--host", help="Address to listen on [default: [serve] host, else 127.0.0.1].")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port [default: [serve] port, else 8001].")
+@click.option("--public-only", is_flag=True, help="Serve only the public unsubscribe pages (no console, no"
+              " Datasette): what to expose to the internet, beside a staff server on loopback.")
 @pass_context
-def serve(context: Context, host: str | None, port: int | None) -> None:
+def serve(context: Context, host: str | None, port: int | None, public_only: bool) -> None:
     """Serve the store read-only in a browser for procurement staff (Datasette): the match
     log, who was told about each notice and why, deliveries, open tenders that reached no
     enterprise, agreements ending within 12 months, run history, and full-text search.
     The same server answers the digests' one-click unsubscribe links (/unsubscribe).
 
-    $TENDERMATCH_SECRET must be the one the digests were signed with. With [serve]
-    password_hash_env set, every page but /unsubscribe needs the staff login.
+    The staff console (in Danish; English by a switch) is at / and needs a personal login
+    (`tendermatch users add`); Datasette's SQL view, for staff only, is under /<store name>.
+    $TENDERMATCH_SECRET must be the one the digests were signed with. On a non-loopback
+    address the staff pages need [serve] tls_certificate or trusted_proxy; --public-only
+    serves the unsubscribe pages alone.
 
     Example: tendermatch serve --port 8001
     """
-    from ..serve import check_can_serve
+    from ..serve import check_can_listen, check_can_serve
     from ..serve import serve as run_server
 
     config = context.config
     host = host or config.serve["host"]
     port = port or config.serve["port"]
     secret = check_can_serve(config)
+    check_can_listen(config, host=host, public_only=public_only)
     _setup_logging(config.worker["log_level"], None, max_mb=0, backups=0)
-    protected = "staff login required" if config.serve["password_hash_env"] else "no login (loopback only!)"
-    click.echo(f"Serving {config.store_path} at http://{host}:{port}/ ({protected}); Ctrl-C stops it", err=True)
-    run_server(config, host=host, port=port, secret=secret)
+    scheme = "https" if config.serve["tls_certificate"] else "http"
+    what = "the unsubscribe pages only" if public_only else "staff console: log in with a `tendermatch users` account"
+    click.echo(f"Serving {config.store_path} at {scheme}://{host}:{port}/ ({what}); Ctrl-C stops it", err=True)
+    run_server(config, host=host, port=port, secret=secret, public_only=public_only)
 
 
 @cli.command("hash-password")
