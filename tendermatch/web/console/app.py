@@ -48,6 +48,7 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 # Public: the digests' unsubscribe links and what their page loads. Everything else needs a login.
 PUBLIC_PATHS = frozenset({"/unsubscribe"})
 PUBLIC_PREFIXES = ("/-/static/", "/-/static-plugins/")
+DATASETTE_INDEX = re.compile(r"/datasette(\.json)?")
 
 Handler = Callable[["ConsoleApp", Request, re.Match[str]], Awaitable[Response]]
 
@@ -162,6 +163,9 @@ class ConsoleApp:
         settings = self.settings
         if request.staff or settings.datasette_without_login or settings.datasette_guards_itself:
             scope = dict(request.scope)
+            if DATASETTE_INDEX.fullmatch(request.path):  # the console owns "/": Datasette's index moves here
+                scope["path"] = "/" + request.path[len("/datasette"):]
+                scope["raw_path"] = scope["path"].encode()
             if request.user:
                 scope["tendermatch.user"] = request.user  # the plugin's actor_from_request reads it
             await self.inner(scope, receive, send)
