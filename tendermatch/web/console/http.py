@@ -87,7 +87,7 @@ class Request:
 def parse_parameters(raw: bytes) -> dict[str, str]:
     """Query or form parameters: the last value of each name; a malformed one is a 400."""
     try:
-        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False, errors="strict",
                           max_num_fields=MAX_PARAMETERS)
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("Forespørgslen kunne ikke læses (ugyldige tegn eller for mange parametre).") from None

@@ -484,9 +484,9 @@ ROUTES: list[tuple[re.Pattern[str], Handler]] = [
     _route(r"/sprog", language),
     _route(r"/konsol\.css", stylesheet),
     _route(rf"/udbud{_EXPORT}", notices),
-    _route(r"/udbud/(?P<id>[^/]{1,200})", notice),
+    _route(r"/udbud/(?P<id>.{1,300})", notice),  # an id may hold "/" (a feed item's URL)
     _route(rf"/virksomheder{_EXPORT}", enterprises),
-    _route(r"/virksomheder/(?P<id>[^/]{1,200})", enterprise),
+    _route(r"/virksomheder/(?P<id>.{1,300})", enterprise),
     _route(rf"/udsendelser{_EXPORT}", deliveries),
     _route(rf"/koersler{_EXPORT}", runs),
     _route(rf"/ikke-naaet{_EXPORT}", unreached),
