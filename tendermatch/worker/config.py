@@ -146,9 +146,10 @@ SERVE_SETTINGS: tuple[Setting, ...] = (
             " the municipality's reverse proxy (https) reach it; `--host` overrides it."),
     Setting("port", int, 8001, "Port of `tendermatch serve`; `--port` overrides it.", minimum=1, maximum=65535),
     Setting("title", str, "tendermatch: udbud og match", "Title at the top of every page of the web view."),
-    Setting("password_hash_env", str, None, "Name of the environment variable holding the staff password's hash"
-            " (make one with `tendermatch hash-password`). Set, every page but the unsubscribe pages needs a"
-            " login (user name `staff`); unset, anyone who reaches the port sees everything, addresses included."),
+    Setting("password_hash_env", str, None, "The old shared login, for Datasette only: the name of the environment"
+            " variable holding the staff password's hash (`tendermatch hash-password`); set, Datasette's pages also"
+            " take that login (user name `staff`). The console always needs a personal account"
+            " (`tendermatch users add`), which also opens Datasette to the staff role."),
     Setting("sql_time_limit_ms", int, 3000, "The longest a page's query may run before it is stopped.", minimum=100),
     Setting("session_hours", (int, float), 8, "Hours a console login lasts; then the user logs in again.",
             minimum=0.01),
