@@ -82,7 +82,8 @@ def test_anonymous_visitor_is_sent_to_the_login_and_sees_no_address(protected, p
     status, headers, body = fetch(opener, protected.url + path)
     # "/" is the console's (its own login); the rest is Datasette's, behind its shared login.
     assert status == (303 if path == "/" else 302), body[:500]
-    assert urllib.parse.urlparse(headers["Location"]).path == ("/login" if path == "/" else "/-/login")
+    location = {name.lower(): value for name, value in headers.items()}["location"]
+    assert urllib.parse.urlparse(location).path == ("/login" if path == "/" else "/-/login")
     for address in ADDRESSES:
         assert address not in body
 
