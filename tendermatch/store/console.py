@@ -178,13 +178,16 @@ class ConsoleReads(Connection):
         if without_match:
             where += " AND NOT EXISTS (SELECT 1 FROM matches AS m WHERE m.profile_id = p.id)"
         total = self.db.execute(f"SELECT count(*) FROM profiles AS p WHERE {where}", params).fetchone()[0]
+        # The page's ids first, then the counts for those rows only.
         rows = list(self.db.query(
-            "SELECT p.id, p.name, p.emails, p.language, p.regions, p.keywords, p.max_value,"
+            f"WITH page AS (SELECT p.id, tm_fold(p.name) AS folded FROM profiles AS p WHERE {where}"
+            " ORDER BY folded, p.id LIMIT :limit OFFSET :offset)"
+            " SELECT p.id, p.name, p.emails, p.language, p.regions, p.keywords, p.max_value,"
             " (SELECT count(*) FROM matches AS m WHERE m.profile_id = p.id) AS matches,"
             " (SELECT count(*) FROM deliveries AS d WHERE d.profile_id = p.id AND d.state = 'sent') AS sent,"
             " (SELECT max(d.sent_at) FROM deliveries AS d WHERE d.profile_id = p.id) AS last_sent,"
             " (SELECT count(*) FROM unsubscribes AS u WHERE u.profile_id = p.id) AS unsubscribed"
-            f" FROM profiles AS p WHERE {where} ORDER BY tm_fold(p.name), p.id LIMIT :limit OFFSET :offset", params))
+            " FROM page JOIN profiles AS p ON p.id = page.id ORDER BY page.folded, p.id", params))
         for row in rows:
             for column in ("emails", "regions", "keywords"):
                 row[column] = json.loads(row[column] or "[]")
@@ -285,6 +288,11 @@ class ConsoleReads(Connection):
             row["nuts"] = sorted({code for codes in json.loads(row.pop("lot_nuts") or "[]") for code in codes or []})
             row["lot_values"] = [value for value in json.loads(row.pop("lot_values") or "[]") if value is not None]
         return rows, total
+
+    def console_profiles_version(self) -> tuple[int, str]:
+        """(count, newest updated_at) of the profiles: changes when a match run saves them."""
+        count, newest = self.db.execute("SELECT count(*), max(updated_at) FROM profiles").fetchone()
+        return int(count), str(newest or "")
 
     def console_profiles_for_near_misses(self) -> list[dict[str, Any]]:
         """Every enterprise's id, name, CPV codes, regions and value limit (for near misses)."""

@@ -21,6 +21,7 @@ from .app import STATIC, ConsoleApp, Handler
 from .export import to_csv, to_xlsx
 from .formatting import code_text, format_amount, local_today, parse_moment, reasons_for
 from .http import BadRequest, Forbidden, NotFound, Request, Response, cookie_header, safe_next
+from .nearmiss import near_miss_index
 
 PAGE_SIZE = 50
 EXPORT_MAX = 10_000
@@ -410,51 +411,16 @@ UNREACHED_COLUMNS = [Column("id", "Id"), Column("shown_title", "Titel"), Column(
                      Column("cpv", "CPV"), Column("nuts", "Område (NUTS)"), Column("closest_text", "Tættest på")]
 
 
-def near_misses(notice_row: dict[str, Any], profiles: list[dict[str, Any]], *, limit: int = 3) -> list[dict[str, Any]]:
-    """The enterprises closest to a notice none was matched to: those whose CPV codes share the
-    longest start with the notice's (at least the division, 2 digits), each with why it fell short
-    (region, size) as far as the store shows; the matcher's own verdict is not kept for misses."""
-    candidates = []
-    for profile in profiles:
-        shared = max((len(_common_start(mine, code)) for mine in profile["cpv"] for code in notice_row["cpv"]),
-                     default=0)
-        if shared < 2:
-            continue
-        short = []
-        regions = profile["regions"]
-        if regions and notice_row["nuts"] and not any(code.startswith(region) or region.startswith(code)
-                                                      for code in notice_row["nuts"] for region in regions):
-            short.append(f"uden for deres områder ({', '.join(regions)})")
-        smallest = min(notice_row["lot_values"], default=None)
-        if smallest is not None and profile.get("max_value") and smallest > profile["max_value"]:
-            short.append(f"mindste delkontrakt er over deres grænse på {format_amount(profile['max_value'])}")
-        if not short:
-            short.append("ingen af deres søgeord i titel eller beskrivelse")
-        candidates.append({"id": profile["id"], "name": profile["name"], "shared": shared,
-                           "why": "; ".join(short), "faults": len(short)})
-    candidates.sort(key=lambda item: (-item["shared"], item["faults"], item["name"]))
-    return candidates[:limit]
-
-
-def _common_start(left: str, right: str) -> str:
-    size = 0
-    for a, b in zip(left, right, strict=False):
-        if a != b or (a == "0" and b == "0" and size >= 2):
-            break
-        size += 1
-    return left[:size]
-
-
 async def unreached(app: ConsoleApp, request: Request, found: re.Match[str]) -> Response:
     buyers = app.settings.own_buyers
     today = local_today(app.settings.timezone).isoformat()
 
     def fetch(store: Any, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         rows, total = store.console_unreached(buyers=buyers, today=today, limit=limit, offset=offset)
-        profiles = store.console_profiles_for_near_misses() if rows else []
+        index = near_miss_index(store) if rows else None
         for row in rows:
             row["shown_title"] = shown_title(row)
-            row["closest"] = near_misses(row, profiles)
+            row["closest"] = index.closest(row) if index else []
             row["closest_text"] = "; ".join(f"{item['name']}: {item['why']}" for item in row["closest"])
         return rows, total
 
