@@ -252,7 +252,7 @@ def console_pages(config: Path) -> list[tuple[str, str]]:
                                " LIMIT 1").fetchone()
     store.close()
     pages = [("Oversigt", "/"), ("Udbud", "/udbud"), ("Udbud, side 500", "/udbud?side=500"),
-             ("Udbud, søgning", "/udbud?q=" + quote("rengøring")),
+             ("Udbud, søgning (11,000 hits)", "/udbud?q=service"), ("Udbud, søgning", "/udbud?q=levering"),
              ("Udbud, filtre", "/udbud?ordregiver=kommune&fase=competition&omraade=DK0&naaet=nej&sortering=frist"),
              ("Udbud, frist", "/udbud?frist_fra=" + date.today().isoformat() + "&sortering=frist"),
              ("Virksomheder", "/virksomheder"), ("Virksomheder, søgning", "/virksomheder?q=a"),
