@@ -156,8 +156,9 @@ class ConsoleReads(Connection):
             "SELECT source, url, first_seen, last_seen FROM notice_sources WHERE notice_id = ? ORDER BY first_seen",
             [notice_id]))
         notice["versions"] = [{**row, "fields": json.loads(row["fields"] or "[]")} for row in self.db.query(
-            "SELECT version, at, source, change, fields FROM notice_versions WHERE notice_id = ? ORDER BY version, id",
-            [notice_id])]
+            "SELECT version, at, source, change, fields, deadline,"
+            " lag(deadline) OVER (ORDER BY version, id) AS previous_deadline"
+            " FROM notice_versions WHERE notice_id = ? ORDER BY version, id", [notice_id])]
         notice["told"] = [{**row, "reasons": json.loads(row["reasons"] or "[]"),
                            "facts": json.loads(row["facts"] or "{}")} for row in self.db.query(
             "SELECT di.profile_id, p.name AS enterprise, d.id AS delivery_id, d.email, d.period, d.state, d.sent_at,"

@@ -332,6 +332,9 @@ def _m007_accounts(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_deliveries_profile_id ON deliveries (profile_id, id)")
     # The region filter reads the lots' places from this index, not from the lots' rows.
     db.execute("CREATE INDEX idx_lots_nuts ON lots (nuts, notice_id)")
+    # The deadline each version left, so a notice's history can say "the deadline moved from
+    # ... to ...". Versions written before this migration have none (NULL): unknown.
+    db.table("notice_versions").add_column("deadline", str)
 
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [

@@ -33,7 +33,9 @@ ENGLISH: dict[str, str] = {
     "Åbne udbud fra kommunens egne ordregivere, som ingen virksomhed har fået besked om.":
         "Open tenders of the municipality's own buyers that reached no enterprise.",
     "Bruger": "User", "Handling": "Action", "Hvad": "What", "Tidspunkt": "Time",
-    "skjult (rollen læser)": "hidden (viewer role)", "Side ikke fundet": "Page not found",
+    "skjult (rollen læser)": "hidden (viewer role)", "Fristen blev flyttet fra": "The deadline moved from",
+    "til": "to", "ændret": "changed", "Version": "Version", "Til oversigten": "To the overview",
+    "Side ikke fundet": "Page not found",
 }
 
 
