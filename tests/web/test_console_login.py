@@ -97,3 +97,18 @@ def test_an_expired_session_sends_the_user_to_the_login(console):
     with sqlite3.connect(console.store) as db:  # as if [serve] session_hours had passed
         db.execute("UPDATE sessions SET expires_at = '2000-01-01T00:00:00+00:00' WHERE user_name = ?", [VIEWER_USER])
     assert client.get("/").status_code == 303
+
+
+def test_five_wrong_passwords_for_a_name_hold_off_even_the_right_one(console):
+    added = add_user(console.config, "erik.gaet", "viewer")
+    assert added.returncode == 0, added.stderr
+    client = httpx.Client(base_url=console.url, timeout=30)
+
+    def attempt(password: str) -> httpx.Response:
+        page = client.get("/login")
+        return client.post("/login", data={"csrf": form_token(page.text), "navn": "erik.gaet", "adgangskode": password})
+
+    assert [attempt(f"forkert gæt nummer {number}").status_code for number in range(5)] == [401] * 5
+    refused = attempt(USER_PASSWORD)
+    assert refused.status_code == 429 and "For mange forkerte forsøg" in refused.text
+    assert logged_in(console.url, STAFF_USER).get("/").status_code == 200  # another name is not held off

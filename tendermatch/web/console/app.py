@@ -83,6 +83,7 @@ class ConsoleApp:
         self.templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
                                      trim_blocks=True, lstrip_blocks=True)
         self._local = threading.local()
+        self.login_throttle = auth.LoginThrottle()
         # Two threads, each with its own store connection kept open: a page's SQL never
         # blocks the event loop, and no page pays for opening the store.
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="console-store")

@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections import deque
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -62,3 +65,36 @@ def csrf_token(key: bytes, token: str) -> str:
 
 def csrf_ok(key: bytes, token: str | None, given: str | None) -> bool:
     return bool(token and given) and hmac.compare_digest(csrf_token(key, token or ""), given or "")
+
+
+class LoginThrottle:
+    """Wrong passwords remembered per (address, user name) and per address: past ``per_name``
+    (or ``per_address``) failures within ``window`` seconds, further tries are refused until
+    the oldest failure is that old. In memory: a restart forgets, which only helps a person."""
+
+    def __init__(self, *, per_name: int = 5, per_address: int = 30, window: float = 900):
+        self.per_name, self.per_address, self.window = per_name, per_address, window
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+        found = self._failures.get(key, deque())
+        while found and found[0] <= now - self.window:
+            found.popleft()
+        return found
+
+    def allowed(self, address: str, name: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            return (len(self._recent((address, name.casefold()), now)) < self.per_name
+                    and len(self._recent((address, ""), now)) < self.per_address)
+
+    def failed(self, address: str, name: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._failures) > 10_000:  # forget the stale ones rather than grow without end
+                for key in [key for key in self._failures if not self._recent(key, now)]:
+                    del self._failures[key]
+            for key in ((address, name.casefold()), (address, "")):
+                self._failures[key] = self._recent(key, now)
+                self._failures[key].append(now)

@@ -40,6 +40,13 @@ class MethodNotAllowed(PageError):
     title = "Ikke tilladt"
 
 
+class TooManyAttempts(PageError):
+    """Too many wrong passwords for one user name from one address: wait, then try again."""
+
+    status = 429
+    title = "For mange forsøg"
+
+
 class NotFound(PageError):
     """No such page, notice or enterprise."""
 

@@ -20,7 +20,7 @@ from . import auth
 from .app import STATIC, ConsoleApp, Handler
 from .export import to_csv, to_xlsx
 from .formatting import code_text, format_amount, local_today, parse_moment, reasons_for
-from .http import BadRequest, Forbidden, NotFound, Request, Response, cookie_header, safe_next
+from .http import BadRequest, Forbidden, NotFound, Request, Response, TooManyAttempts, cookie_header, safe_next
 from .nearmiss import near_miss_index
 
 PAGE_SIZE = 50
@@ -164,6 +164,9 @@ async def login(app: ConsoleApp, request: Request, found: re.Match[str]) -> Resp
     if request.method == "POST":
         app.check_csrf(request, auth.LOGIN_COOKIE)
         name, password = request.form.get("navn", "").strip()[:64], request.form.get("adgangskode", "")[:1000]
+        address = str((request.scope.get("client") or ("", 0))[0])
+        if not app.login_throttle.allowed(address, name):
+            raise TooManyAttempts("For mange forkerte forsøg. Vent et kvarter, og prøv så igen.")
         user = await app.in_store(lambda store: store.user(name)) if name else None
         usable = user is not None and not user["disabled"]
         ok = auth.check_password(user["password_hash"] if usable and user else None, password)
@@ -175,6 +178,7 @@ async def login(app: ConsoleApp, request: Request, found: re.Match[str]) -> Resp
             return Response(303, b"", "text/plain", [("Location", next_path), app.session_cookie(request, token),
                                                      cookie_header(auth.LOGIN_COOKIE, "", secure=request.secure,
                                                                    max_age=0)])
+        app.login_throttle.failed(address, name)
         context |= {"error": "Forkert brugernavn eller adgangskode.", "name": name}
         return app.render(request, "login.html", context, status=401, headers=headers)
     if request.user:
