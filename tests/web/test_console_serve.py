@@ -15,8 +15,8 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 from tests.notifier.smtp_server import free_port
-from tests.web.console_client import logged_in
-from tests.web.served import STAFF_USER, ServeProcess, add_user, secret_env, unsubscribe_url
+from tests.web.console_client import form_token, logged_in
+from tests.web.served import STAFF_USER, USER_PASSWORD, ServeProcess, add_user, secret_env, unsubscribe_url
 
 
 def test_public_only_serves_the_unsubscribe_pages_and_nothing_else(console):
@@ -87,3 +87,45 @@ def test_a_password_is_never_taken_from_the_command_line_or_too_short(console):
     assert short.returncode == 2 and "at least 10 characters" in short.stderr
     again = add_user(console.config, STAFF_USER.upper(), "staff")
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def _serve_process(config, port: int, *extra: str) -> ServeProcess:
+    env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"} | secret_env()
+    server = ServeProcess(config, port, env=secret_env())
+    server.process = subprocess.Popen(
+        [sys.executable, "-m", "tendermatch", "--config", str(config), "serve", "--port", str(port), *extra],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=server.log_path.open("wb"))
+    for _ in range(300):
+        try:
+            httpx.get(server.url + "/login", timeout=2)
+            return server
+        except httpx.TransportError:
+            if server.process.poll() is not None:
+                pytest.fail(server.log())
+            time.sleep(0.1)
+    pytest.fail("serve did not answer")
+
+
+def _login_cookie(base: str, headers: dict[str, str]) -> str:
+    client = httpx.Client(base_url=base, timeout=30, headers=headers)
+    page = client.get("/login")
+    # Over "https" the pre-login cookie is Secure too, which httpx keeps from plain http: sent by hand.
+    pre_login = page.headers["set-cookie"].split(";")[0]
+    answer = client.post("/login", headers={"Cookie": pre_login}, data={
+        "csrf": form_token(page.text), "navn": STAFF_USER, "adgangskode": USER_PASSWORD})
+    assert answer.status_code == 303
+    return next(value for name, value in answer.headers.multi_items()
+                if name == "set-cookie" and value.startswith("tm_session="))
+
+
+def test_the_login_cookie_is_secure_behind_the_trusted_proxy_only(console, tmp_path):
+    config = tmp_path / "proxied.toml"
+    config.write_text(f'[store]\npath = "{console.store}"\n[serve]\ntrusted_proxy = "127.0.0.1"\n', encoding="utf-8")
+    https = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    server = _serve_process(config, free_port())
+    try:
+        assert "Secure" in _login_cookie(server.url, https)
+        assert "Secure" not in _login_cookie(server.url, {})
+    finally:
+        server.stop()
+    assert "Secure" not in _login_cookie(console.url, https)  # no trusted proxy: the header is not believed
