@@ -102,8 +102,11 @@ class ConsoleApp:
     # -- ASGI ------------------------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.inner(scope, receive, send)  # lifespan: Datasette's startup
+        if scope["type"] == "lifespan":
+            await self.inner(scope, receive, send)  # Datasette's startup
+            return
+        if scope["type"] != "http":  # nothing here speaks websockets
+            await send({"type": "websocket.close", "code": 1008})
             return
         path = scope["path"]
         if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
