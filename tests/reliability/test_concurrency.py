@@ -153,7 +153,7 @@ def write_config(folder: Path, *, api_url: str, smtp_port: int = 2525, serve_por
         '[crawler]\ndownload_delay = 0\nretry_times = 3\n\n'
         f'[digest]\nsender = "Udbudsvagten <udbud@kk.example>"\nbase_url = "http://127.0.0.1:{serve_port}"\n\n'
         f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\nretries = 0\n\n'
-        f'[serve]\nport = {serve_port}\n\n'
+        f'[serve]\nport = {serve_port}\ndatasette_without_login = true\n\n'
         f'[[sources]]\nname = "ted-eu"\nkind = "ted"\nurl = "{api_url}"\nquery = "notice-type IN (cn-standard)"\n'
         "limit = 50\n",
         encoding="utf-8")

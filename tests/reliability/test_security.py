@@ -143,7 +143,7 @@ def write_config(path: Path, *, site_url: str, smtp_port: int, serve_port: int, 
         f'[digest]\nsender = "{SENDER}"\nbase_url = "http://127.0.0.1:{serve_port}"\n{extra}\n'
         f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\nretries = 0\ntimeout = 10\n'
         f'username_env = "{USER_ENV}"\npassword_env = "{PASSWORD_ENV}"\n\n'
-        f'[serve]\nport = {serve_port}\n\n'
+        f'[serve]\nport = {serve_port}\ndatasette_without_login = true\n\n'
         f'[[sources]]\nname = "hostile-ocds"\nkind = "ocds"\nurl = "{site_url}/ocds.json"\n\n'
         f'[[sources]]\nname = "hostile-feed"\nkind = "feed"\nurl = "{site_url}/feed.xml"\n',
         encoding="utf-8")

@@ -47,6 +47,13 @@ class TooManyAttempts(PageError):
     title = "For mange forsøg"
 
 
+class UriTooLong(PageError):
+    """A query string past the limit."""
+
+    status = 414
+    title = "For lang adresse"
+
+
 class NotFound(PageError):
     """No such page, notice or enterprise."""
 
