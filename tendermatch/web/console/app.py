@@ -15,7 +15,6 @@ import re
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -236,12 +235,6 @@ class ConsoleApp:
             name, keep = request.user["name"], self.settings.access_log_days
             await self.in_store(lambda store: store.log_access(user_name=name, action=action, subject=subject,
                                                                keep_days=keep))
-
-    def close(self) -> None:
-        store = getattr(self._local, "store", None)
-        if store is not None:
-            with suppress(Exception):
-                store.close()
 
 
 def _query_suffix(scope: dict[str, Any]) -> str:

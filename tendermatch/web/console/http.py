@@ -77,11 +77,6 @@ class Request:
     user: dict[str, Any] | None = None
     language: str = "da"
 
-    @classmethod
-    def from_scope(cls, scope: dict[str, Any]) -> Request:
-        return cls(scope=scope, method=scope["method"], path=scope["path"],
-                   query=parse_parameters(scope.get("query_string") or b""), cookies=parse_cookies(scope))
-
     @property
     def secure(self) -> bool:
         """https: served with TLS, or through the trusted proxy saying so (uvicorn sets the scheme)."""
