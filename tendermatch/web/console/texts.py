@@ -36,6 +36,28 @@ ENGLISH: dict[str, str] = {
     "skjult (rollen læser)": "hidden (viewer role)", "Fristen blev flyttet fra": "The deadline moved from",
     "til": "to", "ændret": "changed", "Version": "Version", "Til oversigten": "To the overview",
     "Side ikke fundet": "Page not found",
+    "Aftalen udløber": "The agreement ends", "Beskrivelse": "Description", "En adresse": "An address",
+    "Fejlede først, så dem der venter, så de sendte.": "Failed first, then pending, then sent.",
+    "Fejlede og afbrudte først, nyeste først.": "Failed and interrupted first, newest first.",
+    "Forbeholdt": "Reserved", "Forbeholdt / sociale hensyn": "Reserved / social considerations",
+    "Fortalt med fristen": "Told with the deadline", "fristen er nu": "the deadline is now",
+    "Hvem har åbnet en virksomheds side eller hentet personoplysninger. Gemmes i {days} dage.":
+        "Who opened an enterprise's page or downloaded personal data. Kept {days} days.",
+    "Ingen aktuelle match.": "No current matches.",
+    "Ingen egne ordregivere er sat op ([serve] own_buyers), så alle ordregivere vises.":
+        "No own buyers are configured ([serve] own_buyers), so every buyer is shown.",
+    "Ingen udsendelser i perioden.": "No digests in the period.",
+    "Ingen virksomhed har fået besked om dette udbud.": "No enterprise was told about this notice.",
+    "Ingen virksomhed med samme CPV-område.": "No enterprise with the same CPV division.", "Ingen.": "None.",
+    "Leverandør": "Supplier", "Læs udbuddet": "Read the notice", "Matchet": "Matched", "Måneder": "Months",
+    "Navn": "Name", "Ordregivere": "Buyers", "Seneste udsendelse": "Last digest",
+    "Sociale hensyn": "Social considerations", "Sortering": "Order", "Udsendelse": "Digest", "Vis": "Show",
+    "afmeldte": "unsubscribed", "aldrig": "never", "forsøg": "attempts", "frist": "deadline",
+    "først set": "first seen", "ikke oplyst": "not given", "kun uden match": "only without a match",
+    "match": "matches", "måneder": "months", "nyeste": "newest", "række": "row", "rækker": "rows",
+    "score": "score", "senest set": "last seen", "seneste": "last", "siden": "since", "via": "via",
+    "virksomheder": "enterprises", "fortalt": "told",
+    "vil høre om udbud om": "wants to hear about tenders for",
 }
 
 
