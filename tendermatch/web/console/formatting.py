@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from ...store.records import MatchFacts
 from ...wording.formats import MONTHS
+from ...wording.formats import format_amount as worded_amount
 from ...wording.reasons import reason_texts
 
 WEEKDAYS = {
@@ -60,17 +61,12 @@ def format_time(value: str | None, *, timezone: str, language: str = "da", weekd
 
 
 def format_amount(amount: Any, currency: str | None = "DKK", *, language: str = "da") -> str:
-    """1.250.000 kr. / DKK 1,250,000; other currencies by their code. Empty for none."""
+    """1.250.000 kr. / DKK 1,250,000 (the digest's way); empty for none or a value that is no number."""
     try:
-        number = round(float(amount))
+        number = float(amount)
     except (TypeError, ValueError):
         return ""
-    text = f"{number:,}"
-    currency = (currency or "DKK").upper()
-    if language == "da":
-        text = text.replace(",", ".")
-        return f"{text} kr." if currency == "DKK" else f"{text} {currency}"
-    return f"{currency} {text}"
+    return worded_amount(number, currency, language=language) if number == number else ""  # NaN: none
 
 
 def local_today(timezone: str) -> date:
