@@ -158,9 +158,9 @@ class Notices(Connection):
         self.add_keys(notice_id, keys)
         self.add_source(notice_id, source, source_url, at=at)
         self.db.execute(
-            "INSERT INTO notice_versions (notice_id, version, at, source, raw_id, change, fields)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [notice_id, version, at, source, raw_id, change, json.dumps(fields)],
+            "INSERT INTO notice_versions (notice_id, version, at, source, raw_id, change, fields, deadline)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [notice_id, version, at, source, raw_id, change, json.dumps(fields), record.get("deadline")],
         )
         if not self._depth:  # a write outside transaction(): index it now
             with self.transaction():
@@ -191,8 +191,9 @@ class Notices(Connection):
                 [status, status, at, notice_id],
             ).fetchone()[0]
             self.db.execute(
-                "INSERT INTO notice_versions (notice_id, version, at, source, raw_id, change, fields)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)", [notice_id, version, at, source, raw_id, status, '["status"]'])
+                "INSERT INTO notice_versions (notice_id, version, at, source, raw_id, change, fields, deadline)"
+                " SELECT ?, ?, ?, ?, ?, ?, ?, deadline FROM notices WHERE id = ?",
+                [notice_id, version, at, source, raw_id, status, '["status"]', notice_id])
 
     def notices(
         self,

@@ -312,6 +312,31 @@ def _m006_fuzzy_blocks(db: sqlite_utils.Database) -> None:
                          for block in block_rows(notice_id, kind, deadline, titles)))
 
 
+def _m007_accounts(db: sqlite_utils.Database) -> None:
+    # Personal staff accounts for the console (store/accounts.py). Names are compared
+    # case-blind; the hash is argon2's encoded string.
+    db.execute("CREATE TABLE users (name TEXT PRIMARY KEY COLLATE NOCASE, role TEXT NOT NULL,"
+               " password_hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL,"
+               " password_set_at TEXT)")
+    # A session is kept by the SHA-256 of its cookie's token: a copy of the store logs nobody in.
+    db.execute("CREATE TABLE sessions (token_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL,"
+               " created_at TEXT NOT NULL, expires_at TEXT NOT NULL)")
+    db.execute("CREATE INDEX idx_sessions_user_name ON sessions (user_name)")
+    db.execute("CREATE INDEX idx_sessions_expires_at ON sessions (expires_at)")
+    # Who opened which enterprise's page or exported personal data, kept [serve] access_log_days.
+    db.execute("CREATE TABLE access_log (id INTEGER PRIMARY KEY, at TEXT NOT NULL, user_name TEXT NOT NULL,"
+               " action TEXT NOT NULL, subject TEXT)")
+    db.execute("CREATE INDEX idx_access_log_at ON access_log (at)")
+    # The console's lists: deliveries and runs by state and time, notices by first sight.
+    db.execute("CREATE INDEX idx_notices_first_seen ON notices (first_seen)")
+    db.execute("CREATE INDEX idx_deliveries_profile_id ON deliveries (profile_id, id)")
+    # The region filter reads the lots' places from this index, not from the lots' rows.
+    db.execute("CREATE INDEX idx_lots_nuts ON lots (nuts, notice_id)")
+    # The deadline each version left, so a notice's history can say "the deadline moved from
+    # ... to ...". Versions written before this migration have none (NULL): unknown.
+    db.table("notice_versions").add_column("deadline", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_match_log", _m002_match_log),
@@ -319,6 +344,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("004_worker", _m004_worker),
     ("005_web", _m005_web),
     ("006_fuzzy_blocks", _m006_fuzzy_blocks),
+    ("007_accounts", _m007_accounts),
 ]
 
 

@@ -7,11 +7,15 @@ is one object made of a part per concern, each in its own module:
 * ``connection``: opening, transactions, locks, errors and shared helpers;
 * ``raw``: fetched documents; ``notices``: notices, keys, sources, versions;
 * ``runs``: job runs and the worker's state; ``matchlog``: the match log;
-* ``deliveries``: profiles, unsubscribes and digest deliveries.
+* ``deliveries``: profiles, unsubscribes and digest deliveries;
+* ``accounts``: the console's users, sessions and access log;
+* ``console``: the staff console's reads (lists, counts, one notice, one enterprise).
 """
 
 from __future__ import annotations
 
+from .accounts import Accounts
+from .console import ConsoleReads
 from .deliveries import Deliveries
 from .matchlog import MatchLog
 from .notices import Notices
@@ -19,5 +23,5 @@ from .raw import RawDocuments
 from .runs import Runs
 
 
-class Store(RawDocuments, Notices, Runs, MatchLog, Deliveries):
+class Store(RawDocuments, Notices, Runs, MatchLog, Deliveries, Accounts, ConsoleReads):
     """Open with ``Store.open(path)`` (or ``Store.memory()`` in tests)."""

@@ -147,10 +147,27 @@ SERVE_SETTINGS: tuple[Setting, ...] = (
             " the municipality's reverse proxy (https) reach it; `--host` overrides it."),
     Setting("port", int, 8001, "Port of `tendermatch serve`; `--port` overrides it.", minimum=1, maximum=65535),
     Setting("title", str, "tendermatch: udbud og match", "Title at the top of every page of the web view."),
-    Setting("password_hash_env", str, None, "Name of the environment variable holding the staff password's hash"
-            " (make one with `tendermatch hash-password`). Set, every page but the unsubscribe pages needs a"
-            " login (user name `staff`); unset, anyone who reaches the port sees everything, addresses included."),
+    Setting("password_hash_env", str, None, "The old shared login, for Datasette only: the name of the environment"
+            " variable holding the staff password's hash (`tendermatch hash-password`); set, Datasette's pages also"
+            " take that login (user name `staff`). The console always needs a personal account"
+            " (`tendermatch users add`), which also opens Datasette to the staff role."),
     Setting("sql_time_limit_ms", int, 3000, "The longest a page's query may run before it is stopped.", minimum=100),
+    Setting("session_hours", (int, float), 8, "Hours a console login lasts; then the user logs in again.",
+            minimum=0.01),
+    Setting("access_log_days", int, 180, "Days the access log keeps who opened which enterprise's page or exported"
+            " personal data.", minimum=1),
+    Setting("own_buyers", list, [], "The municipality's own buyers, by name as the notices give it (case-blind):"
+            " the console's \"Ikke nået\" page lists their open tenders that reached no enterprise (empty: every"
+            " buyer's)."),
+    Setting("tls_certificate", str, None, "A PEM certificate file (relative to this config file): serve https"
+            " itself, with tls_key. With it (or trusted_proxy) `serve` may listen on a non-loopback address."),
+    Setting("tls_key", str, None, "The PEM private key of tls_certificate."),
+    Setting("trusted_proxy", str, None, "Address of the reverse proxy that terminates https in front of `serve`"
+            " (its X-Forwarded-For and X-Forwarded-Proto are believed, and login cookies are Secure). With it"
+            " (or TLS) `serve` may listen on a non-loopback address."),
+    Setting("datasette_without_login", bool, False, "Let anyone who reaches the port use the Datasette SQL view"
+            " (e-mail addresses included) without a login: for a developer on loopback only; `serve` refuses"
+            " it on any other address. The console pages always need a login."),
 )
 
 WORKER_SETTINGS: tuple[Setting, ...] = (
@@ -354,6 +371,11 @@ def _parse_digest(table: dict[str, Any], *, where: str, base: Path, timezone: st
 def _parse_serve(table: dict[str, Any], *, where: str) -> dict[str, Any]:
     label = f"{where}: [serve]"
     serve = _apply_settings(table, SERVE_SETTINGS, label)
+    serve["own_buyers"] = list(serve["own_buyers"])
+    if not all(isinstance(name, str) and name.strip() for name in serve["own_buyers"]):
+        raise ConfigError(f"{label} own_buyers must be a list of buyer names (strings)")
+    if bool(serve["tls_certificate"]) != bool(serve["tls_key"]):
+        raise ConfigError(f"{label} tls_certificate and tls_key go together: give both or neither")
     name = serve["password_hash_env"]
     if name is not None and not ENV_NAME.fullmatch(name):
         raise ConfigError(f"{label} password_hash_env must name an environment variable (like"

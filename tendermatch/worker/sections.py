@@ -62,3 +62,10 @@ class ServeSection(TypedDict):
     title: str
     password_hash_env: str | None
     sql_time_limit_ms: int
+    session_hours: float
+    access_log_days: int
+    own_buyers: list[str]
+    tls_certificate: str | None
+    tls_key: str | None
+    trusted_proxy: str | None
+    datasette_without_login: bool

@@ -131,8 +131,48 @@ def check_can_serve(config: Config) -> bytes:
     return secret
 
 
-def serve(config: Config, *, host: str, port: int, secret: bytes) -> None:
-    """Serve until SIGTERM or SIGINT (``check_can_serve`` first)."""
+def check_can_listen(config: Config, *, host: str, public_only: bool) -> None:
+    """A ConfigError (one line) when the staff pages would be reachable from other machines
+    without https: on a non-loopback address they need [serve] tls_certificate or
+    trusted_proxy; the loopback-only developer mode may not leave loopback at all."""
+    if is_loopback(host) or public_only:
+        return
+    serve = config.serve
+    if serve["datasette_without_login"]:
+        raise ConfigError(f"{config.path}: [serve] datasette_without_login is for loopback only: refusing to serve"
+                          f" on {host}")
+    if not (serve["tls_certificate"] or serve["trusted_proxy"]):
+        raise ConfigError(f"refusing to serve the staff pages on {host} without https: set [serve] tls_certificate"
+                          f" and tls_key, or trusted_proxy (the reverse proxy's address), or serve only the"
+                          f" unsubscribe pages with --public-only")
+
+
+def _config_relative(config: Config, value: str) -> str:
+    from pathlib import Path
+
+    path = Path(value)
+    return str(path if path.is_absolute() or config.path is None else config.path.parent / path)
+
+
+def build_app(config: Config, *, secret: bytes, public_only: bool = False) -> tuple[Any, Any]:
+    """(the ASGI app to serve, the Datasette under it): the console in front of Datasette."""
+    from ..web.console.app import ConsoleApp, ConsoleSettings
+
+    datasette = build_datasette(config, secret=secret)
+    serve = config.serve
+    settings = ConsoleSettings(
+        store_path=config.store_path, timezone=config.timezone, title=serve["title"],
+        database=config.store_path.stem,
+        cookie_key=hmac.new(secret, b"tendermatch-console-cookies", hashlib.sha256).digest(),
+        session_hours=serve["session_hours"], access_log_days=serve["access_log_days"],
+        own_buyers=list(serve["own_buyers"]), public_only=public_only,
+        datasette_without_login=bool(serve["datasette_without_login"]),
+        datasette_guards_itself=bool(serve["password_hash_env"]), limits=web_limits(config))
+    return ConsoleApp(settings, datasette.app()), datasette
+
+
+def serve(config: Config, *, host: str, port: int, secret: bytes, public_only: bool = False) -> None:
+    """Serve until SIGTERM or SIGINT (``check_can_serve`` and ``check_can_listen`` first)."""
     import asyncio
 
     import uvicorn
@@ -140,12 +180,18 @@ def serve(config: Config, *, host: str, port: int, secret: bytes) -> None:
     from ..store import Store
 
     Store.open(config.store_path).close()  # create or migrate it first: Datasette only reads
-    datasette = build_datasette(config, secret=secret)
+    app, datasette = build_app(config, secret=secret, public_only=public_only)
     asyncio.run(datasette.invoke_startup())
-    if not is_loopback(host) and not config.serve["password_hash_env"]:
-        logger.warning("serving on %s without a staff password: anyone who reaches it sees e-mail addresses"
-                       " (set [serve] password_hash_env)", host)
+    serve_settings = config.serve
+    tls: dict[str, Any] = {}
+    certificate, key = serve_settings["tls_certificate"], serve_settings["tls_key"]
+    if certificate and key:  # the config takes both or neither
+        tls = {"ssl_certfile": _config_relative(config, certificate), "ssl_keyfile": _config_relative(config, key)}
+    # Only the configured proxy's X-Forwarded-* headers are believed (the scheme makes the
+    # login cookie Secure); without one, none are.
+    proxy = serve_settings["trusted_proxy"]
     # No access log: unsubscribe URLs carry personal tokens. h11 by name, with its cap on a
     # request's line and headers: httptools, if it were installed, would read any length.
-    uvicorn.run(datasette.app(), host=host, port=port, log_level="warning", access_log=False, lifespan="on",
-                http="h11", h11_max_incomplete_event_size=web_limits(config).max_request_head_bytes)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
+                http="h11", h11_max_incomplete_event_size=web_limits(config).max_request_head_bytes,
+                proxy_headers=bool(proxy), forwarded_allow_ips=proxy or None, **tls)

@@ -62,7 +62,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     config = folder / "tendermatch.toml"
     config.write_text(
         f'[store]\npath = "store.db"\n\n[matcher]\nprofiles = "{ROOT / "config" / "profiles"}"\n\n'
-        f'[digest]\nbase_url = "{PUBLIC}"\n\n[serve]\nport = {port}\n', encoding="utf-8")
+        f'[digest]\nbase_url = "{PUBLIC}"\n\n[serve]\nport = {port}\ndatasette_without_login = true\n',
+        encoding="utf-8")
     run_cli("--config", str(config), "ingest", str(SAMPLE / "eforms"), check=True, env=secret_env())
     run_cli("--config", str(config), "match", check=True, env=secret_env())
     with sqlite3.connect(folder / "store.db") as db:

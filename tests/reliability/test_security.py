@@ -143,7 +143,7 @@ def write_config(path: Path, *, site_url: str, smtp_port: int, serve_port: int, 
         path.parent, name=path.name, matcher={"profiles": "profiles"}, worker=worker,
         digest={"sender": SENDER, "base_url": f"http://127.0.0.1:{serve_port}", "schedule": schedule},
         smtp=configs.smtp_section(smtp_port, timeout=10, username_env=USER_ENV, password_env=PASSWORD_ENV),
-        serve={"port": serve_port},
+        serve={"port": serve_port, "datasette_without_login": True},
         sources=[{"name": "hostile-ocds", "kind": "ocds", "url": f"{site_url}/ocds.json"},
                  {"name": "hostile-feed", "kind": "feed", "url": f"{site_url}/feed.xml"}])
 

@@ -237,7 +237,7 @@ def test_read_only_sql_works(served):
 # -- front page and database page -----------------------------------------------------------------
 
 def test_database_page_lists_the_queries_and_not_the_machinery(served):
-    status, _, front = get(served, "/")
+    status, _, front = get(served, "/datasette")  # Datasette's index: the console owns "/"
     assert status == 200 and f'href="{DB}"' in front
     status, _, page = get(served, DB)
     assert status == 200

@@ -24,29 +24,36 @@ from ..config import Config, ConfigError, config_path
 @cli.command()
 @click.option("--host", help="Address to listen on [default: [serve] host, else 127.0.0.1].")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port [default: [serve] port, else 8001].")
+@click.option("--public-only", is_flag=True, help="Serve only the public unsubscribe pages (no console, no"
+              " Datasette): what to expose to the internet, beside a staff server on loopback.")
 @pass_context
-def serve(context: Context, host: str | None, port: int | None) -> None:
+def serve(context: Context, host: str | None, port: int | None, public_only: bool) -> None:
     """Serve the store read-only in a browser for procurement staff (Datasette): the match
     log, who was told about each notice and why, deliveries, open tenders that reached no
     enterprise, agreements ending within 12 months, run history, and full-text search.
     The same server answers the digests' one-click unsubscribe links (/unsubscribe).
 
-    $TENDERMATCH_SECRET must be the one the digests were signed with. With [serve]
-    password_hash_env set, every page but /unsubscribe needs the staff login.
+    The staff console (in Danish; English by a switch) is at / and needs a personal login
+    (`tendermatch users add`); Datasette's SQL view, for staff only, is under /<store name>.
+    $TENDERMATCH_SECRET must be the one the digests were signed with. On a non-loopback
+    address the staff pages need [serve] tls_certificate or trusted_proxy; --public-only
+    serves the unsubscribe pages alone.
 
     Example: tendermatch serve --port 8001
     """
-    from ..serve import check_can_serve
+    from ..serve import check_can_listen, check_can_serve
     from ..serve import serve as run_server
 
     config = context.config
     host = host or config.serve["host"]
     port = port or config.serve["port"]
     secret = check_can_serve(config)
+    check_can_listen(config, host=host, public_only=public_only)
     _setup_logging(config.worker["log_level"], None, max_mb=0, backups=0)
-    protected = "staff login required" if config.serve["password_hash_env"] else "no login (loopback only!)"
-    click.echo(f"Serving {config.store_path} at http://{host}:{port}/ ({protected}); Ctrl-C stops it", err=True)
-    run_server(config, host=host, port=port, secret=secret)
+    scheme = "https" if config.serve["tls_certificate"] else "http"
+    what = "the unsubscribe pages only" if public_only else "staff console: log in with a `tendermatch users` account"
+    click.echo(f"Serving {config.store_path} at {scheme}://{host}:{port}/ ({what}); Ctrl-C stops it", err=True)
+    run_server(config, host=host, port=port, secret=secret, public_only=public_only)
 
 
 @cli.command("hash-password")
@@ -63,6 +70,118 @@ def hash_password(password: str) -> None:
         click.echo("Error: use at least 10 characters", err=True)
         sys.exit(2)
     click.echo(make_hash(password))
+
+
+@cli.group()
+def users() -> None:
+    """The console's personal accounts: staff (everything, e-mail addresses included) and
+    viewer (no personal data). Passwords are asked for at a prompt, or read from standard
+    input with --password-stdin; never from the command line.
+
+    Example: tendermatch users add anna --role staff
+    """
+
+
+def _read_password(from_stdin: bool) -> str:
+    """A new password from one line of stdin, or from a prompt asked twice; exit 2 if too short."""
+    from ...web.console.auth import MIN_PASSWORD_LENGTH
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt="Repeat the password")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        click.echo(f"Error: use at least {MIN_PASSWORD_LENGTH} characters", err=True)
+        sys.exit(2)
+    return password
+
+
+_NAME = click.argument("name", metavar="NAME")
+_STDIN = click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard"
+                      " input (for scripts) instead of a prompt.")
+
+
+@users.command("add")
+@_NAME
+@click.option("--role", type=click.Choice(["staff", "viewer"]), default="viewer", show_default=True,
+              help="staff: every page and export, e-mail addresses and Datasette included; viewer: no personal data.")
+@_STDIN
+@pass_context
+def users_add(context: Context, name: str, role: str, password_stdin: bool) -> None:
+    """Create a console account NAME (letters, digits, '.', '-', '_', '@').
+
+    Example: tendermatch users add anna@kk.dk --role staff
+    """
+    import re
+
+    from ...web.console.auth import hash_password as make_hash
+
+    if not re.fullmatch(r"[\w.@-]{1,64}", name):
+        click.echo("Error: a user name is 1-64 letters, digits, '.', '-', '_' or '@'", err=True)
+        sys.exit(2)
+    password_hash = make_hash(_read_password(password_stdin))
+    store = context.open_store()
+    try:
+        store.add_user(name, role=role, password_hash=password_hash)
+    finally:
+        store.close()
+    click.echo(f"Added {role} {name}")
+
+
+@users.command("list")
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_context
+def users_list(context: Context, output: str) -> None:
+    """Every console account: name, role, disabled or not, created, last login.
+
+    Example: tendermatch users list --format json
+    """
+    store = context.open_store()
+    rows = store.users()
+    store.close()
+    if output == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    echo_table([{**row, "disabled": "yes" if row["disabled"] else "", "last_login": row["last_login"] or ""}
+                for row in rows], ("name", "role", "disabled", "created_at", "last_login"))
+    click.echo(f"{len(rows)} users")
+
+
+@users.command("disable")
+@_NAME
+@click.option("--enable", is_flag=True, help="Enable the account again instead.")
+@pass_context
+def users_disable(context: Context, name: str, enable: bool) -> None:
+    """Disable a console account (its sessions end at once), or --enable it again.
+
+    Example: tendermatch users disable anna
+    """
+    store = context.open_store()
+    try:
+        store.set_user_disabled(name, not enable)
+    finally:
+        store.close()
+    click.echo(f"{'Enabled' if enable else 'Disabled'} {name}")
+
+
+@users.command("set-password")
+@_NAME
+@_STDIN
+@pass_context
+def users_set_password(context: Context, name: str, password_stdin: bool) -> None:
+    """Give a console account a new password (its sessions end: it logs in again).
+
+    Example: tendermatch users set-password anna
+    """
+    from ...web.console.auth import hash_password as make_hash
+
+    password_hash = make_hash(_read_password(password_stdin))
+    store = context.open_store()
+    try:
+        store.set_user_password(name, password_hash)
+    finally:
+        store.close()
+    click.echo(f"New password set for {name}")
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
