@@ -14,8 +14,10 @@ from typing import Any
 
 from .connection import Connection
 
-# A notice some enterprise was told about by a sent digest.
-_REACHED = ("EXISTS (SELECT 1 FROM delivery_items AS di JOIN deliveries AS d ON d.id = di.delivery_id"
+# A notice some enterprise was told about by a sent digest. CROSS JOIN fixes the order: from
+# the notice's items (index on notice_id) to their delivery (primary key). Left to itself
+# SQLite walked every sent delivery for each notice: 130 s for a list of 50,000 notices.
+_REACHED = ("EXISTS (SELECT 1 FROM delivery_items AS di CROSS JOIN deliveries AS d ON d.id = di.delivery_id"
             " WHERE di.notice_id = n.id AND d.state = 'sent')")
 _MATCHED = "EXISTS (SELECT 1 FROM matches AS m WHERE m.notice_id = n.id)"
 # Open for bids at ``:now``: an active competition whose deadline has not passed (none counts as open).
@@ -138,7 +140,7 @@ class ConsoleReads(Connection):
             " n.deadline, n.published, n.valid_until, n.record ->> '$.value.amount' AS value_amount,"
             " n.record ->> '$.value.currency' AS value_currency,"
             " (SELECT count(*) FROM matches AS m WHERE m.notice_id = n.id) AS matched,"
-            " (SELECT count(DISTINCT di.profile_id) FROM delivery_items AS di JOIN deliveries AS d"
+            " (SELECT count(DISTINCT di.profile_id) FROM delivery_items AS di CROSS JOIN deliveries AS d"
             "  ON d.id = di.delivery_id WHERE di.notice_id = n.id AND d.state = 'sent') AS told"
             f" FROM page JOIN notices AS n ON n.id = page.id ORDER BY {order_by}",
             {"ids": json.dumps([row[0] for row in found])}))
@@ -163,7 +165,7 @@ class ConsoleReads(Connection):
                            "facts": json.loads(row["facts"] or "{}")} for row in self.db.query(
             "SELECT di.profile_id, p.name AS enterprise, d.id AS delivery_id, d.email, d.period, d.state, d.sent_at,"
             " d.created_at, d.language, di.section, di.rank, di.deadline AS told_deadline, di.reasons, m.facts"
-            " FROM delivery_items AS di JOIN deliveries AS d ON d.id = di.delivery_id"
+            " FROM delivery_items AS di CROSS JOIN deliveries AS d ON d.id = di.delivery_id"
             " LEFT JOIN profiles AS p ON p.id = di.profile_id"
             " LEFT JOIN matches AS m ON m.profile_id = di.profile_id AND m.notice_id = di.notice_id"
             " WHERE di.notice_id = ? ORDER BY d.created_at, p.name, d.email", [notice_id])]
