@@ -27,6 +27,11 @@ _OPEN = ("n.kind = 'tender' AND n.status = 'active' AND n.stage = 'competition'"
          " AND coalesce(n.deadline, '9999') >= :today")
 
 
+# A notice's page lists at most this many recipients (and as many matched, not told): a
+# page stays readable and fast; the Datasette query notice_recipients has them all.
+RECIPIENTS_SHOWN = 1000
+
+
 def _fold(text: Any) -> Any:
     return text.casefold() if isinstance(text, str) else text
 
@@ -172,13 +177,13 @@ class ConsoleReads(Connection):
             " FROM delivery_items AS di CROSS JOIN deliveries AS d ON d.id = di.delivery_id"
             " LEFT JOIN profiles AS p ON p.id = di.profile_id"
             " LEFT JOIN matches AS m ON m.profile_id = di.profile_id AND m.notice_id = di.notice_id"
-            " WHERE di.notice_id = ? ORDER BY d.created_at, p.name, d.email", [notice_id])]
+            " WHERE di.notice_id = ? ORDER BY d.created_at, p.name, d.email LIMIT ?", [notice_id, RECIPIENTS_SHOWN])]
         notice["matched_untold"] = [{**row, "reasons": json.loads(row["reasons"] or "[]"),
                                      "facts": json.loads(row["facts"] or "{}")} for row in self.db.query(
             "SELECT m.profile_id, p.name AS enterprise, p.language, m.rank, m.score, m.matched_at, m.reasons, m.facts"
             " FROM matches AS m LEFT JOIN profiles AS p ON p.id = m.profile_id WHERE m.notice_id = ?"
             " AND NOT EXISTS (SELECT 1 FROM delivery_items AS di WHERE di.notice_id = m.notice_id"
-            " AND di.profile_id = m.profile_id) ORDER BY p.name", [notice_id])]
+            " AND di.profile_id = m.profile_id) ORDER BY p.name LIMIT ?", [notice_id, RECIPIENTS_SHOWN])]
         return notice
 
     # -- Virksomheder --------------------------------------------------------------------
