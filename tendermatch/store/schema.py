@@ -337,6 +337,14 @@ def _m007_accounts(db: sqlite_utils.Database) -> None:
     db.table("notice_versions").add_column("deadline", str)
 
 
+def _m008_console_list(db: sqlite_utils.Database) -> None:
+    # The console's notice list filters and counts from this covering index: a notice's row
+    # holds its whole record (kilobytes), so scanning the table for a filter on a column
+    # read ~200 MB for 50,000 notices (85 ms a pass), the index a few MB (8 ms).
+    db.execute("CREATE INDEX idx_notices_console ON notices (published, kind, stage, status, deadline, buyer_name,"
+               " id)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_match_log", _m002_match_log),
@@ -345,6 +353,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("005_web", _m005_web),
     ("006_fuzzy_blocks", _m006_fuzzy_blocks),
     ("007_accounts", _m007_accounts),
+    ("008_console_list", _m008_console_list),
 ]
 
 

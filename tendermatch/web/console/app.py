@@ -158,8 +158,6 @@ class ConsoleApp:
         return user
 
     async def _read_form(self, receive: Any) -> dict[str, str]:
-        from .http import parse_parameters
-
         limit = self.settings.limits.max_body_bytes
         body = await read_capped_body(receive, limit)
         if body is None:
