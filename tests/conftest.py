@@ -92,12 +92,12 @@ def _command_of(args: tuple[str, ...]) -> str | None:
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300,
-            check: bool = False, real_process: bool = False) -> subprocess.CompletedProcess:
+            check: bool = False) -> subprocess.CompletedProcess:
     """Run `tendermatch ARGS` as an operator would: its exit code, standard output and
-    standard error. Store-only commands run in this process (``real_process`` forces a
-    fresh one); a crash prints its traceback to standard error, as Python's would."""
+    standard error. Store-only commands run in this process; a crash prints its traceback
+    to standard error, as Python's would."""
     args = tuple(str(arg) for arg in args)
-    if real_process or _command_of(args) not in IN_PROCESS_COMMANDS:
+    if _command_of(args) not in IN_PROCESS_COMMANDS:
         full_env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
         full_env.update(env or {})  # the developer's own TENDERMATCH_CONFIG must not leak into tests
         result = subprocess.run([sys.executable, "-m", "tendermatch", *args], cwd=cwd or ROOT, env=full_env,
