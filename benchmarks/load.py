@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.match import SEED, generate_profiles, open_notices, replicate
+from benchmarks.peak import run_with_peak
 from tendermatch.matcher.profiles import Profile
 from tendermatch.store import Store
 
@@ -127,27 +128,17 @@ class Timed:
 
 
 def run_timed(config: Path, *args: str, timeout: float = 900) -> Timed:
-    """Run `tendermatch --config CONFIG ARGS` and return its wall time and peak RSS."""
+    """Run `tendermatch --config CONFIG ARGS` and return its wall time and its own peak RSS
+    (through benchmarks/peak.py: not the memory of this process, which holds the store's records)."""
     env = {**os.environ, "TENDERMATCH_SECRET": SECRET}
     env.pop("TENDERMATCH_CONFIG", None)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "tendermatch", "--config", str(config), *args],
-                                   stdout=out, stderr=err, env=env, cwd=config.parent)
-        deadline = started + timeout
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                process.kill()
-                raise TimeoutError(f"tendermatch {' '.join(args)} ran over {timeout} s")
-            time.sleep(0.02)
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as scratch:
+        code, peak_mb, seconds = run_with_peak([sys.executable, "-m", "tendermatch", "--config", str(config), *args],
+                                               cwd=config.parent, env=env, stdout=out, stderr=err,
+                                               report=Path(scratch) / "peak", timeout=timeout)
         out.seek(0)
         err.seek(0)
-        return Timed(seconds, usage.ru_maxrss / 1024, out.read().decode(), err.read().decode(), process.returncode)
+        return Timed(seconds, peak_mb, out.read().decode(), err.read().decode(), code)
 
 
 def free_port() -> int:

@@ -18,10 +18,8 @@ import random
 import re
 import shutil
 import sqlite3
-import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ import pytest
 from lxml import etree
 from lxml import html as lxml_html
 
+from benchmarks.peak import run_with_peak
 from tendermatch.store import Store, decompress
 from tests import configs
 from tests.conftest import ROOT, SAMPLE, run_cli
@@ -416,28 +415,20 @@ class Ran:
 
 
 def run_measured(*args: str, cwd: Path, env: dict[str, str], timeout: float = 300) -> Ran:
-    """Like tests.conftest.run_cli, and also the process's peak memory (os.wait4 gives the
-    child's own rusage; subprocess.run reaps the child without it)."""
+    """Like tests.conftest.run_cli, always as a real process, and also that process's own
+    peak memory (benchmarks/peak.py: not counting this test process's, which a child
+    would otherwise inherit up to its exec)."""
     full_env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
     full_env.update(env)
     out, err = cwd / f"out-{uuid.uuid4().hex}", cwd / f"err-{uuid.uuid4().hex}"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "tendermatch", *args], cwd=ROOT, env=full_env,
-                                   stdout=stdout, stderr=stderr)
-    deadline = time.monotonic() + timeout  # a hang guard only
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            process.kill()
-            os.wait4(process.pid, 0)
-            process.returncode = -9
-            raise AssertionError(f"tendermatch {' '.join(args)} did not end within {timeout} s")
-        time.sleep(0.05)
-    process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
-    return Ran(process.returncode, out.read_text(encoding="utf-8"), err.read_text(encoding="utf-8"),
-               usage.ru_maxrss / 1024)
+        try:
+            code, peak_mb, _ = run_with_peak([sys.executable, "-m", "tendermatch", *args], cwd=ROOT, env=full_env,
+                                             stdout=stdout, stderr=stderr, report=cwd / f"peak-{uuid.uuid4().hex}",
+                                             timeout=timeout)
+        except TimeoutError:
+            raise AssertionError(f"tendermatch {' '.join(args)} did not end within {timeout} s") from None
+    return Ran(code, out.read_text(encoding="utf-8"), err.read_text(encoding="utf-8"), peak_mb)
 
 
 def rejections(store_path: Path) -> dict[tuple[str, str], str]:
