@@ -56,7 +56,7 @@ ENGLISH: dict[str, str] = {
     "først set": "first seen", "ikke oplyst": "not given", "kun uden match": "only without a match",
     "match": "matches", "måneder": "months", "nyeste": "newest", "række": "row", "rækker": "rows",
     "score": "score", "senest set": "last seen", "seneste": "last", "siden": "since", "via": "via",
-    "virksomheder": "enterprises", "fortalt": "told",
+    "virksomheder": "enterprises", "virksomhed": "enterprise", "fortalt": "told",
     "Viser de første 1000; SQL-visningens notice_recipients har dem alle.":
         "Showing the first 1,000; the SQL view's notice_recipients has them all.",
     "vil høre om udbud om": "wants to hear about tenders for",
