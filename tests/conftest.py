@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.chromium import chromium  # noqa: F401 (a fixture for every test folder)
+from tests.forked import can_fork, run_forked
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"  # in-repo test data, provenance in tests/data/SOURCES.md
@@ -78,9 +79,9 @@ def notice_schema() -> dict:
 
 # Commands that only read and write the store (and send mail): run in this process with
 # click's CliRunner, ten times cheaper than a fresh interpreter. Those that start Scrapy's
-# reactor (once per process), a server or the scheduler stay real processes.
+# reactor (once per process), a server or the scheduler run in a process of their own.
 IN_PROCESS_COMMANDS = frozenset({"ingest", "tenders", "sources", "reparse", "match", "log", "profiles", "digest",
-                                 "deliveries", "unsubscribe", "runs", "status", "hash-password"})
+                                 "deliveries", "unsubscribe", "runs", "status", "hash-password", "users"})
 _GLOBAL_OPTIONS = frozenset({"--config", "--db", "--profiles"})
 
 
@@ -92,18 +93,21 @@ def _command_of(args: tuple[str, ...]) -> str | None:
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300,
-            check: bool = False) -> subprocess.CompletedProcess:
+            check: bool = False, input: str | None = None) -> subprocess.CompletedProcess:
     """Run `tendermatch ARGS` as an operator would: its exit code, standard output and
-    standard error. Store-only commands run in this process; a crash prints its traceback
-    to standard error, as Python's would."""
+    standard error. Store-only commands run in this process, the others (crawl, demo) in a
+    process forked from this one (tests/forked.py); a crash prints its traceback to standard error, as
+    Python's would."""
     args = tuple(str(arg) for arg in args)
-    if _command_of(args) not in IN_PROCESS_COMMANDS:
-        full_env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
-        full_env.update(env or {})  # the developer's own TENDERMATCH_CONFIG must not leak into tests
-        result = subprocess.run([sys.executable, "-m", "tendermatch", *args], cwd=cwd or ROOT, env=full_env,
-                                capture_output=True, text=True, timeout=timeout)
+    full_env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
+    full_env.update(env or {})  # the developer's own TENDERMATCH_CONFIG must not leak into tests
+    if _command_of(args) in IN_PROCESS_COMMANDS:
+        result = _run_in_process(args, cwd=cwd or ROOT, env=env or {}, input=input)
+    elif input is None and can_fork():
+        result = run_forked(list(args), cwd=cwd or ROOT, env=full_env, timeout=timeout)
     else:
-        result = _run_in_process(args, cwd=cwd or ROOT, env=env or {})
+        result = subprocess.run([sys.executable, "-m", "tendermatch", *args], cwd=cwd or ROOT, env=full_env,
+                                capture_output=True, text=True, timeout=timeout, input=input)
     if check and result.returncode != 0:
         raise AssertionError(
             f"tendermatch {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
@@ -111,7 +115,8 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     return result
 
 
-def _run_in_process(args: tuple[str, ...], *, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+def _run_in_process(args: tuple[str, ...], *, cwd: Path, env: dict, input: str | None = None,
+                    ) -> subprocess.CompletedProcess:
     from click.testing import CliRunner
 
     from tendermatch.worker.cli import cli
@@ -120,7 +125,7 @@ def _run_in_process(args: tuple[str, ...], *, cwd: Path, env: dict) -> subproces
     previous = Path.cwd()
     os.chdir(cwd)  # relative paths in ARGS mean what they would to the process
     try:
-        outcome = runner.invoke(cli, list(args), prog_name="tendermatch", catch_exceptions=True)
+        outcome = runner.invoke(cli, list(args), prog_name="tendermatch", catch_exceptions=True, input=input)
     finally:
         os.chdir(previous)
     stderr = outcome.stderr

@@ -226,7 +226,5 @@ OWN_BUYERS = ("Holbæk Kommune", "Roskilde Kommune")
 
 def add_user(config: Path, name: str, role: str, password: str = USER_PASSWORD) -> subprocess.CompletedProcess:
     """`tendermatch users add NAME --role ROLE --password-stdin`, as an operator would run it."""
-    full_env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
-    return subprocess.run([sys.executable, "-m", "tendermatch", "--config", str(config), "users", "add", name,
-                           "--role", role, "--password-stdin"], input=password + "\n", cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=60)
+    return run_cli("--config", str(config), "users", "add", name, "--role", role, "--password-stdin",
+                   input=password + "\n")
