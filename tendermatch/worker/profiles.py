@@ -82,6 +82,7 @@ def load_profiles(path: str | Path) -> ProfileSet:
     if not path.exists():
         found.errors.append(f"{path}: no such profile folder or file")
         return found
+    by_id: dict[str, Profile] = {}  # ten thousand profiles: a look-up each, not a scan each
     for file in profile_files(path):
         try:
             profile = read_profile(file)
@@ -92,8 +93,8 @@ def load_profiles(path: str | Path) -> ProfileSet:
         except Exception as error:
             found.errors.append(f"{file}: cannot be read as a profile ({type(error).__name__}: {error})")
             continue
-        first = found.get(profile.id)
-        if first is not None:
+        first = by_id.setdefault(profile.id, profile)
+        if first is not profile:
             found.errors.append(f"{file}: id: {profile.id!r} is already used by {first.source}")
             continue
         found.profiles.append(profile)
