@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from lxml import etree
 
+from benchmarks.peak import run_with_peak
 from tendermatch.crawler.ingest import NoticeIngester
 from tendermatch.crawler.parsers.common import MAX_DOCUMENT_BYTES
 from tendermatch.crawler.parsers.xmlsafe import make_parser
@@ -84,12 +84,19 @@ def peak_rss_child(corpus: Path, fraction: float, workers: int) -> float:
         "from benchmarks.ingest import corpus_files, ingest;"
         "files = corpus_files(Path(sys.argv[2])); files = files[: int(len(files) * float(sys.argv[3]))];"
         "d = tempfile.mkdtemp();"
-        "ingest(files, Path(d) / 's.db', workers=int(sys.argv[4]));"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+        "ingest(files, Path(d) / 's.db', workers=int(sys.argv[4]))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(ROOT), str(corpus), str(fraction), str(workers)],
-                         capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    # Through benchmarks/peak.py's launcher: the child's own ru_maxrss would count this
+    # process's memory up to the child's exec.
+    with tempfile.TemporaryDirectory() as folder, open(os.devnull, "wb") as devnull, \
+            (Path(folder) / "err").open("w+b") as err:
+        exit_code, peak, _ = run_with_peak(
+            [sys.executable, "-c", code, str(ROOT), str(corpus), str(fraction), str(workers)], cwd=ROOT,
+            env=dict(os.environ), stdout=devnull, stderr=err, report=Path(folder) / "peak", timeout=3600)
+        if exit_code != 0:
+            err.seek(0)
+            raise RuntimeError(f"ingest child exited {exit_code}:\n{err.read().decode(errors='replace')[-2000:]}")
+    return peak
 
 
 def main() -> None:

@@ -27,8 +27,6 @@ import copy
 import json
 import os
 import random
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ingest import corpus_files
+from benchmarks.peak import run_with_peak
 from tendermatch.crawler.ingest import NoticeIngester
 from tendermatch.crawler.prepare import prepare_file, prepare_in_parallel
 from tendermatch.matcher.cpv import branch, cpv_labels
@@ -121,10 +120,21 @@ def build_store(path: Path, records: list[dict]) -> None:
 
 
 def run_child(store_path: Path, profiles_path: Path, profiles: int) -> dict:
-    """Time `match` in a fresh process; returns its wall time, peak RSS and counts."""
-    output = subprocess.run([sys.executable, __file__, "--child", str(store_path), str(profiles_path), str(profiles)],
-                            capture_output=True, text=True, check=True)
-    return json.loads(output.stdout.strip().splitlines()[-1])
+    """Time `match` in a fresh process; returns its wall time, peak RSS and counts. The peak
+    is measured by benchmarks/peak.py's launcher: the child's own ru_maxrss would count this
+    process's memory (the replicated notices) up to the child's exec. It is the largest of
+    the match's processes (the main one and its pool workers), not their sum."""
+    folder = store_path.parent
+    with (folder / "child.out").open("w+b") as out, (folder / "child.err").open("w+b") as err:
+        code, peak_mb, _ = run_with_peak(
+            [sys.executable, __file__, "--child", str(store_path), str(profiles_path), str(profiles)],
+            cwd=ROOT, env=dict(os.environ), stdout=out, stderr=err, report=folder / "child.peak", timeout=3600)
+        out.seek(0)
+        err.seek(0)
+        if code != 0:
+            raise RuntimeError(f"match child exited {code}:\n{err.read().decode(errors='replace')[-2000:]}")
+        result = json.loads(out.read().decode().strip().splitlines()[-1])
+    return {**result, "peak_mb": peak_mb}
 
 
 def child(store_path: str, profiles_path: str, count: int) -> None:
@@ -137,7 +147,7 @@ def child(store_path: str, profiles_path: str, count: int) -> None:
     result = match_store(store, profiles, as_of=None)
     seconds = time.perf_counter() - started
     store.close()
-    print(json.dumps({"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    print(json.dumps({"seconds": seconds,
                       "matches": result.stats["matches"], "lots": result.stats["lots"],
                       "notices": result.stats["matched_notices"], "profiles": len(profiles)}))
 

@@ -8,7 +8,8 @@ exit code and standard streams), so what the tests check of it is what an operat
 that start it with subprocess (the crawl children of the worker, the lock and fault tests).
 
 Only while the test process has not started a Twisted reactor of its own: a child would
-inherit it (``can_fork`` says).
+inherit it (``can_fork`` says). Not for a process whose memory a test measures: a forked
+child's peak counts the pages it shares with the test process.
 """
 
 from __future__ import annotations

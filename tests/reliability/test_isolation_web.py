@@ -68,7 +68,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     run_cli("--config", str(config), "match", check=True, env=secret_env())
     with sqlite3.connect(folder / "store.db") as db:
         (notice_id,) = db.execute("SELECT id FROM notices ORDER BY id LIMIT 1").fetchone()
-    server = ServeProcess(config, port).start()
+    server = ServeProcess(config, port, fresh=True).start()  # its peak memory is measured
     try:
         yield Site(folder=folder, server=server, notice_id=notice_id)
     finally:

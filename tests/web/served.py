@@ -156,6 +156,9 @@ class ServeProcess:
     port: int
     env: dict[str, str] = field(default_factory=secret_env)
     process: subprocess.Popen | ForkedCli | None = None
+    # A fresh interpreter, not a fork of this process: for a test that measures its memory
+    # (a forked child's peak counts the pages it shares with the test process).
+    fresh: bool = False
 
     @property
     def url(self) -> str:
@@ -172,7 +175,7 @@ class ServeProcess:
         with open(os.devnull, "wb") as devnull, self.log_path.open("wb") as log:
             # Forked from this process when it can be (tests/forked.py): a second of CPU less per start.
             self.process = (
-                ForkedCli(command, cwd=ROOT, env=full_env, stdout=devnull, stderr=log) if can_fork()
+                ForkedCli(command, cwd=ROOT, env=full_env, stdout=devnull, stderr=log) if can_fork() and not self.fresh
                 else subprocess.Popen([sys.executable, "-m", "tendermatch", *command], cwd=ROOT, env=full_env,
                                       stdout=devnull, stderr=log))
         deadline = time.monotonic() + timeout
