@@ -14,6 +14,7 @@ child's peak counts the pages it shares with the test process.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -75,12 +76,19 @@ def _child(cli, args: list[str], *, cwd: Path, env: dict[str, str], stdout: int,
     """Become `tendermatch ARGS`; never returns into pytest."""
     code = 70
     try:
+        # Nothing of the test process is finalised here: its objects are frozen out of garbage
+        # collection and the child ends by os._exit, so an inherited SQLite connection is
+        # never closed here (closing a descriptor of a file releases this process's locks on
+        # it). Its descriptors stay open for the same reason: SQLite shares one record of
+        # each open database file between the connections of a process, the child's included.
+        gc.freeze()
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.dup2(stdout, 1)
         os.dup2(stderr, 2)
+        signal.set_wakeup_fd(-1)  # a signal here must not wake the test process's event loop
         sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - the child's own streams
         sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
