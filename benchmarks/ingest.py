@@ -88,15 +88,11 @@ def peak_rss_child(corpus: Path, fraction: float, workers: int) -> float:
     )
     # Through benchmarks/peak.py's launcher: the child's own ru_maxrss would count this
     # process's memory up to the child's exec.
-    with tempfile.TemporaryDirectory() as folder, open(os.devnull, "wb") as devnull, \
-            (Path(folder) / "err").open("w+b") as err:
-        exit_code, peak, _ = run_with_peak(
-            [sys.executable, "-c", code, str(ROOT), str(corpus), str(fraction), str(workers)], cwd=ROOT,
-            env=dict(os.environ), stdout=devnull, stderr=err, report=Path(folder) / "peak", timeout=3600)
-        if exit_code != 0:
-            err.seek(0)
-            raise RuntimeError(f"ingest child exited {exit_code}:\n{err.read().decode(errors='replace')[-2000:]}")
-    return peak
+    ran = run_with_peak([sys.executable, "-c", code, str(ROOT), str(corpus), str(fraction), str(workers)], cwd=ROOT,
+                        env=dict(os.environ), timeout=3600)
+    if ran.returncode != 0:
+        raise RuntimeError(f"ingest child exited {ran.returncode}:\n{ran.stderr[-2000:]}")
+    return ran.peak_mb
 
 
 def main() -> None:

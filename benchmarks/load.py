@@ -132,13 +132,9 @@ def run_timed(config: Path, *args: str, timeout: float = 900) -> Timed:
     (through benchmarks/peak.py: not the memory of this process, which holds the store's records)."""
     env = {**os.environ, "TENDERMATCH_SECRET": SECRET}
     env.pop("TENDERMATCH_CONFIG", None)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as scratch:
-        code, peak_mb, seconds = run_with_peak([sys.executable, "-m", "tendermatch", "--config", str(config), *args],
-                                               cwd=config.parent, env=env, stdout=out, stderr=err,
-                                               report=Path(scratch) / "peak", timeout=timeout)
-        out.seek(0)
-        err.seek(0)
-        return Timed(seconds, peak_mb, out.read().decode(), err.read().decode(), code)
+    ran = run_with_peak([sys.executable, "-m", "tendermatch", "--config", str(config), *args], cwd=config.parent,
+                        env=env, timeout=timeout)
+    return Timed(ran.seconds, ran.peak_mb, ran.stdout, ran.stderr, ran.returncode)
 
 
 def free_port() -> int:

@@ -124,17 +124,11 @@ def run_child(store_path: Path, profiles_path: Path, profiles: int) -> dict:
     is measured by benchmarks/peak.py's launcher: the child's own ru_maxrss would count this
     process's memory (the replicated notices) up to the child's exec. It is the largest of
     the match's processes (the main one and its pool workers), not their sum."""
-    folder = store_path.parent
-    with (folder / "child.out").open("w+b") as out, (folder / "child.err").open("w+b") as err:
-        code, peak_mb, _ = run_with_peak(
-            [sys.executable, __file__, "--child", str(store_path), str(profiles_path), str(profiles)],
-            cwd=ROOT, env=dict(os.environ), stdout=out, stderr=err, report=folder / "child.peak", timeout=3600)
-        out.seek(0)
-        err.seek(0)
-        if code != 0:
-            raise RuntimeError(f"match child exited {code}:\n{err.read().decode(errors='replace')[-2000:]}")
-        result = json.loads(out.read().decode().strip().splitlines()[-1])
-    return {**result, "peak_mb": peak_mb}
+    ran = run_with_peak([sys.executable, __file__, "--child", str(store_path), str(profiles_path), str(profiles)],
+                        cwd=ROOT, env=dict(os.environ), timeout=3600)
+    if ran.returncode != 0:
+        raise RuntimeError(f"match child exited {ran.returncode}:\n{ran.stderr[-2000:]}")
+    return {**json.loads(ran.stdout.strip().splitlines()[-1]), "peak_mb": ran.peak_mb}
 
 
 def child(store_path: str, profiles_path: str, count: int) -> None:

@@ -12,9 +12,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 # Runs in the launcher: start the command, wait for it, write "<exit code> <peak KiB>".
 _LAUNCHER = (
@@ -25,19 +26,34 @@ _LAUNCHER = (
 )
 
 
-def run_with_peak(command: list[str], *, cwd: Path, env: dict[str, str], stdout: IO[bytes], stderr: IO[bytes],
-                  report: Path, timeout: float) -> tuple[int, float, float]:
-    """(exit code, peak MB, seconds) of ``command``; ``report`` is a scratch file. A command
-    still running after ``timeout`` seconds is killed with its launcher (TimeoutError)."""
-    started = time.perf_counter()
-    launcher = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(report), *command], cwd=cwd, env=env,
-                                stdout=stdout, stderr=stderr, start_new_session=True)
-    try:
-        launcher.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(launcher.pid, signal.SIGKILL)
-        launcher.wait()
-        raise TimeoutError(f"{' '.join(command)} ran over {timeout} s") from None
-    seconds = time.perf_counter() - started
-    code, peak_kib = report.read_text().split()
-    return int(code), int(peak_kib) / 1024, seconds
+@dataclass
+class Measured:
+    returncode: int
+    peak_mb: float  # the command's own peak resident memory (the largest of its processes)
+    seconds: float
+    stdout: str
+    stderr: str
+
+
+def run_with_peak(command: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> Measured:
+    """Run ``command`` to its end: its exit code, peak memory, wall time and output. A
+    command still running after ``timeout`` seconds is killed with its launcher (TimeoutError)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        report = folder / "peak"
+        with (folder / "out").open("w+b") as out, (folder / "err").open("w+b") as err:
+            started = time.perf_counter()
+            launcher = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(report), *command], cwd=cwd, env=env,
+                                        stdout=out, stderr=err, start_new_session=True)
+            try:
+                launcher.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(launcher.pid, signal.SIGKILL)
+                launcher.wait()
+                raise TimeoutError(f"{' '.join(command)} ran over {timeout} s") from None
+            seconds = time.perf_counter() - started
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace")
+        code, peak_kib = report.read_text().split()
+    return Measured(int(code), int(peak_kib) / 1024, seconds, stdout, stderr)

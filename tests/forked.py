@@ -133,3 +133,13 @@ def run_forked(args: list[str], *, cwd: Path, env: dict[str, str], timeout: floa
         assert process.returncode is not None
         return subprocess.CompletedProcess(process.args, process.returncode, out.read().decode("utf-8", "replace"),
                                            err.read().decode("utf-8", "replace"))
+
+
+def start_cli(args: list[str], *, cwd: Path, env: dict[str, str], stdout: IO[bytes], stderr: IO[bytes],
+              fresh: bool = False) -> ForkedCli | subprocess.Popen[bytes]:
+    """Start `tendermatch ARGS`: forked when it can be, else (or when ``fresh``: a test that
+    measures the process's memory) as `python -m tendermatch` in a fresh interpreter."""
+    if can_fork() and not fresh:
+        return ForkedCli(args, cwd=cwd, env=env, stdout=stdout, stderr=stderr)
+    return subprocess.Popen([sys.executable, "-m", "tendermatch", *args], cwd=cwd, env=env, stdout=stdout,
+                            stderr=stderr)

@@ -33,7 +33,7 @@ import pytest
 from lxml import etree
 from lxml import html as lxml_html
 
-from benchmarks.peak import run_with_peak
+from benchmarks.peak import Measured, run_with_peak
 from tendermatch.store import Store, decompress
 from tests import configs
 from tests.conftest import ROOT, SAMPLE, run_cli
@@ -406,29 +406,16 @@ def source(name: str, kind: str, **values: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-@dataclass
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-    peak_mb: float  # the process's peak resident memory
-
-
-def run_measured(*args: str, cwd: Path, env: dict[str, str], timeout: float = 300) -> Ran:
+def run_measured(*args: str, env: dict[str, str], timeout: float = 300) -> Measured:
     """Like tests.conftest.run_cli, always as a real process, and also that process's own
     peak memory (benchmarks/peak.py: not counting this test process's, which a child
     would otherwise inherit up to its exec)."""
     full_env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
     full_env.update(env)
-    out, err = cwd / f"out-{uuid.uuid4().hex}", cwd / f"err-{uuid.uuid4().hex}"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        try:
-            code, peak_mb, _ = run_with_peak([sys.executable, "-m", "tendermatch", *args], cwd=ROOT, env=full_env,
-                                             stdout=stdout, stderr=stderr, report=cwd / f"peak-{uuid.uuid4().hex}",
-                                             timeout=timeout)
-        except TimeoutError:
-            raise AssertionError(f"tendermatch {' '.join(args)} did not end within {timeout} s") from None
-    return Ran(code, out.read_text(encoding="utf-8"), err.read_text(encoding="utf-8"), peak_mb)
+    try:
+        return run_with_peak([sys.executable, "-m", "tendermatch", *args], cwd=ROOT, env=full_env, timeout=timeout)
+    except TimeoutError:
+        raise AssertionError(f"tendermatch {' '.join(args)} did not end within {timeout} s") from None
 
 
 def rejections(store_path: Path) -> dict[tuple[str, str], str]:
@@ -486,9 +473,9 @@ class World:
     site: Site
     config: Path
     store: Path
-    ingest: Ran
+    ingest: Measured
     after_ingest: str  # the store's text right after the ingest (see store_text)
-    crawl: Ran
+    crawl: Measured
     match: CompletedProcess
     digest: CompletedProcess
     messages: list[bytes]
@@ -563,9 +550,9 @@ def world(tmp_path_factory) -> World:
     try:
         config = write_config(folder, sources=serve_hostile(site, hostile), smtp_port=smtp.port)
         args = ("--config", str(config))
-        ingest = run_measured(*args, "ingest", str(hostile.files), cwd=folder, env=secret_env())
+        ingest = run_measured(*args, "ingest", str(hostile.files), env=secret_env())
         after_ingest = store_text(folder / "store.db")
-        crawl = run_measured(*args, "crawl", cwd=folder, env=secret_env())
+        crawl = run_measured(*args, "crawl", env=secret_env())
         match = run_cli(*args, "match", "--as-of", AS_OF, env=secret_env(), timeout=120)
         digest = run_cli(*args, "digest", "--send", "--as-of", AS_OF, "--period", PERIOD, env=secret_env(), timeout=120)
         notices = {record["id"]: record for record in stored(config)}

@@ -15,7 +15,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +25,7 @@ from pathlib import Path
 
 from tests import configs
 from tests.conftest import ROOT, run_cli
-from tests.forked import ForkedCli, can_fork
+from tests.forked import ForkedCli, start_cli
 
 SECRET = "web-tests-secret-0123456789abcdef"
 STAFF_PASSWORD = "korrekt hest batteri"
@@ -174,10 +173,7 @@ class ServeProcess:
         command = ["--config", str(self.config), "serve", "--port", str(self.port)]
         with open(os.devnull, "wb") as devnull, self.log_path.open("wb") as log:
             # Forked from this process when it can be (tests/forked.py): a second of CPU less per start.
-            self.process = (
-                ForkedCli(command, cwd=ROOT, env=full_env, stdout=devnull, stderr=log) if can_fork() and not self.fresh
-                else subprocess.Popen([sys.executable, "-m", "tendermatch", *command], cwd=ROOT, env=full_env,
-                                      stdout=devnull, stderr=log))
+            self.process = start_cli(command, cwd=ROOT, env=full_env, stdout=devnull, stderr=log, fresh=self.fresh)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

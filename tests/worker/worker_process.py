@@ -9,8 +9,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +19,7 @@ import pytest
 from tests import configs
 from tests.conftest import ROOT, run_cli
 from tests.crawler.servers import LocalServer, StaticSite
-from tests.forked import ForkedCli, can_fork
+from tests.forked import start_cli
 
 WEB = ROOT / "tests" / "fixtures" / "web"
 SECRET = "worker-test-secret-0123456789"
@@ -69,10 +67,7 @@ class RunningWorker:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - stays open while the worker runs; stop()/kill() close it
         command = ["--config", str(config), "run", "--log-level", "DEBUG", *args]
         # Forked from this process when it can be (tests/forked.py): a second of CPU less per worker.
-        self.process: subprocess.Popen[bytes] | ForkedCli = (
-            ForkedCli(command, cwd=ROOT, env=full_env, stdout=self._log, stderr=self._log) if can_fork()
-            else subprocess.Popen([sys.executable, "-m", "tendermatch", *command], cwd=ROOT, env=full_env,
-                                  stdout=self._log, stderr=subprocess.STDOUT))
+        self.process = start_cli(command, cwd=ROOT, env=full_env, stdout=self._log, stderr=self._log)
 
     @property
     def pid(self) -> int:
