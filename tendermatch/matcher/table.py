@@ -11,11 +11,12 @@ scoring and reasons are in ``engine``, the profile side in ``terms``.
 from __future__ import annotations
 
 import bisect
-import re
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -119,6 +120,9 @@ def _intersect_min(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.nda
     return common, np.minimum(a[1][ia], b[1][ib])
 
 
+_GRAM = 4  # the shortest word looked for inside longer tokens
+
+
 class TermHits(NamedTuple):
     """Where a term is found (see ``NoticeTable.term_hits``)."""
 
@@ -153,8 +157,10 @@ class NoticeTable:
         self.lot_refs: list[Lot] = []
         self.vocabulary: dict[str, int] = {}
         self.tokens: list[str] = []
-        self._postings: list[dict[int, list[int]]] = [defaultdict(list) for _ in FIELD_KINDS]
-        self._arrays: list[dict[int, np.ndarray]] = [{} for _ in FIELD_KINDS]
+        # Per field, the units (notices, lots or code units) holding each token: token t's
+        # are _posting_units[field][_posting_starts[field][t]:_posting_starts[field][t + 1]].
+        self._posting_units: list[np.ndarray] = [np.empty(0, dtype=np.int32) for _ in FIELD_KINDS]
+        self._posting_starts: list[np.ndarray] = [np.zeros(1, dtype=np.int64) for _ in FIELD_KINDS]
         self._lot_fields: list[tuple[frozenset[int], ...]] = []
         self._notice_fields: list[tuple[frozenset[int], frozenset[int], frozenset[int]]] = []
         self._cpv_lots: dict[str, list[int]] = defaultdict(list)
@@ -164,8 +170,7 @@ class NoticeTable:
         self._concept_cache: dict[int, tuple[tuple[Term, ...], ConceptHits]] = {}
         self._cpv_cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._mask_cache: dict[tuple[str, Any], np.ndarray] = {}
-        self._joined: str | None = None
-        self._starts: list[int] = []
+        self._grams: dict[str, list[int]] | None = None  # 4 letters -> the tokens holding them
         self.languages: dict[str, int] = {}  # notice language -> its id in notice_language
         self._language_tokens: dict[int, set[int]] = defaultdict(set)  # own-text tokens per language id
         self._stem_index: dict[int, dict[str, list[int]]] = {}
@@ -218,19 +223,27 @@ class NoticeTable:
         # A lot's code list -> (its specific and broad labels' tokens, its goods group, each code's weight)
         code_shapes: dict[tuple[str, ...], tuple[frozenset[int], frozenset[int], int, list[float]]] = {}
 
+        vocabulary = table.vocabulary
+        # (token, unit) pairs per field, as C arrays: a Python list per token was a third of the build.
+        posted: list[tuple[array[int], array[int]]] = [(array("i"), array("i")) for _ in FIELD_KINDS]
+
+        def post(field_id: int, tokens: frozenset[int], unit: int) -> None:
+            field_tokens, units = posted[field_id]
+            field_tokens.extend(tokens)
+            units.extend(repeat(unit, len(tokens)))
+
         def tokens_of(text: str | None) -> frozenset[int]:
             if not text:
                 return frozenset()
             found = token_sets.get(text)
             if found is None:
-                ids = []
-                for word in words(text):
-                    token_id = table.vocabulary.get(word)
-                    if token_id is None:
-                        token_id = table.vocabulary[word] = len(table.tokens)
-                        table.tokens.append(word)
-                    ids.append(token_id)
-                found = token_sets[text] = frozenset(ids)
+                unique = set(words(text))
+                # Set operations instead of a lookup per word; new words numbered in sorted
+                # order, so token ids do not depend on string hashing.
+                for word in sorted(unique.difference(vocabulary)):
+                    vocabulary[word] = len(table.tokens)
+                    table.tokens.append(word)
+                found = token_sets[text] = frozenset(map(vocabulary.__getitem__, unique))
             return found
 
         for record in records:
@@ -260,9 +273,7 @@ class NoticeTable:
             table._notice_fields.append((title, description, translated))
             for field_id, tokens in ((NOTICE_TITLE, title), (NOTICE_DESCRIPTION, description),
                                      (NOTICE_TRANSLATION, translated)):
-                postings = table._postings[field_id]
-                for token_id in tokens:
-                    postings[token_id].append(notice_index)
+                post(field_id, tokens, notice_index)
             notice_social = bool(record.get("social"))
             lots_say = any(lot.get("reserved") for lot in record["lots"])
             starts.append(len(table.lot_ids))
@@ -285,9 +296,7 @@ class NoticeTable:
                             unit = code_units[code] = len(table.unit_codes)
                             table.unit_codes.append(code)
                             code_labels.append((broad, tokens_of(label)))
-                            postings = table._postings[LOT_CPV_BROAD if broad else LOT_CPV]
-                            for token_id in code_labels[unit][1]:
-                                postings[token_id].append(unit)
+                            post(LOT_CPV_BROAD if broad else LOT_CPV, code_labels[unit][1], unit)
                         broad, tokens = code_labels[unit]
                         labels[broad].append(tokens)
                     divisions = tuple(sorted({code[:2] for code in codes})) \
@@ -301,10 +310,8 @@ class NoticeTable:
                 own_tokens.update(fields[0])
                 own_tokens.update(fields[3])
                 table._lot_fields.append(fields)
-                for field_id in (LOT_TITLE, LOT_DESCRIPTION):
-                    postings = table._postings[field_id]
-                    for token_id in fields[LOT_FIELDS.index(field_id)]:
-                        postings[token_id].append(lot_index)
+                post(LOT_TITLE, fields[0], lot_index)
+                post(LOT_DESCRIPTION, fields[3], lot_index)
                 goods.append(goods_group)
                 for code, weight in zip(codes, weights, strict=False):
                     table._cpv_lots[code].append(lot_index)
@@ -335,6 +342,13 @@ class NoticeTable:
         table.reserved_groups = list(reserved_groups)
         for code in table._cpv_lots:
             table._codes_by_division[code[:2]].append(code)
+        for field_id, (field_tokens, units) in enumerate(posted):
+            token_column = np.frombuffer(field_tokens, dtype=np.int32) if field_tokens else np.empty(0, dtype=np.int32)
+            # Stable: each token's units stay in the order they were posted (ascending).
+            order = np.argsort(token_column, kind="stable")
+            table._posting_units[field_id] = (np.frombuffer(units, dtype=np.int32) if units
+                                              else np.empty(0, dtype=np.int32))[order]
+            table._posting_starts[field_id] = np.searchsorted(token_column[order], np.arange(len(table.tokens) + 1))
         return table
 
     @property
@@ -344,26 +358,25 @@ class NoticeTable:
     # -- words ---------------------------------------------------------------------------
 
     def _posting_array(self, field_id: int, token_id: int) -> np.ndarray:
-        arrays = self._arrays[field_id]
-        found = arrays.get(token_id)
-        if found is None:
-            found = arrays[token_id] = np.asarray(self._postings[field_id].get(token_id, ()), dtype=np.int32)
-        return found
+        """The units of a field holding the token, ascending (a read-only view)."""
+        starts = self._posting_starts[field_id]
+        return self._posting_units[field_id][starts[token_id]:starts[token_id + 1]]
 
     def resolve_words(self, wanted: set[str] | list[str]) -> None:
         """Find the vocabulary tokens each word matches (``text.word_quality`` > 0), in bulk."""
-        todo = sorted(set(wanted) - self._word_cache.keys())
+        # Not ``set - dict.keys()``: that walks every cached word (called once per profile).
+        todo = sorted({word for word in wanted if word not in self._word_cache})
         if not todo:
             return
-        if self._joined is None:
-            # One string of every token, so a substring search over the vocabulary is one
-            # C-level scan instead of a Python loop over tens of thousands of tokens.
-            self._joined = "\n" + "\n".join(self.tokens) + "\n"
-            self._starts = []
-            position = 1
-            for token in self.tokens:
-                self._starts.append(position)
-                position += len(token) + 1
+        if self._grams is None:
+            # Every 4-letter piece of every token: a word is then looked for inside the few
+            # tokens that hold its rarest piece, not in the whole vocabulary (a scan of every
+            # token per word took seconds for a store's worth of profiles).
+            grams: dict[str, list[int]] = defaultdict(list)
+            for token_id, token in enumerate(self.tokens):
+                for gram in {token[at:at + _GRAM] for at in range(len(token) - _GRAM + 1)}:
+                    grams[gram].append(token_id)
+            self._grams = grams
         found: dict[str, dict[int, float]] = {word: {} for word in todo}
         for word in todo:
             matches = found[word]
@@ -371,13 +384,15 @@ class NoticeTable:
             if exact is not None:
                 matches[exact] = 1.0
             needle = stem(word) or word
-            if len(needle) < 4:  # shorter words match whole tokens only
+            if len(needle) < _GRAM:  # shorter words match whole tokens only
                 continue
-            for hit in re.finditer(re.escape(needle), self._joined):
-                token_id = bisect.bisect_right(self._starts, hit.start()) - 1
-                if token_id in matches:
+            holding = min((self._grams.get(needle[at:at + _GRAM], ()) for at in range(len(needle) - _GRAM + 1)),
+                          key=len)
+            for token_id in holding:  # ascending token ids, as a scan of the vocabulary finds them
+                token = self.tokens[token_id]
+                if token_id in matches or needle not in token:
                     continue
-                quality = word_quality(word, self.tokens[token_id])
+                quality = word_quality(word, token)
                 if quality:
                     matches[token_id] = quality
         self._resolve_typos(todo, found)

@@ -31,7 +31,6 @@ MIN_TYPO = 9  # shorter words have too many one-letter neighbours ("painting" is
 INFLECTIONS = ("e", "en", "er", "erne", "ene", "et", "s", "es")
 
 _FOLD = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
-_NOT_WORD = re.compile(r"[^0-9a-z]+")
 
 # Words that say nothing about the trade; they are dropped from phrases and a profile
 # word among them counts only a little and never makes a match on its own.
@@ -56,32 +55,45 @@ GENERIC_WORDS = frozenset(
 )
 
 
-class _Transliteration(dict[int, str]):
-    """str.translate table that transliterates each character the first time it is met and
-    remembers it: ASCII stays, Greek and Cyrillic become Latin letters ("καθαριότητα" ->
-    "kathariotita", "почистване" -> "pochistvane"), accents go ("é" -> "e", "ł" -> "l").
-    Dropping what is not ASCII would delete whole Greek and Bulgarian notices."""
+class _Transliteration(dict[str, str]):
+    """Each run of non-ASCII characters the first time it is met, transliterated and
+    remembered: Greek and Cyrillic become Latin letters ("καθαριότητα" -> "kathariotita",
+    "почистване" -> "pochistvane"), accents go ("é" -> "e", "ł" -> "l"), Danish and German
+    letters are spelled out. Dropping what is not ASCII would delete whole Greek and
+    Bulgarian notices. Runs (mostly whole words) repeat across notices; the cache is
+    dropped when it grows large."""
 
-    def __missing__(self, code: int) -> str:
-        value = self[code] = chr(code) if code < 128 else anyascii(chr(code)).lower()
+    def __missing__(self, run: str) -> str:
+        if len(self) > 500_000:
+            self.clear()
+        value = self[run] = "".join(anyascii(char).lower() for char in run.translate(_FOLD))
         return value
 
 
 _TRANSLITERATE = _Transliteration()
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+# bytes.translate: every byte that is not a folded letter or digit becomes a space. A byte
+# table is a C array lookup; str.translate or a regular expression over the text took most
+# of the time it takes to index a store.
+_WORD_BYTES = bytes(byte if chr(byte) in "0123456789abcdefghijklmnopqrstuvwxyz" else 32 for byte in range(256))
+
+
+def _ascii_lower(text: str) -> bytes:
+    text = text.lower()
+    if not text.isascii():  # most text is plain ASCII: skip the slow step for it
+        text = _NON_ASCII.sub(lambda run: _TRANSLITERATE[run.group()], text)
+    return text.encode("ascii").translate(_WORD_BYTES)
 
 
 def fold(text: str) -> str:
     """Lower case, Danish letters spelled out, accents dropped, other scripts (Greek,
     Cyrillic) transliterated to Latin letters, punctuation to spaces."""
-    text = text.lower()
-    if not text.isascii():  # most text is plain ASCII: skip the slow step for it
-        text = text.translate(_FOLD).translate(_TRANSLITERATE)
-    return _NOT_WORD.sub(" ", text).strip()
+    return " ".join(_ascii_lower(text).decode("ascii").split())
 
 
 def words(text: str | None) -> list[str]:
     """The folded words of a text, stopwords kept (phrases drop them, see ``content_words``)."""
-    return fold(text).split() if text else []
+    return _ascii_lower(text).decode("ascii").split() if text else []
 
 
 def content_words(text: str | None) -> list[str]:
