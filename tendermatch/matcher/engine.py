@@ -15,6 +15,7 @@ import json
 import multiprocessing
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,6 @@ from .table import (
     NoticeTable,
     label_words,
     lot_codes,
-    lot_reserved_codes,
 )
 from .terms import Term, own_words, profile_concepts, profile_terms, term_keywords
 from .text import word_quality
@@ -194,6 +194,14 @@ def _found(table: NoticeTable, term: Term, lot_index: int, field_id: int) -> str
         found.append(table.tokens[hit] if hit is not None else word)
     return " ".join(found)
 
+@lru_cache(maxsize=65536)
+def _label_holds(keyword_words: tuple[str, ...], code: str) -> bool:
+    """Whether every word of a keyword is in the code's label (cached: the same keywords
+    and codes come back for profile after profile)."""
+    words_of_label = label_words(code)
+    return all(any(word_quality(word, token) >= TITLE_QUALITY for token in words_of_label) for word in keyword_words)
+
+
 def _label_fact(table: NoticeTable, profile: Profile, lot_index: int, codes: list[str]) -> CpvFact | None:
     """The first of the lot's codes whose label holds one of the profile's keywords (a
     concept whose code evidence reached the lot)."""
@@ -206,9 +214,7 @@ def _label_fact(table: NoticeTable, profile: Profile, lot_index: int, codes: lis
         if at == found.code_lots.size or found.code_lots[at] != lot_index:
             continue
         for code in codes:
-            words_of_label = label_words(code)
-            if all(any(word_quality(word, token) >= TITLE_QUALITY for token in words_of_label)
-                   for word in keyword.words):
+            if _label_holds(keyword.words, code):
                 return {"relation": "label", "profile_code": "", "code": code, "keyword": keyword.text,
                         "labels": {"en": cpv_label(code, "en"), "da": cpv_label(code, "da")}}
     return None
@@ -243,7 +249,9 @@ def explain(table: NoticeTable, profile: Profile, lot_index: int, *, score: int,
     value = table.lot_value[lot_index]
     facts["lot"] = {"lot_id": lot["lot_id"], "lots": len(record["lots"]), "title": lot.get("title"),
                     "value_dkk": None if np.isnan(value) else round(float(value)), "max_value": profile.max_value}
-    facts["reserved"] = sorted(lot_reserved_codes(record, lot) & set(profile.reserved_eligible))
+    # The lot's reservation as the table worked it out (not again over all the notice's lots).
+    reserved_codes = table.reserved_groups[table.lot_reserved_group[lot_index]]
+    facts["reserved"] = sorted(set(reserved_codes) & set(profile.reserved_eligible))
     facts["social"] = sorted(set(lot.get("social") or ()) | set(record.get("social") or ()))
     place = table.places[table.lot_nuts_group[lot_index]]
     facts["nuts"] = list(place.codes) if place.evidence == places.PLACE_OF_PERFORMANCE else []
@@ -265,19 +273,25 @@ def explain(table: NoticeTable, profile: Profile, lot_index: int, *, score: int,
 _FORKED_TABLE: NoticeTable | None = None  # the table a forked worker inherited
 
 
-def _match_chunk(args: tuple[list[Profile], float, int | None, bool]) -> tuple[list[Match], int]:
+def _match_chunk(args: tuple[list[Profile], float, int | None, bool]) -> tuple[list[list[Match]], int]:
+    """Each profile's matches (a list per profile) and how many were found in all."""
     profiles, min_relevance, keep, forked = args
     # In a forked worker the table is the parent's, shared copy-on-write.
     assert _FORKED_TABLE is not None
-    matches: list[Match] = []
+    matches: list[list[Match]] = []
     found = 0
     for profile in profiles:
         kept, total = score_profile(_FORKED_TABLE, profile, min_relevance=min_relevance, keep=keep)
         if forked:  # sent to the parent slim (JSON only): half the memory there
             kept = [match.encode(slim=True) for match in kept]
-        matches.extend(kept)
+        matches.append(kept)
         found += total
     return matches, found
+
+
+def _affinity(profile: Profile) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Profiles of one trade sort together: their codes, then their keywords."""
+    return tuple(sorted(profile.cpv)), tuple(sorted(keyword.casefold() for keyword in profile.keywords))
 
 
 def match_profiles(table: NoticeTable, profiles: list[Profile], *, min_relevance: float = rules.MIN_RELEVANCE,
@@ -292,18 +306,28 @@ def match_profiles(table: NoticeTable, profiles: list[Profile], *, min_relevance
     if workers <= 1 or len(profiles) < 200 or "fork" not in multiprocessing.get_all_start_methods():
         _FORKED_TABLE = table
         try:
-            return _match_chunk((profiles, min_relevance, keep, False))
+            per_profile, found = _match_chunk((profiles, min_relevance, keep, False))
         finally:
             _FORKED_TABLE = None
+        return [match for kept in per_profile for match in kept], found
+    # Slices of similar profiles: what a worker works out for one profile's codes and
+    # keywords (hits, translations) it has cached for the next. Slices taken in profile
+    # order made both workers work out nearly every code and keyword, a third of the run.
+    order = sorted(range(len(profiles)), key=lambda position: _affinity(profiles[position]))
     size = max(1, len(profiles) // (workers * 8))
-    chunks = [(profiles[start:start + size], min_relevance, keep, True) for start in range(0, len(profiles), size)]
+    slices = [order[start:start + size] for start in range(0, len(order), size)]
+    chunks = [([profiles[position] for position in positions], min_relevance, keep, True) for positions in slices]
     _FORKED_TABLE = table
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             results = pool.map(_match_chunk, chunks)
     finally:
         _FORKED_TABLE = None
-    return [match for matches, _ in results for match in matches], sum(found for _, found in results)
+    by_position: list[list[Match]] = [[] for _ in profiles]
+    for positions, (per_profile, _) in zip(slices, results, strict=True):
+        for position, kept in zip(positions, per_profile, strict=True):
+            by_position[position] = kept
+    return [match for kept in by_position for match in kept], sum(found for _, found in results)
 
 
 def match_notices(profiles: list[Profile], records: list[NoticeRecord], *, as_of: date | None,

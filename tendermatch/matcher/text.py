@@ -55,22 +55,30 @@ GENERIC_WORDS = frozenset(
 )
 
 
-class _Transliteration(dict[str, str]):
-    """Each run of non-ASCII characters the first time it is met, transliterated and
-    remembered: Greek and Cyrillic become Latin letters ("καθαριότητα" -> "kathariotita",
-    "почистване" -> "pochistvane"), accents go ("é" -> "e", "ł" -> "l"), Danish and German
-    letters are spelled out. Dropping what is not ASCII would delete whole Greek and
-    Bulgarian notices. Runs (mostly whole words) repeat across notices; the cache is
-    dropped when it grows large."""
+class _Characters(dict[int, str]):
+    """str.translate table that transliterates each character the first time it is met and
+    remembers it: Greek and Cyrillic become Latin letters ("καθαριότητα" -> "kathariotita",
+    "почистване" -> "pochistvane"), accents go ("é" -> "e", "ł" -> "l"). Dropping what is
+    not ASCII would delete whole Greek and Bulgarian notices."""
+
+    def __missing__(self, code: int) -> str:
+        value = self[code] = anyascii(chr(code)).lower()
+        return value
+
+
+class _Runs(dict[str, str]):
+    """Each run of non-ASCII characters, folded the first time it is met and remembered:
+    runs (mostly whole words) repeat across notices. Dropped when it grows large."""
 
     def __missing__(self, run: str) -> str:
         if len(self) > 500_000:
             self.clear()
-        value = self[run] = "".join(anyascii(char).lower() for char in run.translate(_FOLD))
+        value = self[run] = run.translate(_FOLD).translate(_CHARACTERS)
         return value
 
 
-_TRANSLITERATE = _Transliteration()
+_CHARACTERS = _Characters()
+_RUNS = _Runs()
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 # bytes.translate: every byte that is not a folded letter or digit becomes a space. A byte
 # table is a C array lookup; str.translate or a regular expression over the text took most
@@ -81,7 +89,7 @@ _WORD_BYTES = bytes(byte if chr(byte) in "0123456789abcdefghijklmnopqrstuvwxyz" 
 def _ascii_lower(text: str) -> bytes:
     text = text.lower()
     if not text.isascii():  # most text is plain ASCII: skip the slow step for it
-        text = _NON_ASCII.sub(lambda run: _TRANSLITERATE[run.group()], text)
+        text = _NON_ASCII.sub(lambda run: _RUNS[run.group()], text)
     return text.encode("ascii").translate(_WORD_BYTES)
 
 

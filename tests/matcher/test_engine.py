@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 
 from tendermatch.matcher import rules
-from tendermatch.matcher.engine import Match, match_notices, score_notice
+from tendermatch.matcher.engine import Match, match_notices, match_profiles, score_notice
 from tendermatch.matcher.table import NoticeTable
 from tests.conftest import CORPUS, SAMPLE, SMALL_CORPUS
 from tests.matcher.helpers import folder_records, sample_profiles
@@ -104,6 +104,25 @@ def test_one_table_gives_the_same_as_each_notice_alone(records, profiles, monkey
                 match.profile_id, match.notice_id)
         assert ({profile_id for profile_id, notice_id in in_table if notice_id == record["id"]}
                 == {match.profile_id for match in alone}), record["id"]
+
+
+def test_two_worker_processes_give_the_same_matches_in_the_same_order_as_one(records, profiles):
+    # 240 profiles (forked workers score 200 or more): the samples, each also with its
+    # keywords and codes cut down in turn, so the workers' slices (similar profiles
+    # together) are not the profiles' own order.
+    many = []
+    for turn in range(24):
+        for profile in profiles:
+            keep = slice(turn % 3, None)
+            many.append(replace(profile, id=f"{turn:02d}-{profile.id}", keywords=profile.keywords[keep],
+                                cpv=profile.cpv[keep] if turn % 2 else profile.cpv))
+    many.reverse()
+    table = NoticeTable.build(records, as_of=None)
+    one, found_one = match_profiles(table, many, keep=20, workers=1)
+    two, found_two = match_profiles(NoticeTable.build(records, as_of=None), many, keep=20, workers=2)
+    assert len({match.profile_id for match in one}) >= 100
+    assert found_two == found_one
+    assert [match.as_row() for match in two] == [match.as_row() for match in one]
 
 
 def test_single_pairs_with_score_notice_on_the_sample(profiles):
