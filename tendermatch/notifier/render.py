@@ -6,6 +6,7 @@ with its headers. Nothing here sends.
 from __future__ import annotations
 
 import binascii
+import email.charset
 import email.policy
 import uuid
 from dataclasses import dataclass
@@ -140,8 +141,15 @@ class _TextHeader(UnstructuredHeader):
             if _plain(text):
                 return super().fold(policy=policy)  # type: ignore[misc]  # BaseHeader.fold, mixed in at run time
             return f"{self.name}: {text}{policy.linesep}"
-        encoded = Header(str(self), charset="utf-8", header_name=self.name).encode(linesep=policy.linesep)
+        encoded = Header(str(self), charset=_BASE64_UTF8, header_name=self.name).encode(linesep=policy.linesep)
         return f"{self.name}: {encoded}{policy.linesep}"
+
+
+# Encoded words in base64, not the shortest of base64 and quoted-printable: the email
+# package works quoted-printable out a character at a time in Python, a tenth of a digest
+# run's time. Mail clients decode both alike.
+_BASE64_UTF8 = email.charset.Charset("utf-8")
+_BASE64_UTF8.header_encoding = email.charset.BASE64
 
 
 def _plain(text: str) -> bool:
