@@ -312,7 +312,7 @@ def match_profiles(table: NoticeTable, profiles: list[Profile], *, min_relevance
         return [match for kept in per_profile for match in kept], found
     # Slices of similar profiles: what a worker works out for one profile's codes and
     # keywords (hits, translations) it has cached for the next. Slices taken in profile
-    # order made both workers work out nearly every code and keyword, a third of the run.
+    # order made both workers work out nearly every code and keyword.
     order = sorted(range(len(profiles)), key=lambda position: _affinity(profiles[position]))
     size = max(1, len(profiles) // (workers * 8))
     slices = [order[start:start + size] for start in range(0, len(order), size)]

@@ -86,7 +86,8 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _WORD_BYTES = bytes(byte if chr(byte) in "0123456789abcdefghijklmnopqrstuvwxyz" else 32 for byte in range(256))
 
 
-def _ascii_lower(text: str) -> bytes:
+def _folded_bytes(text: str) -> bytes:
+    """The text lower-cased and transliterated, as ASCII bytes with every non-word byte a space."""
     text = text.lower()
     if not text.isascii():  # most text is plain ASCII: skip the slow step for it
         text = _NON_ASCII.sub(lambda run: _RUNS[run.group()], text)
@@ -96,12 +97,12 @@ def _ascii_lower(text: str) -> bytes:
 def fold(text: str) -> str:
     """Lower case, Danish letters spelled out, accents dropped, other scripts (Greek,
     Cyrillic) transliterated to Latin letters, punctuation to spaces."""
-    return " ".join(_ascii_lower(text).decode("ascii").split())
+    return " ".join(_folded_bytes(text).decode("ascii").split())
 
 
 def words(text: str | None) -> list[str]:
     """The folded words of a text, stopwords kept (phrases drop them, see ``content_words``)."""
-    return _ascii_lower(text).decode("ascii").split() if text else []
+    return _folded_bytes(text).decode("ascii").split() if text else []
 
 
 def content_words(text: str | None) -> list[str]:
