@@ -134,6 +134,15 @@ class TermHits(NamedTuple):
     code_score: np.ndarray
 
 
+@lru_cache(maxsize=1)
+def _no_hits() -> TermHits:
+    """A term found nowhere (read-only arrays: one object for every such term)."""
+    arrays = [np.empty(0, dtype=dtype) for dtype in (np.int32, np.float32, np.float32, np.int8, np.int32, np.float32)]
+    for array_ in arrays:
+        array_.flags.writeable = False
+    return TermHits(*arrays)
+
+
 class ConceptHits(NamedTuple):
     """A concept's evidence per lot (see ``NoticeTable.concept_hits``)."""
 
@@ -560,14 +569,15 @@ class NoticeTable:
         cached = self._term_cache.get(key)
         if cached is not None:
             return cached
+        # Most translated terms are in no notice at all (no notice in that language, or a
+        # word without a token): the search ends here, with the one shared empty result.
+        if language is not None and (language not in self.languages
+                                     or not all(self.translated_tokens(word, language) for word in term_words)):
+            self._term_cache[key] = _no_hits()
+            return self._term_cache[key]
         own: list[list[np.ndarray]] = [[], [], [], []]
         code: list[list[np.ndarray]] = [[], []]
-        # Most translated terms are in no notice at all: a word without a token ends the search.
-        if language is not None and not all(self.translated_tokens(word, language) for word in term_words):
-            field_range: list[tuple[int, str]] = []
-        else:
-            field_range = list(enumerate(FIELD_KINDS))
-        for field_id, kind in field_range:
+        for field_id, kind in enumerate(FIELD_KINDS):
             if language is not None and field_id not in OWN_FIELDS:
                 continue
             hits: tuple[np.ndarray, np.ndarray] | None = None
