@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.match import SEED, generate_profiles, open_notices, replicate
-from benchmarks.peak import run_with_peak
+from benchmarks.peak import Measured, run_with_peak
 from tendermatch.matcher.profiles import Profile
 from tendermatch.store import Store
 
@@ -118,23 +118,13 @@ def build(folder: Path, records: list[dict], *, total: int, open_count: int, pro
     return config
 
 
-@dataclass
-class Timed:
-    seconds: float
-    peak_mb: float
-    stdout: str
-    stderr: str
-    returncode: int
-
-
-def run_timed(config: Path, *args: str, timeout: float = 900) -> Timed:
+def run_timed(config: Path, *args: str, timeout: float = 900) -> Measured:
     """Run `tendermatch --config CONFIG ARGS` and return its wall time and its own peak RSS
     (through benchmarks/peak.py: not the memory of this process, which holds the store's records)."""
     env = {**os.environ, "TENDERMATCH_SECRET": SECRET}
     env.pop("TENDERMATCH_CONFIG", None)
-    ran = run_with_peak([sys.executable, "-m", "tendermatch", "--config", str(config), *args], cwd=config.parent,
-                        env=env, timeout=timeout)
-    return Timed(ran.seconds, ran.peak_mb, ran.stdout, ran.stderr, ran.returncode)
+    return run_with_peak([sys.executable, "-m", "tendermatch", "--config", str(config), *args], cwd=config.parent,
+                         env=env, timeout=timeout)
 
 
 def free_port() -> int:

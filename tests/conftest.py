@@ -92,6 +92,15 @@ def _command_of(args: tuple[str, ...]) -> str | None:
     return args[position] if position < len(args) else None
 
 
+def cli_env(*extra: dict[str, str] | None) -> dict[str, str]:
+    """The environment of a `tendermatch` process a test starts: this one's, without the
+    developer's own TENDERMATCH_CONFIG (it must not leak into tests), then ``extra`` in order."""
+    env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
+    for more in extra:
+        env.update(more or {})
+    return env
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300,
             check: bool = False, input: str | None = None) -> subprocess.CompletedProcess:
     """Run `tendermatch ARGS` as an operator would: its exit code, standard output and
@@ -99,8 +108,7 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     process forked from this one (tests/forked.py); a crash prints its traceback to standard error, as
     Python's would."""
     args = tuple(str(arg) for arg in args)
-    full_env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
-    full_env.update(env or {})  # the developer's own TENDERMATCH_CONFIG must not leak into tests
+    full_env = cli_env(env)
     if _command_of(args) in IN_PROCESS_COMMANDS:
         result = _run_in_process(args, cwd=cwd or ROOT, env=env or {}, input=input)
     elif input is None and can_fork():

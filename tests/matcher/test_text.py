@@ -45,6 +45,14 @@ def test_other_accents_are_dropped_and_punctuation_becomes_space():
     assert words("  —  ") == []
 
 
+def test_any_character_folds_to_letters_or_a_space_and_never_fails():
+    # Crawled text can hold anything: controls, a lone surrogate from a broken decoder,
+    # combining marks, emoji. Each costs only itself.
+    assert words("Kantine\x00drift\ud800 \u0301\x7f") == ["kantine", "drift"]
+    assert fold("İstanbul ǄUNGLA ﬁnance") == "istanbul dzungla finance"
+    assert words("日本語") == ["ribenyu"] and words("\U0001F600") == ["grinning"]
+
+
 def test_content_words_drop_stopwords_one_letters_and_repeats():
     assert content_words("Levering af mad til borgere i Rødovre og mad til skoler") == [
         "levering", "mad", "borgere", "roedovre", "skoler"]

@@ -9,7 +9,6 @@ and hostile notice text that must not reach the headers or the HTML as markup.""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from markupsafe import escape
 
-from tests.conftest import ROOT, SAMPLE, run_cli
+from tests.conftest import ROOT, SAMPLE, cli_env, run_cli
 from tests.notifier.delivery import (
     ENV,
     HELD_BACK,
@@ -178,7 +177,7 @@ def test_a_run_killed_mid_batch_is_completed_by_the_next_without_a_second_digest
     server = servers(handler)
     space = workspace(base, tmp_path, server.port)
     total = len(base["addresses"])
-    env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"} | ENV
+    env = cli_env(ENV)
     with open(tmp_path / "killed.out", "wb") as out:
         run = subprocess.Popen([sys.executable, "-m", "tendermatch",
                                 *space.args("digest", "--send", "--period", "2016-W01", "--as-of", "2016-01-01")],

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from tests import configs
-from tests.conftest import CORPUS, ROOT, run_cli
+from tests.conftest import CORPUS, ROOT, cli_env, run_cli
 from tests.crawler.servers import TedApi
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer, free_port
 from tests.web.served import ServeProcess, secret_env
@@ -87,7 +87,7 @@ class GatedTedApi(TedApi):
 def popen(*args: str, log: Path) -> subprocess.Popen:
     """`tendermatch ARGS` started now in a process group of its own (an ingest's parsing
     processes go with it when it is killed), stdout and stderr into ``log``."""
-    env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"} | ENV
+    env = cli_env(ENV)
     with open(log, "wb") as out:
         return subprocess.Popen([sys.executable, "-m", "tendermatch", *args], cwd=ROOT, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

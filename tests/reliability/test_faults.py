@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tendermatch.store import decompress
-from tests.conftest import CORPUS, ROOT, run_cli
+from tests.conftest import CORPUS, ROOT, cli_env, run_cli
 from tests.notifier.delivery import ENV as SMTP_ENV
 from tests.notifier.delivery import assert_exactly_once, message_id, parse, workspace
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer, free_port
@@ -111,7 +111,7 @@ def test_a_digest_run_killed_with_a_message_in_flight_resends_that_message_with_
     server = servers(handler)
     space = workspace(base, tmp_path, server.port)
     total = len(base["addresses"])
-    env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"} | SMTP_ENV
+    env = cli_env(SMTP_ENV)
     with open(tmp_path / "killed.out", "wb") as out:
         run = subprocess.Popen([sys.executable, "-m", "tendermatch",
                                 *space.args("digest", "--send", "--period", "2016-W01", "--as-of", "2016-01-01")],
@@ -246,7 +246,7 @@ def fill_with_enospc(folder: Path, out: Path) -> None:
     disk = folder / "disk"
     disk.mkdir()
     config = files_config(folder, disk / "store.db")
-    env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
+    env = cli_env()
     done = subprocess.run(["unshare", "-rm", "sh", "-c", namespace_script(sys.executable, config, disk, out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     if done.returncode == 97:
@@ -260,7 +260,7 @@ def fill_with_efbig(folder: Path, out: Path) -> None:
     disk = folder / "disk"
     disk.mkdir()
     config = files_config(folder, disk / "store.db")
-    env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
+    env = cli_env()
     limit = DISK_FULL_KB * 1024
 
     def limited() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import os
 import random
 import re
 import shutil
@@ -36,7 +35,7 @@ from lxml import html as lxml_html
 from benchmarks.peak import Measured, run_with_peak
 from tendermatch.store import Store, decompress
 from tests import configs
-from tests.conftest import ROOT, SAMPLE, run_cli
+from tests.conftest import ROOT, SAMPLE, cli_env, run_cli
 from tests.fixtures.web.selectors import ROSKILDE_UDBUD
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer
 from tests.web.served import parse_message, secret_env
@@ -410,8 +409,7 @@ def run_measured(*args: str, env: dict[str, str], timeout: float = 300) -> Measu
     """Like tests.conftest.run_cli, always as a real process, and also that process's own
     peak memory (benchmarks/peak.py: not counting this test process's, which a child
     would otherwise inherit up to its exec)."""
-    full_env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
-    full_env.update(env)
+    full_env = cli_env(env)
     try:
         return run_with_peak([sys.executable, "-m", "tendermatch", *args], cwd=ROOT, env=full_env, timeout=timeout)
     except TimeoutError:

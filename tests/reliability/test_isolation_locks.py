@@ -5,13 +5,12 @@ each address one digest; a second `tendermatch run` on the store through a symli
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, cli_env
 from tests.notifier.delivery import ENV, cli_json, workspace
 from tests.notifier.smtp_server import RecordingHandler
 from tests.reliability.test_concurrency import finish
@@ -19,7 +18,7 @@ from tests.worker.worker_process import RunningWorker, write_worker_config
 
 
 def started(*args: str, cwd: Path, log: Path) -> subprocess.Popen:
-    env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"} | ENV
+    env = cli_env(ENV)
     with open(log, "wb") as out:
         return subprocess.Popen([sys.executable, "-m", "tendermatch", *args], cwd=cwd, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -60,7 +59,7 @@ def test_a_second_worker_on_the_same_store_through_a_symlink_is_refused(tmp_path
         through_link = str(second_folder / "link.db")  # --db is taken as typed
         refused = subprocess.run([sys.executable, "-m", "tendermatch", "--config", str(second), "--db", through_link,
                                   "run"], cwd=ROOT,
-                                 env={k: v for k, v in os.environ.items() if k != "TENDERMATCH_CONFIG"} | ENV,
+                                 env=cli_env(ENV),
                                  capture_output=True, text=True, timeout=60)
         assert worker.process.poll() is None  # the first worker runs on
     finally:

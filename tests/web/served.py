@@ -24,7 +24,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from tests import configs
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, cli_env, run_cli
 from tests.forked import ForkedCli, start_cli
 
 SECRET = "web-tests-secret-0123456789abcdef"
@@ -168,8 +168,7 @@ class ServeProcess:
         return self.config.parent / f"serve-{self.port}.log"
 
     def start(self, *, timeout: float = 30.0) -> ServeProcess:
-        full_env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
-        full_env.update(self.env)
+        full_env = cli_env(self.env)
         command = ["--config", str(self.config), "serve", "--port", str(self.port)]
         with open(os.devnull, "wb") as devnull, self.log_path.open("wb") as log:
             # Forked from this process when it can be (tests/forked.py): a second of CPU less per start.

@@ -5,7 +5,6 @@ manages the accounts with passwords from a prompt or stdin, never the command li
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, cli_env, run_cli
 from tests.notifier.smtp_server import free_port
 from tests.web.console_client import form_token, logged_in
 from tests.web.served import STAFF_USER, USER_PASSWORD, ServeProcess, add_user, secret_env, unsubscribe_url
@@ -21,7 +20,7 @@ from tests.web.served import STAFF_USER, USER_PASSWORD, ServeProcess, add_user, 
 
 def test_public_only_serves_the_unsubscribe_pages_and_nothing_else(console):
     port = free_port()
-    env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"} | secret_env()
+    env = cli_env(secret_env())
     server = ServeProcess(console.config, port, env=secret_env())
     server.process = subprocess.Popen(
         [sys.executable, "-m", "tendermatch", "--config", str(console.config), "serve", "--port", str(port),
@@ -90,7 +89,7 @@ def test_a_password_is_never_taken_from_the_command_line_or_too_short(console):
 
 
 def _serve_process(config, port: int, *extra: str) -> ServeProcess:
-    env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"} | secret_env()
+    env = cli_env(secret_env())
     server = ServeProcess(config, port, env=secret_env())
     server.process = subprocess.Popen(
         [sys.executable, "-m", "tendermatch", "--config", str(config), "serve", "--port", str(port), *extra],

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests import configs
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, cli_env, run_cli
 from tests.crawler.servers import LocalServer, StaticSite
 from tests.forked import start_cli
 
@@ -61,9 +61,7 @@ class RunningWorker:
     def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None):
         self.config = config
         self.log_path = config.parent / f"worker-{time.monotonic_ns()}.log"
-        full_env = {key: value for key, value in os.environ.items() if key != "TENDERMATCH_CONFIG"}
-        full_env.update(WORKER_ENV)
-        full_env.update(env or {})
+        full_env = cli_env(WORKER_ENV, env)
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - stays open while the worker runs; stop()/kill() close it
         command = ["--config", str(config), "run", "--log-level", "DEBUG", *args]
         # Forked from this process when it can be (tests/forked.py): a second of CPU less per worker.
