@@ -253,8 +253,8 @@ class Worker:
         self.scheduler.start()
         if self._crawl_news_since_last_match():
             self.request_match("a crawl stored news after the last match")
-        self._log_schedule()
         self._publish_jobs()
+        self._log_schedule()
         signature = self._files_read
         last_watch = last_beat = time.monotonic()
         watch = self.config.worker["watch"]
@@ -405,8 +405,9 @@ class Worker:
                 more = f" (and {len(new_errors) - 1} more)" if len(new_errors) > 1 else ""
                 raise ConfigError(f"profile {new_errors[0]}{more}")
         except (ConfigError, SecretError) as error:
-            logger.error("reload refused (%s); the running config is kept: %s", why, error)
+            # Stored before it is logged: whoever sees the line and runs `status` sees it too.
             self._publish_state(reload_error=f"{utc_now()} {error}")
+            logger.error("reload refused (%s); the running config is kept: %s", why, error)
             return False
         old_specs, new_specs = job_specs(self.config), job_specs(config)
         removed = sorted(set(old_specs) - set(new_specs))
@@ -423,13 +424,13 @@ class Worker:
             self._add_job(new_specs[job_id], config, catch_up=True)
         for job_id in changed:
             self.scheduler.reschedule_job(job_id, trigger=new_specs[job_id].trigger(config.timezone))
+        self._publish_state(config_loaded=utc_now(), reload_error=None)
+        self._publish_jobs()
         logger.info("reloaded %s (%s): %d jobs; added %s, removed %s, rescheduled %s%s", self.config_path, why,
                     len(new_specs), ", ".join(added) or "none", ", ".join(removed) or "none",
                     ", ".join(changed) or "none", "; profiles changed" if profiles_changed else "")
         for line in profiles.errors:
             logger.warning("skipped profile %s", line)
-        self._publish_state(config_loaded=utc_now(), reload_error=None)
-        self._publish_jobs()
         self._log_schedule()
         if profiles_changed:
             self.request_match("the profiles changed")
