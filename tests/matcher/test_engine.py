@@ -73,6 +73,7 @@ def check_ranks(matches: list[Match]) -> None:
         assert all(1 <= score <= 100 for score in scores)
 
 
+@pytest.mark.slow  # every notice of the sample matched alone: 10-30 s
 def test_one_table_gives_the_same_as_each_notice_alone(records, profiles, monkeypatch):
     # How specific a term is depends on the whole store (a word in half of all notices counts
     # less): here every term counts fully, so that a notice alone must score as in the table.
@@ -106,6 +107,7 @@ def test_one_table_gives_the_same_as_each_notice_alone(records, profiles, monkey
                 == {match.profile_id for match in alone}), record["id"]
 
 
+@pytest.mark.slow  # forks two scoring processes over the sample: about 10 s
 def test_two_worker_processes_give_the_same_matches_in_the_same_order_as_one(records, profiles):
     # 240 profiles (forked workers score 200 or more): the samples, each also with its
     # keywords and codes cut down in turn, so the workers' slices (similar profiles

@@ -42,7 +42,9 @@ from tests.worker.worker_process import (
     write_worker_config,
 )
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux signals, /proc, namespaces")
+# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux signals, /proc, namespaces")]
 
 
 def lines_with(text: str, *needles: str) -> list[str]:

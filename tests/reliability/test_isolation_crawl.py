@@ -31,6 +31,9 @@ from tests.conftest import SAMPLE, run_cli
 from tests.crawler.servers import LocalServer
 from tests.reliability.test_security import Trap
 
+# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
+pytestmark = pytest.mark.slow
+
 TED_XML = {path.stem: path.read_bytes() for path in sorted((SAMPLE / "ted-dk").glob("*.xml"))[:6]}
 DEADLINE = (date.today() + timedelta(days=30)).strftime("%d.%m.%Y")
 SELECTORS = 'selectors = { row = "table#u tbody tr", title = "td.t", link = "td.t a", deadline = "td.d" }'

@@ -13,12 +13,17 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tendermatch.crawler.ingest import NoticeIngester
 from tendermatch.crawler.items import Document
 from tendermatch.crawler.prepare import prepare_document
 from tendermatch.store import Store
 from tests.conftest import ROOT, SAMPLE, run_cli
 from tests.reliability.test_hostile_input import OCDS_BASE, Reply, Site, newest_runs, source, stored, write_config
+
+# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
+pytestmark = pytest.mark.slow
 
 TED_FILES = sorted((SAMPLE / "ted-dk").glob("*.xml"))
 UNWANTED_IN_IDS = ("\x00", "\u202e", "\u202d", "\u2066", "\ufeff")

@@ -25,8 +25,9 @@ from tests.conftest import CORPUS
 
 NOTICES, OPEN, PROFILES = 50_000, 5_000, 10_000
 
-# Built from the corpus's notices; minutes to build, so left out by `pytest -m 'not slow'`.
-pytestmark = [pytest.mark.corpus, pytest.mark.slow]
+# Built from the corpus's notices; minutes to build, so left out by `pytest -m 'not slow'`
+# (`-m load` runs it alone).
+pytestmark = [pytest.mark.corpus, pytest.mark.slow, pytest.mark.load]
 
 
 @pytest.fixture(scope="module")

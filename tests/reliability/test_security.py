@@ -91,7 +91,8 @@ FEED_NOTICES = {
 }
 MARKERS = [*OCDS_NOTICES, *FEED_NOTICES]
 # The AUTH servers run without TLS on purpose (loopback); aiosmtpd warns about that.
-pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")]
 
 HEADERS = ["From", "To", "Subject", "Date", "Message-ID", "Content-Language", "List-Unsubscribe",
            "List-Unsubscribe-Post", "Auto-Submitted", "MIME-Version", "Content-Type"]

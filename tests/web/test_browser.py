@@ -23,9 +23,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlparse
 
 import numpy as np
+import pytest
 
 from tests.chromium import read_png, run_chromium
 from tests.web.served import TENDERS, Served, unsubscribe_url
+
+# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
+pytestmark = pytest.mark.slow
 
 MATCH_LOG = "/store/match_log?enterprise="
 MATCH_LOG_TITLE = "Matches this week, by enterprise"

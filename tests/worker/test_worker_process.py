@@ -37,7 +37,9 @@ from tests.worker.worker_process import (
     write_worker_config,
 )
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; Linux signals")
+# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; Linux signals")]
 
 SLACK = 10  # seconds of slack for a loaded 2-core machine
 

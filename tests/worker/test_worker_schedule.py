@@ -31,6 +31,9 @@ from tests.worker.worker_process import (
     write_worker_config,
 )
 
+# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
+pytestmark = pytest.mark.slow
+
 ZONE = ZoneInfo("Europe/Copenhagen")
 FEED = "/udbud_feed.xml"
 NEVER = "0 0 3 1 1 *"  # 1 January 03:00:00: not during a test
