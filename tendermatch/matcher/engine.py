@@ -125,7 +125,8 @@ def score_profile(table: NoticeTable, profile: Profile, *, min_relevance: float 
     passing = (
         (relevance + rules.RESERVED_RELEVANCE_BONUS * ours[candidates] >= min_relevance - 1e-6)
         & ((in_title[candidates] >= rules.TITLE_MIN)
-           | ((own >= rules.SPECIFIC_WITH_CPV_MIN) & (codes[candidates] >= rules.CPV_SUPPORT_MIN))
+           | ((own >= rules.SPECIFIC_WITH_CPV_MIN) & (codes[candidates] >= rules.CPV_SUPPORT_MIN)
+              & (cpv[candidates] > 0))
            | ((own >= rules.SPECIFIC_MIN) & (not profile.cpv))
            | (cpv_inside[candidates] & (not profile.keywords)))
         & table.region_mask(profile.regions)[candidates]

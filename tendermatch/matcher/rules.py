@@ -27,7 +27,8 @@ MIN_RELEVANCE = 36.0
 # - a specific keyword (or its translation) is in a title (match quality >= TITLE_MIN), or
 # - one is in a description (quality x field weight >= SPECIFIC_WITH_CPV_MIN) and the code
 #   evidence reaches CPV_SUPPORT_MIN points (a code in the profile's branch, a code just
-#   above it, or a code whose label names the keyword), or
+#   above it, or a code whose label names the keyword) with a code in or near the profile's
+#   branches among them (a label alone repeats the keyword the description already holds), or
 # - the profile has no CPV codes and a specific keyword is in a description (>= SPECIFIC_MIN), or
 # - the profile has no keywords and a code is in its branches (all it has to go on).
 # A code alone is not enough for a profile with keywords: a broad code holds many trades.

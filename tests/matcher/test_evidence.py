@@ -35,6 +35,28 @@ def test_a_broad_code_with_no_own_text_evidence_does_not_pass():
     assert match is not None and 'Your keyword “social work” is in the title' in match.reasons
 
 
+def test_a_keyword_only_in_a_description_needs_a_code_near_the_profiles_not_one_whose_label_repeats_it():
+    # A canteen notice whose first lot's description also mentions green areas, coded only
+    # 45112710 "Landscaping work for green areas": the keyword in the description and the same
+    # keyword in that code's label are one piece of evidence found twice (such construction
+    # notices with a green-area lot reached a park-maintenance enterprise). A code in the
+    # profile's own branch is real support.
+    def canteen_with_green_areas(codes: list[str]) -> dict:
+        record = sample(KANTINE)
+        record["cpv"] = codes
+        for lot in record["lots"]:
+            lot["cpv"] = []
+        record["lots"][0]["description"] += " Opgaven omfatter også pleje af grønne områder ved huset."
+        return record
+
+    profile = make_profile(keywords=["grønne områder"], cpv=["77310000"])
+    assert score_notice(profile, canteen_with_green_areas(["45112710"])) is None
+    match = score_notice(profile, canteen_with_green_areas(["45112710", "77313000"]))
+    assert match is not None
+    assert match.reasons[:2] == ["Your keyword “grønne områder” is in the lot description (as “groenne omraader”)",
+                                 "CPV 77313000 (Parks maintenance services) is within your 77310000"]
+
+
 def test_a_keyword_in_a_codes_label_is_code_evidence_not_text():
     table = NoticeTable.build([sample(KANTINE)], as_of=None)  # 55512000 "Canteen management services"
     [concept] = profile_concepts(make_profile(keywords=["canteen management"]))[:1]
