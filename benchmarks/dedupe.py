@@ -133,12 +133,15 @@ def ocds_release(lots: int, *, ocid: str = "ocds-bench-lots-1") -> bytes:
 
 class LockWatch:
     """The longest time the store's write lock was held, seen from another connection
-    that tries to take it (BEGIN IMMEDIATE without waiting) every ``every`` seconds."""
+    that tries to take it (BEGIN IMMEDIATE without waiting) every ``every`` seconds.
+    ``probe``: a query run each time the lock is taken; its distinct rows are kept in
+    ``seen`` (what the store held while another writer could write)."""
 
-    def __init__(self, path: Path, *, every: float = 0.005):
-        self.path, self.every = path, every
+    def __init__(self, path: Path, *, every: float = 0.005, probe: str | None = None):
+        self.path, self.every, self.probe = path, every, probe
         self.longest = 0.0
         self.tries = 0
+        self.seen: set[tuple] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -159,6 +162,8 @@ class LockWatch:
             self.tries += 1
             try:
                 db.execute("BEGIN IMMEDIATE")
+                if self.probe:
+                    self.seen.update(db.execute(self.probe).fetchall())
                 db.execute("ROLLBACK")
                 locked_since = None
             except sqlite3.OperationalError:

@@ -90,7 +90,10 @@ def test_a_release_of_50000_lots_is_stored_in_seconds_without_locking_others_out
     (tmp_path / "lots.json").write_bytes(ocds_release(50_000))
     store = tmp_path / "store.db"
     run_cli("--db", str(store), "tenders", check=True)  # the store exists before the watch starts
-    with LockWatch(store) as watch:
+    # What the store holds each time another writer gets the lock: the ingest's run, and its lots.
+    probe = ("SELECT (SELECT count(*) FROM runs WHERE job = 'ingest' AND outcome = 'running'),"
+             " (SELECT count(*) FROM lots)")
+    with LockWatch(store, probe=probe) as watch:
         started = time.monotonic()
         try:
             result = run_cli("--db", str(store), "ingest", "--source", "ocds", str(tmp_path / "lots.json"),
@@ -104,9 +107,11 @@ def test_a_release_of_50000_lots_is_stored_in_seconds_without_locking_others_out
     assert lots == 50_000
     assert count(store, "SELECT count(DISTINCT lot_id) FROM lots") == 50_000
     assert watch.tries > 10  # the watch really tried the lock all along
-    # Another writer waits at most for the storing of the one document (about a second on
-    # a quiet machine: benchmarks/dedupe.py), never for the reading and parsing of it.
-    assert watch.longest < 0.4 * elapsed, f"another writer was locked out for {watch.longest:.1f} s of {elapsed:.1f} s"
+    # Another writer waits at most for the storing of the one document, never for the reading
+    # and parsing of it: it took the lock while the ingest ran and none of its lots were stored
+    # yet. (How long it waits, about a second on a quiet machine, is benchmarks/dedupe.py's to
+    # measure: a ratio of two times failed here on a loaded machine.)
+    assert (1, 0) in watch.seen, f"no write while the document was read and parsed: {sorted(watch.seen)}"
 
 
 AGREEMENTS = """<!DOCTYPE html><html lang="da"><body><!-- {note} -->
