@@ -406,8 +406,10 @@ class Worker:
                 raise ConfigError(f"profile {new_errors[0]}{more}")
         except (ConfigError, SecretError) as error:
             # Stored before it is logged: whoever sees the line and runs `status` sees it too.
-            self._publish_state(reload_error=f"{utc_now()} {error}")
-            logger.error("reload refused (%s); the running config is kept: %s", why, error)
+            try:
+                self._publish_state(reload_error=f"{utc_now()} {error}")
+            finally:
+                logger.error("reload refused (%s); the running config is kept: %s", why, error)
             return False
         old_specs, new_specs = job_specs(self.config), job_specs(config)
         removed = sorted(set(old_specs) - set(new_specs))
@@ -424,11 +426,13 @@ class Worker:
             self._add_job(new_specs[job_id], config, catch_up=True)
         for job_id in changed:
             self.scheduler.reschedule_job(job_id, trigger=new_specs[job_id].trigger(config.timezone))
-        self._publish_state(config_loaded=utc_now(), reload_error=None)
-        self._publish_jobs()
-        logger.info("reloaded %s (%s): %d jobs; added %s, removed %s, rescheduled %s%s", self.config_path, why,
-                    len(new_specs), ", ".join(added) or "none", ", ".join(removed) or "none",
-                    ", ".join(changed) or "none", "; profiles changed" if profiles_changed else "")
+        try:  # stored before it is logged, as above
+            self._publish_state(config_loaded=utc_now(), reload_error=None)
+            self._publish_jobs()
+        finally:
+            logger.info("reloaded %s (%s): %d jobs; added %s, removed %s, rescheduled %s%s", self.config_path, why,
+                        len(new_specs), ", ".join(added) or "none", ", ".join(removed) or "none",
+                        ", ".join(changed) or "none", "; profiles changed" if profiles_changed else "")
         for line in profiles.errors:
             logger.warning("skipped profile %s", line)
         self._log_schedule()
