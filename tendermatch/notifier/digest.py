@@ -190,15 +190,18 @@ def choose_titles(record: dict[str, Any], *, language: str) -> tuple[str, str | 
     (Danish or English), else the original; for TED notices, whose translations are TED's
     machine-made subject lines, the original with that line as the subtitle."""
     original = bounded(record.get("title"), TITLE_CHARS) or bounded(record.get("id"), TITLE_CHARS)
-    translations = {key: text for key, value in (record.get("titles") or {}).items()
-                    if (text := bounded(value, TITLE_CHARS))}
     if record.get("language") == language:
         return original, None
+    titles = record.get("titles") or {}
+
+    def translation(key: str) -> str:  # only the one or two wanted: TED notices carry 24
+        return bounded(titles.get(key), TITLE_CHARS)
+
     if record.get("format") in MACHINE_TITLE_FORMATS:
-        subtitle = translations.get(language)
+        subtitle = translation(language)
         return original, subtitle if subtitle and subtitle != original else None
     other = "en" if language == "da" else "da"
-    return translations.get(language) or translations.get(other) or original, None
+    return translation(language) or translation(other) or original, None
 
 
 def _lot_of(record: dict[str, Any], lot_id: str | None) -> dict[str, Any] | None:
