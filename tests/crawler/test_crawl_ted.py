@@ -12,7 +12,6 @@ from tests import configs
 from tests.conftest import SAMPLE, run_cli
 from tests.crawler.servers import Behaviour, TedApi
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 TED_FILES = {path.stem: path for path in sorted((SAMPLE / "ted-dk").glob("*.xml"))[:12]}

@@ -42,7 +42,6 @@ AS_OF = "2016-01-01"  # the corpus notices are from 2016-2022: match them as if 
 TROUBLE = re.compile(r"locked|busy|OperationalError|Traceback", re.IGNORECASE)
 ENV = secret_env()
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = [pytest.mark.slow, pytest.mark.corpus,
               pytest.mark.skipif(not TED.is_dir(), reason=f"corpus not found at {CORPUS} (set TENDERMATCH_CORPUS)")]
 

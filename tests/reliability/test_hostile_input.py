@@ -40,7 +40,6 @@ from tests.fixtures.web.selectors import ROSKILDE_UDBUD
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer
 from tests.web.served import parse_message, secret_env
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 # A string found in one local file only; entities in hostile documents point at that file.

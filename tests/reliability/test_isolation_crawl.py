@@ -31,7 +31,6 @@ from tests.conftest import SAMPLE, run_cli
 from tests.crawler.servers import LocalServer
 from tests.reliability.test_security import Trap
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 TED_XML = {path.stem: path.read_bytes() for path in sorted((SAMPLE / "ted-dk").glob("*.xml"))[:6]}

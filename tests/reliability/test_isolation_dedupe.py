@@ -28,7 +28,6 @@ from tests.crawler.servers import StaticSite
 from tests.crawler.test_crawl_web import source_block, write_config
 from tests.reliability.test_concurrency import finish, popen
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 PROFILES = ROOT / "config" / "profiles"

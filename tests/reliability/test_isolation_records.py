@@ -22,7 +22,6 @@ from tendermatch.store import Store
 from tests.conftest import ROOT, SAMPLE, run_cli
 from tests.reliability.test_hostile_input import OCDS_BASE, Reply, Site, newest_runs, source, stored, write_config
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 TED_FILES = sorted((SAMPLE / "ted-dk").glob("*.xml"))

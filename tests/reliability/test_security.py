@@ -91,7 +91,6 @@ FEED_NOTICES = {
 }
 MARKERS = [*OCDS_NOTICES, *FEED_NOTICES]
 # The AUTH servers run without TLS on purpose (loopback); aiosmtpd warns about that.
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")]
 
 HEADERS = ["From", "To", "Subject", "Date", "Message-ID", "Content-Language", "List-Unsubscribe",

@@ -28,7 +28,6 @@ import pytest
 from tests.chromium import read_png, run_chromium
 from tests.web.served import TENDERS, Served, unsubscribe_url
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 MATCH_LOG = "/store/match_log?enterprise="

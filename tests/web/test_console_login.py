@@ -13,7 +13,6 @@ from tests.conftest import run_cli
 from tests.web.console_client import EMAIL, form_token, logged_in
 from tests.web.served import STAFF_USER, USER_PASSWORD, VIEWER_USER, add_user, unsubscribe_url
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 CONSOLE_PAGES = ("/", "/udbud", "/udbud?q=rengøring", "/udbud.csv", "/udbud.xlsx", "/virksomheder",

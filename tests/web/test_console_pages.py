@@ -14,7 +14,6 @@ import pytest
 from tests.web.console_client import logged_in
 from tests.web.served import STAFF_USER, USER_PASSWORD
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 DANISH_TIME = re.compile(r"(mandag|tirsdag|onsdag|torsdag|fredag|lørdag|søndag) \d{1,2}\. "

@@ -12,7 +12,6 @@ import pytest
 from tests.web.console_client import EMAIL, logged_in
 from tests.web.served import STAFF_USER, USER_PASSWORD, VIEWER_USER
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 PAGES = ("/", "/udbud", "/virksomheder", "/virksomheder/maaltidsvaerkstedet", "/virksomheder/rent-fokus",

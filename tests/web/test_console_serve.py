@@ -17,7 +17,6 @@ from tests.notifier.smtp_server import free_port
 from tests.web.console_client import form_token, logged_in
 from tests.web.served import STAFF_USER, USER_PASSWORD, ServeProcess, add_user, secret_env, unsubscribe_url
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 

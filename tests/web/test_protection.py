@@ -28,7 +28,6 @@ from tests.conftest import ROOT, run_cli
 from tests.notifier.smtp_server import free_port
 from tests.web.served import SECRET, STAFF_PASSWORD, STAFF_PASSWORD_HASH, unsubscribe_url
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 ADDRESSES = ("kontakt@rentfokus.example", "kontakt@maaltidsvaerkstedet.example", "udbud@maaltidsvaerkstedet.example")

@@ -26,7 +26,6 @@ from tendermatch.notifier.tokens import make_token
 from tests.conftest import run_cli
 from tests.web.served import Served, parse_message, secret_env, unsubscribe_url, write_site
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 ENTERPRISE = "Måltidsværkstedet"

@@ -11,7 +11,6 @@ import pytest
 
 from tests.conftest import ROOT, SAMPLE, run_cli
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 CONFIG = """\

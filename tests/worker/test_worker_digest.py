@@ -18,7 +18,6 @@ from tests.conftest import ROOT, run_cli
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer, free_port
 from tests.worker.worker_process import WORKER_ENV, RunningWorker, feed_source, write_worker_config
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 ZONE = ZoneInfo("Europe/Copenhagen")

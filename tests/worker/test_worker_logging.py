@@ -10,7 +10,6 @@ import pytest
 
 from tests.worker.worker_process import SECRET, RunningWorker, feed_source, write_worker_config
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 PASSWORD = "smtp-password-never-logged-42"

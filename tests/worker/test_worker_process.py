@@ -37,7 +37,6 @@ from tests.worker.worker_process import (
     write_worker_config,
 )
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; Linux signals")]
 

@@ -23,7 +23,6 @@ from tests.worker.worker_process import (
     write_worker_config,
 )
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 WORKER_LOG = r"tendermatch\.worker: "

@@ -31,7 +31,6 @@ from tests.worker.worker_process import (
     write_worker_config,
 )
 
-# slow: real worker, crawl, serve or Chromium processes, 15 s to 2 minutes for the file.
 pytestmark = pytest.mark.slow
 
 ZONE = ZoneInfo("Europe/Copenhagen")
