@@ -112,3 +112,13 @@ def test_a_bulgarian_notice_is_found_through_a_danish_keyword():
     found = match_notices([make_profile(keywords=["skolemad", "frokostordning"], regions=[])], [record], as_of=None)
     assert found
     assert any(item["origin"] == "translation" and item["language"] == "bg" for item in found[0].facts["keywords"])
+
+
+def test_a_danish_or_english_term_names_concepts_of_one_trade_only():
+    # A keyword's own concepts bring in the rest of their trade: a furniture term also filed
+    # under reuse once sent a furniture workshop "reusable" medical supplies and the staffing
+    # of recycling centres.
+    trades = bridge._trades()
+    mixed = {key: names for key, names in bridge._concept_index().items()
+             if len({trades[name] for name in names}) > 1}
+    assert mixed == {}
