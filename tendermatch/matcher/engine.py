@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -27,13 +28,17 @@ from .cpv import best_cpv_relation, cpv_label
 from .profiles import Profile
 from .table import (
     FIELD_NAMES,
+    LOT_TITLE,
+    NOTICE_DESCRIPTION,
+    NOTICE_TITLE,
+    OWN_FIELDS,
     TITLE_QUALITY,
     NoticeTable,
     label_words,
     lot_codes,
 )
 from .terms import Term, own_words, profile_concepts, profile_terms, term_keywords
-from .text import word_quality
+from .text import word_quality, words
 
 
 @dataclass(slots=True)
@@ -179,9 +184,31 @@ def _counted_terms(table: NoticeTable, profile: Profile, lots: np.ndarray) -> li
 
 # -- reasons -----------------------------------------------------------------------------
 
+def _surface_words(table: NoticeTable, lot_index: int, field_id: int) -> dict[str, str]:
+    """Folded word -> the word as the notice writes it (lower case), for the notice's own
+    fields: a reason quotes "työnetsijäpalvelu" and "σίτιση", not their folded spellings."""
+    if field_id not in OWN_FIELDS:
+        return {}
+    record = table.records[table.lot_notice[lot_index]]
+    owner: Any = record if field_id in (NOTICE_TITLE, NOTICE_DESCRIPTION) else table.lot_refs[lot_index]
+    return _surface_of(owner.get("title" if field_id in (LOT_TITLE, NOTICE_TITLE) else "description") or "")
+
+
+@lru_cache(maxsize=4096)
+def _surface_of(text: str) -> dict[str, str]:
+    # Cached: a notice's fields are quoted for every profile it matches.
+    surface: dict[str, str] = {}
+    for written in re.findall(r"\w+", text):
+        folded = words(written)
+        if len(folded) == 1:
+            surface.setdefault(folded[0], written.lower())
+    return surface
+
+
 def _found(table: NoticeTable, term: Term, lot_index: int, field_id: int) -> str:
-    """The tokens of a field that stood for the term's words ("kantinedriften")."""
+    """The words of a field that stood for the term's words ("kantinedriften"), as written."""
     tokens = table.field_tokens(lot_index, field_id)
+    surface = _surface_words(table, lot_index, field_id)
     found = []
     for word in term.words:
         matches = table.word_matches(word) if term.language is None else table.translated_tokens(word, term.language)
@@ -192,7 +219,8 @@ def _found(table: NoticeTable, term: Term, lot_index: int, field_id: int) -> str
         # The best match, then the shortest word: the same whatever else the store holds.
         hit = min(hits, default=None,
                   key=lambda token_id: (-matches[token_id], len(table.tokens[token_id]), table.tokens[token_id]))
-        found.append(table.tokens[hit] if hit is not None else word)
+        token = table.tokens[hit] if hit is not None else word
+        found.append(surface.get(token, token))
     return " ".join(found)
 
 @lru_cache(maxsize=65536)

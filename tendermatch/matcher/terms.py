@@ -10,7 +10,7 @@ from functools import lru_cache
 from importlib import resources
 
 from . import rules
-from .bridge import stem_key, translations
+from .bridge import COMPOUNDING, stem_key, translations
 from .profiles import Profile
 from .text import content_words, fold, is_generic
 
@@ -89,16 +89,32 @@ def _keyword_extension(keyword: str) -> tuple[tuple[Term, ...], frozenset[tuple[
 
 
 def _unseen(candidates: Iterable[Term | None], seen: set[tuple[str | None, tuple[str, ...]]]) -> tuple[Term, ...]:
-    """The candidates whose words are not yet in ``seen`` (which they are added to), in order."""
+    """The candidates whose words are not yet in ``seen`` (which they are added to), in order;
+    and, in a language that builds compounds, another form of a word kept by this same call."""
     kept = []
+    added: set[tuple[str | None, tuple[str, ...]]] = set()  # the keys first seen in this call
     for term in candidates:
         if term is None:
             continue
         keys = _term_keys(term.words, term.language)
-        if not any(key in seen for key in keys):
+        clashes = [key for key in keys if key in seen]
+        if not clashes:
             seen.update(keys)
+            added.update(keys)
+            kept.append(term)
+        elif _another_form(term, clashes, added, kept):
             kept.append(term)
     return tuple(kept)
+
+
+def _another_form(term: Term, clashes: list[tuple[str | None, tuple[str, ...]]],
+                  added: set[tuple[str | None, tuple[str, ...]]], kept: list[Term]) -> bool:
+    """A one-word translation whose stem only an earlier form in the same concept has
+    ("työnetsijät" after "työnetsijä"): stems compare the two the same, but as part of a
+    compound only the form itself is found ("työnetsijäpalvelu", "Drucksachenherstellung"),
+    so both are looked up. The concept still counts once, by its best form."""
+    return (term.language in COMPOUNDING and len(term.words) == 1 and all(key in added for key in clashes)
+            and not any(other.language == term.language and other.words == term.words for other in kept))
 
 
 @lru_cache(maxsize=65536)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from tendermatch.matcher import bridge
 from tendermatch.matcher.engine import match_notices, score_notice
 from tendermatch.matcher.table import NoticeTable
+from tendermatch.matcher.terms import profile_concepts
 from tendermatch.matcher.text import fold, words
 from tests.matcher.helpers import LIMPIEZA, make_profile, real_record, sample
 
@@ -15,6 +16,7 @@ FRENCH_CLEANING = "ted_r209/op-ted_ted-rdf-mapping/contract_notices_all_countrie
 POLISH_CLEANING = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/090099-2021.xml"
 GREEK_CLEANING = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/516538-2021.xml"
 BULGARIAN_SCHOOL_MEALS = "ted_r209/op-ted_ted-rdf-mapping/contract_notices_all_countries/051043-2021.xml"
+FINNISH_JOBSEEKERS = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/026864-2018.xml"
 
 # A Danish cleaning enterprise as it writes itself: Danish words only, no CPV codes.
 CLEANING = {"keywords": ["rengøring", "erhvervsrengøring"], "regions": []}
@@ -40,7 +42,7 @@ def test_a_polish_notice_is_found_through_a_danish_keyword():
     assert record["language"] == "pl"
     match = score_notice(make_profile(**CLEANING), record)
     assert match is not None
-    assert any(item["origin"] == "translation" and item["language"] == "pl" and "sprzatania" in item["found"]
+    assert any(item["origin"] == "translation" and item["language"] == "pl" and "sprzątania" in item["found"]
                for item in match.facts["keywords"])
 
 
@@ -122,3 +124,19 @@ def test_a_danish_or_english_term_names_concepts_of_one_trade_only():
     mixed = {key: names for key, names in bridge._concept_index().items()
              if len({trades[name] for name in names}) > 1}
     assert mixed == {}
+
+
+def test_a_finnish_compound_of_a_term_listed_after_its_plural_is_found():
+    # The term file lists "työnetsijät" (job seekers) before "työnetsijä"; the two have one
+    # stem, but only the singular is the first part of "Työnetsijäpalvelu" (job-seeker service).
+    record = real_record(FINNISH_JOBSEEKERS)
+    assert record["language"] == "fi" and record["title"] == "Työnetsijäpalvelu"
+    # Job-search services; the notice is coded with their parent, recruitment services.
+    profile = make_profile(keywords=["ledige"], cpv=["79611000"], regions=[])
+    kept = {term.text for concept in profile_concepts(profile) for term in concept if term.language == "fi"}
+    assert {"työnetsijät", "työnetsijä"} <= kept
+    found = match_notices([profile], [record], as_of=None)
+    assert found and found[0].facts["keywords"][0]["field"] == "lot title"
+    assert found[0].facts["keywords"][0]["language"] == "fi"
+    # The reason quotes the word as the notice writes it, not its folded spelling.
+    assert found[0].reasons[0] == "“työnetsijäpalvelu” in the lot title (Finnish for your keyword “ledige”)"
