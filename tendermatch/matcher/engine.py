@@ -29,9 +29,7 @@ from .profiles import Profile
 from .table import (
     FIELD_NAMES,
     LOT_TITLE,
-    NOTICE_DESCRIPTION,
     NOTICE_TITLE,
-    OWN_FIELDS,
     TITLE_QUALITY,
     NoticeTable,
     label_words,
@@ -184,31 +182,34 @@ def _counted_terms(table: NoticeTable, profile: Profile, lots: np.ndarray) -> li
 
 # -- reasons -----------------------------------------------------------------------------
 
-def _surface_words(table: NoticeTable, lot_index: int, field_id: int) -> dict[str, str]:
-    """Folded word -> the word as the notice writes it (lower case), for the notice's own
-    fields: a reason quotes "työnetsijäpalvelu" and "σίτιση", not their folded spellings."""
-    if field_id not in OWN_FIELDS:
-        return {}
-    record = table.records[table.lot_notice[lot_index]]
-    owner: Any = record if field_id in (NOTICE_TITLE, NOTICE_DESCRIPTION) else table.lot_refs[lot_index]
-    return _surface_of(owner.get("title" if field_id in (LOT_TITLE, NOTICE_TITLE) else "description") or "")
+def _as_written(text: str, tokens: list[str]) -> list[str]:
+    """Folded words of ``text`` as the text writes them (lower case): a reason quotes
+    "työnetsijäpalvelu" and "σίτιση", not their folded spellings. A word that cannot be
+    placed is left folded."""
+    if text.isascii():  # folding only lowered its letters
+        return tokens
+    written, folded = _written_and_folded(text)
+    shown = []
+    for token in tokens:
+        # Folding keeps one word one word almost always; where it did not, look word by word.
+        candidates = ([written[folded.index(token)]] if len(written) == len(folded) and token in folded
+                      else written)
+        shown.append(next((word.lower() for word in candidates if words(word) == [token]), token))
+    return shown
 
 
 @lru_cache(maxsize=4096)
-def _surface_of(text: str) -> dict[str, str]:
-    # Cached: a notice's fields are quoted for every profile it matches.
-    surface: dict[str, str] = {}
-    for written in re.findall(r"\w+", text):
-        folded = words(written)
-        if len(folded) == 1:
-            surface.setdefault(folded[0], written.lower())
-    return surface
+def _written_and_folded(text: str) -> tuple[list[str], list[str]]:
+    # Cached: a notice's title is quoted for every profile it matches, a term in every notice.
+    return re.findall(r"\w+", text), words(text)
 
 
 def _found(table: NoticeTable, term: Term, lot_index: int, field_id: int) -> str:
-    """The words of a field that stood for the term's words ("kantinedriften"), as written."""
+    """The words of a field that stood for the term's words ("kantinedriften"), as written:
+    a title's words as the title writes them; in a description (too long to look words up
+    in for every match: that cost a seventh of the full-scale match) a word that is the
+    term's own as the term writes it, another form folded."""
     tokens = table.field_tokens(lot_index, field_id)
-    surface = _surface_words(table, lot_index, field_id)
     found = []
     for word in term.words:
         matches = table.word_matches(word) if term.language is None else table.translated_tokens(word, term.language)
@@ -219,9 +220,14 @@ def _found(table: NoticeTable, term: Term, lot_index: int, field_id: int) -> str
         # The best match, then the shortest word: the same whatever else the store holds.
         hit = min(hits, default=None,
                   key=lambda token_id: (-matches[token_id], len(table.tokens[token_id]), table.tokens[token_id]))
-        token = table.tokens[hit] if hit is not None else word
-        found.append(surface.get(token, token))
-    return " ".join(found)
+        found.append(table.tokens[hit] if hit is not None else word)
+    if field_id in (LOT_TITLE, NOTICE_TITLE):
+        owner: Any = table.records[table.lot_notice[lot_index]] if field_id == NOTICE_TITLE \
+            else table.lot_refs[lot_index]
+        return " ".join(_as_written(owner.get("title") or "", found))
+    own_spelling = dict(zip(term.words, _as_written(term.text, list(term.words)), strict=True))
+    return " ".join(own_spelling.get(token, token) for token in found)
+
 
 @lru_cache(maxsize=65536)
 def _label_holds(keyword_words: tuple[str, ...], code: str) -> bool:

@@ -28,7 +28,7 @@ from . import places, rules
 from .bridge import COMPOUNDING, MIN_COMPOUND_HEAD, stem_key, stem_keys
 from .cpv import branch, cpv_label, cpv_relation
 from .terms import KEYWORD_LANGUAGES, Term
-from .text import STEM, content_words, max_typos, stem, word_quality, words
+from .text import STEM, STOPWORDS, content_words, max_typos, stem, word_quality, words
 
 # Fields of a lot; a notice-level field is shared by all the notice's lots. The labels of
 # broad CPV codes (a division or group, like 90000000 "Sewage, refuse, cleaning and
@@ -46,6 +46,10 @@ TITLE_FIELDS = (LOT_TITLE, NOTICE_TITLE)
 # code twice, once as a code and once as "text".
 OWN_FIELDS = (LOT_TITLE, NOTICE_TITLE, LOT_DESCRIPTION, NOTICE_DESCRIPTION)
 CODE_FIELDS = (LOT_CPV, LOT_CPV_BROAD, NOTICE_TRANSLATION)
+# A phrase's words must stand together, in any order, with only stopwords between them
+# ("nettoyage des locaux"): one other word between ("Employment Law Services") already names
+# other work as often as not. Allowing one kept both kinds of error on the tuning half.
+PHRASE_SLACK = 0
 TITLE_QUALITY = 0.8  # a keyword counts as named by a code's label from this match quality
 # Match quality of a translated term by how it was found in the notice.
 TRANSLATED_EXACT, TRANSLATED_STEM, TRANSLATED_COMPOUND = 1.0, 0.95, 0.85
@@ -156,6 +160,28 @@ class ConceptHits(NamedTuple):
     field: np.ndarray  # and in which field
 
 
+GAP = -2  # between sequences (-1 is a word the vocabulary does not have)
+
+
+def _words_together(sequences: list[np.ndarray], keys: list[np.ndarray], span: int) -> np.ndarray:
+    """For each token sequence, whether some ``span`` consecutive tokens hold a token of
+    every key array (one look at all sequences at once: a phrase is checked in every field
+    that holds its words)."""
+    if not sequences:
+        return np.zeros(0, dtype=bool)
+    lengths = np.fromiter((sequence.size for sequence in sequences), dtype=np.int64, count=len(sequences))
+    # One array with ``span`` empty places after each sequence: no window reaches the next.
+    gap = np.full(span, GAP, dtype=np.int32)
+    flat = np.concatenate([part for sequence in sequences for part in (sequence, gap)])
+    starts = np.concatenate(([0], np.cumsum(lengths + span)[:-1]))
+    together = flat != GAP  # a window starting at each place of a sequence holds every word
+    for wanted in keys:
+        counts = np.concatenate(([0], np.cumsum(np.isin(flat, wanted))))
+        together[: flat.size - span + 1] &= counts[span:] > counts[:-span]
+        together[flat.size - span + 1:] = False
+    return np.logical_or.reduceat(together, starts) if flat.size else np.zeros(len(sequences), dtype=bool)
+
+
 class NoticeTable:
     """The sendable lots of a set of notices, indexed for matching. Build with ``build``."""
 
@@ -187,6 +213,7 @@ class NoticeTable:
         self._forward_tokens: dict[int, tuple[list[str], list[int]]] = {}
         self._translated_cache: dict[tuple[str, int], dict[int, float]] = {}
         self._share_cache: dict[tuple[tuple[str, ...], str | None], float] = {}
+        self._sequences: dict[str, array[int]] = {}  # an own field's text -> its content tokens in order
         self._keyword_notices: np.ndarray | None = None
         self._code_array_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.unit_codes: list[str] = []  # the CPV code of each unit of the label fields
@@ -587,6 +614,8 @@ class NoticeTable:
                 hits = word_hits if hits is None else _intersect_min(hits, word_hits)
                 if hits[0].size == 0:
                     break
+            if hits is not None and len(term_words) > 1 and field_id in OWN_FIELDS:
+                hits = self._together(term_words, language, field_id, hits)
             if hits is None or hits[0].size == 0:
                 continue
             index, score = self._field_to_lots(field_id, *hits)
@@ -612,6 +641,30 @@ class NoticeTable:
         result = TermHits(*own_hits, *code_hits)
         self._term_cache[key] = result
         return result
+
+    def _together(self, term_words: tuple[str, ...], language: str | None, field_id: int,
+                  hits: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The units of an own field where a phrase's words stand together: side by side,
+        in any order, stopwords aside ("nettoyage des locaux", "cleaning of offices"), not
+        anywhere in the field ("Employment Law Services" is no "employment services"; a
+        description may hold both words pages apart)."""
+        keys = [np.fromiter(found, dtype=np.int32, count=len(found))
+                for found in (self.word_matches(word) if language is None else self.translated_tokens(word, language)
+                              for word in term_words)]
+        sequences = [np.frombuffer(self._sequence(field_id, unit), dtype=np.int32) for unit in hits[0].tolist()]
+        keep = _words_together(sequences, keys, len(term_words) + PHRASE_SLACK)
+        return hits[0][keep], hits[1][keep]
+
+    def _sequence(self, field_id: int, unit: int) -> array[int]:
+        """The content words of one own field of a unit (a notice or a lot), as tokens in order."""
+        owner: Any = self.records[unit] if NOTICE_LEVEL[field_id] else self.lot_refs[unit]
+        text = owner.get("title" if field_id in TITLE_FIELDS else "description") or ""
+        found = self._sequences.get(text)
+        if found is None:  # worked out when first asked: most fields never hold a whole phrase
+            vocabulary = self.vocabulary
+            found = self._sequences[text] = array("i", [vocabulary.get(word, -1) for word in words(text)
+                                                        if len(word) > 1 and word not in STOPWORDS])
+        return found
 
     def specificity(self, term: Term) -> float:
         """How specific a term is in this store (``rules.specificity`` of the share of notices

@@ -126,3 +126,44 @@ def test_reserved_execution_is_a_note_and_reserved_participation_a_reason():
     reserved = score_notice(profile, record, min_relevance=0)
     assert "Reserved for sheltered workshops and social integration, which you qualify as" in reserved.reasons
     assert reserved.score > match.score
+
+
+def test_a_phrase_counts_only_where_its_words_stand_together():
+    # "Employment Law Services" holds both words of "employment services" but is legal work;
+    # "Employment Services for Young People" is the phrase itself.
+    profile = make_profile(keywords=["employment services"], cpv=[], regions=[])
+    record = _ocds(FOSTERING)
+    record["title"], record["description"] = "Employment Law Services", None
+    for lot in record["lots"]:
+        lot["title"], lot["description"] = None, None
+    assert score_notice(profile, record) is None
+    record["title"] = "Employment Services for Young People"
+    match = score_notice(profile, record)
+    assert match is not None and match.facts["keywords"][0]["field"] == "title"
+    # In a description, the words pages apart are no phrase either.
+    record["title"] = "Provision for Young People"
+    record["description"] = ("Employment of qualified staff is required. " + "The provider plans each placement. " * 20
+                             + "Services start in April.")
+    assert not any(item["term"] == "employment services" for item in
+                   (score_notice(profile, record, min_relevance=0) or match).facts["keywords"]
+                   if item["field"] == "description")
+
+
+def test_where_a_phrase_stands_agrees_with_trying_every_window():
+    # Differential: the look at all fields at once against trying every window of each.
+    import random
+
+    import numpy as np
+
+    from tendermatch.matcher.table import _words_together
+
+    generator = random.Random(16)
+    for _ in range(300):
+        words, span = generator.randint(1, 3), generator.randint(1, 4)
+        sequences = [np.asarray([generator.randrange(8) for _ in range(generator.randint(0, 12))], dtype=np.int32)
+                     for _ in range(generator.randint(1, 6))]
+        keys = [np.asarray(generator.sample(range(8), generator.randint(1, 2)), dtype=np.int32) for _ in range(words)]
+        expected = [any(all(set(sequence[start:start + span].tolist()) & set(wanted.tolist()) for wanted in keys)
+                        for start in range(max(1, sequence.size - span + 1)))
+                    for sequence in sequences]
+        assert _words_together(sequences, keys, span).tolist() == expected, (sequences, keys, span)
