@@ -191,10 +191,10 @@ def _as_written(text: str, tokens: list[str]) -> list[str]:
     written, folded = _written_and_folded(text)
     shown = []
     for token in tokens:
-        # Folding keeps one word one word almost always; where it did not, look word by word.
-        candidates = ([written[folded.index(token)]] if len(written) == len(folded) and token in folded
-                      else written)
-        shown.append(next((word.lower() for word in candidates if words(word) == [token]), token))
+        # Folding keeps one word one word almost always: the word in the same place first,
+        # then (where it split or joined words) word by word.
+        aligned = [written[folded.index(token)]] if len(written) == len(folded) and token in folded else []
+        shown.append(next((word.lower() for word in (*aligned, *written) if words(word) == [token]), token))
     return shown
 
 

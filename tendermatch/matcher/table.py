@@ -28,7 +28,7 @@ from . import places, rules
 from .bridge import COMPOUNDING, MIN_COMPOUND_HEAD, stem_key, stem_keys
 from .cpv import branch, cpv_label, cpv_relation
 from .terms import KEYWORD_LANGUAGES, Term
-from .text import STEM, STOPWORDS, content_words, max_typos, stem, word_quality, words
+from .text import CONNECTORS, STEM, STOPWORDS, content_words, max_typos, stem, word_quality, words
 
 # Fields of a lot; a notice-level field is shared by all the notice's lots. The labels of
 # broad CPV codes (a division or group, like 90000000 "Sewage, refuse, cleaning and
@@ -46,10 +46,6 @@ TITLE_FIELDS = (LOT_TITLE, NOTICE_TITLE)
 # code twice, once as a code and once as "text".
 OWN_FIELDS = (LOT_TITLE, NOTICE_TITLE, LOT_DESCRIPTION, NOTICE_DESCRIPTION)
 CODE_FIELDS = (LOT_CPV, LOT_CPV_BROAD, NOTICE_TRANSLATION)
-# A phrase's words must stand together, in any order, with only stopwords between them
-# ("nettoyage des locaux"): one other word between ("Employment Law Services") already names
-# other work as often as not. Allowing one kept both kinds of error on the tuning half.
-PHRASE_SLACK = 0
 TITLE_QUALITY = 0.8  # a keyword counts as named by a code's label from this match quality
 # Match quality of a translated term by how it was found in the notice.
 TRANSLATED_EXACT, TRANSLATED_STEM, TRANSLATED_COMPOUND = 1.0, 0.95, 0.85
@@ -160,6 +156,27 @@ class ConceptHits(NamedTuple):
     field: np.ndarray  # and in which field
 
 
+@lru_cache(maxsize=65536)
+def phrase_span(text: str, term_words: tuple[str, ...]) -> int:
+    """How many of a field's content words a phrase's words may spread over: as many as the
+    term itself writes, its connectors included ("raccolta di rifiuti", "wassen van ramen":
+    the stopword list knows five languages only), and at least its words. So a phrase stands
+    side by side, in any order ("cleaning of offices", "office cleaning"); one more word
+    between ("Employment Law Services" for "employment services") named other work as often
+    as not on the tuning half."""
+    return max(len(_placed(term_words)), len(placed_words(text)))
+
+
+def _placed(folded: Iterable[str]) -> list[str]:
+    return [word for word in folded if len(word) > 1 and word not in STOPWORDS and word not in CONNECTORS]
+
+
+def placed_words(text: str | None) -> list[str]:
+    """A text's folded words that take a place between a phrase's words: not stopwords,
+    connectors or one-letter words."""
+    return _placed(words(text))
+
+
 GAP = -2  # between sequences (-1 is a word the vocabulary does not have)
 
 
@@ -201,7 +218,7 @@ class NoticeTable:
         self._cpv_lots: dict[str, list[int]] = defaultdict(list)
         self._cpv_weight: dict[str, list[float]] = defaultdict(list)  # of each lot in _cpv_lots: main or secondary
         self._word_cache: dict[str, dict[int, float]] = {}
-        self._term_cache: dict[tuple[tuple[str, ...], str | None], TermHits] = {}
+        self._term_cache: dict[tuple[tuple[str, ...], str | None, int], TermHits] = {}
         self._concept_cache: dict[int, tuple[tuple[Term, ...], ConceptHits]] = {}
         self._cpv_cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._mask_cache: dict[tuple[str, Any], np.ndarray] = {}
@@ -212,7 +229,7 @@ class NoticeTable:
         self._reversed_tokens: dict[int, tuple[list[str], list[int]]] = {}
         self._forward_tokens: dict[int, tuple[list[str], list[int]]] = {}
         self._translated_cache: dict[tuple[str, int], dict[int, float]] = {}
-        self._share_cache: dict[tuple[tuple[str, ...], str | None], float] = {}
+        self._share_cache: dict[tuple[tuple[str, ...], str | None, int], float] = {}
         self._sequences: dict[str, array[int]] = {}  # an own field's text -> its content tokens in order
         self._keyword_notices: np.ndarray | None = None
         self._code_array_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -586,13 +603,16 @@ class NoticeTable:
         offsets = np.arange(counts.sum(), dtype=np.int32) - np.repeat(np.cumsum(counts) - counts, counts)
         return (firsts + offsets).astype(np.int32), np.repeat(scores, counts)
 
-    def term_hits(self, term_words: tuple[str, ...], language: str | None = None) -> TermHits:
+    def term_hits(self, term_words: tuple[str, ...], language: str | None = None, *, span: int = 0) -> TermHits:
         """Where a word or phrase is found: in the notice's own words (lot indexes, best
         quality x field weight, best in a title, the field of the best) and in its codes'
         labels (lot indexes, best quality x field weight). A phrase needs all its words in
         one field and counts as its weakest word. ``language``: a translated term, looked
-        up only in the notices of that language and only in their own words."""
-        key = (term_words, language)
+        up only in the notices of that language and only in their own words. ``span``: in
+        the notice's own words, a phrase's words must stand within that many content words
+        (``phrase_span``; at least the phrase's words)."""
+        span = max(span, len(term_words))
+        key = (term_words, language, span)
         cached = self._term_cache.get(key)
         if cached is not None:
             return cached
@@ -615,7 +635,7 @@ class NoticeTable:
                 if hits[0].size == 0:
                     break
             if hits is not None and len(term_words) > 1 and field_id in OWN_FIELDS:
-                hits = self._together(term_words, language, field_id, hits)
+                hits = self._together(term_words, language, field_id, hits, span)
             if hits is None or hits[0].size == 0:
                 continue
             index, score = self._field_to_lots(field_id, *hits)
@@ -643,16 +663,18 @@ class NoticeTable:
         return result
 
     def _together(self, term_words: tuple[str, ...], language: str | None, field_id: int,
-                  hits: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """The units of an own field where a phrase's words stand together: side by side,
-        in any order, stopwords aside ("nettoyage des locaux", "cleaning of offices"), not
-        anywhere in the field ("Employment Law Services" is no "employment services"; a
-        description may hold both words pages apart)."""
+                  hits: tuple[np.ndarray, np.ndarray], span: int) -> tuple[np.ndarray, np.ndarray]:
+        """The units of an own field where a phrase's words stand together, within ``span``
+        content words (see ``phrase_span``), not anywhere in the field ("Employment Law
+        Services" is no "employment services"; a description may hold both words pages apart)."""
+        placed = _placed(term_words)  # "na" in "khranene na uchenitsi" stands anywhere
+        if len(placed) < 2:
+            return hits
         keys = [np.fromiter(found, dtype=np.int32, count=len(found))
                 for found in (self.word_matches(word) if language is None else self.translated_tokens(word, language)
-                              for word in term_words)]
+                              for word in placed)]
         sequences = [np.frombuffer(self._sequence(field_id, unit), dtype=np.int32) for unit in hits[0].tolist()]
-        keep = _words_together(sequences, keys, len(term_words) + PHRASE_SLACK)
+        keep = _words_together(sequences, keys, span)
         return hits[0][keep], hits[1][keep]
 
     def _sequence(self, field_id: int, unit: int) -> array[int]:
@@ -662,17 +684,17 @@ class NoticeTable:
         found = self._sequences.get(text)
         if found is None:  # worked out when first asked: most fields never hold a whole phrase
             vocabulary = self.vocabulary
-            found = self._sequences[text] = array("i", [vocabulary.get(word, -1) for word in words(text)
-                                                        if len(word) > 1 and word not in STOPWORDS])
+            found = self._sequences[text] = array("i", [vocabulary.get(word, -1) for word in placed_words(text)])
         return found
 
     def specificity(self, term: Term) -> float:
         """How specific a term is in this store (``rules.specificity`` of the share of notices
         whose own words contain it, among the notices it can be looked up in)."""
-        key = (term.words, term.language)
+        span = phrase_span(term.text, term.words)
+        key = (term.words, term.language, span)
         cached = self._share_cache.get(key)
         if cached is None:
-            hits = self.term_hits(term.words, term.language)
+            hits = self.term_hits(term.words, term.language, span=span)
             found = np.unique(self.lot_notice[hits.lots]).size if hits.lots.size else 0
             if term.language is None:
                 scope = len(self.records)
@@ -693,7 +715,7 @@ class NoticeTable:
         parts, weighted, specific, specific_title, code_parts, code_scores = [], [], [], [], [], []
         members, fields = [], []
         for number, term in enumerate(concept):
-            hits = self.term_hits(term.words, term.language)
+            hits = self.term_hits(term.words, term.language, span=phrase_span(term.text, term.words))
             if hits.lots.size:
                 factor = np.float32(self.specificity(term))
                 parts.append(hits.lots)

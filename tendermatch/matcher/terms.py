@@ -98,23 +98,22 @@ def _unseen(candidates: Iterable[Term | None], seen: set[tuple[str | None, tuple
             continue
         keys = _term_keys(term.words, term.language)
         clashes = [key for key in keys if key in seen]
-        if not clashes:
+        if not clashes or _another_form(term, clashes, added):
             seen.update(keys)
             added.update(keys)
-            kept.append(term)
-        elif _another_form(term, clashes, added, kept):
             kept.append(term)
     return tuple(kept)
 
 
 def _another_form(term: Term, clashes: list[tuple[str | None, tuple[str, ...]]],
-                  added: set[tuple[str | None, tuple[str, ...]]], kept: list[Term]) -> bool:
-    """A one-word translation whose stem only an earlier form in the same concept has
-    ("työnetsijät" after "työnetsijä"): stems compare the two the same, but as part of a
-    compound only the form itself is found ("työnetsijäpalvelu", "Drucksachenherstellung"),
-    so both are looked up. The concept still counts once, by its best form."""
-    return (term.language in COMPOUNDING and len(term.words) == 1 and all(key in added for key in clashes)
-            and not any(other.language == term.language and other.words == term.words for other in kept))
+                  added: set[tuple[str | None, tuple[str, ...]]]) -> bool:
+    """A one-word translation that shares only its stem with an earlier form kept in the same
+    concept ("työnetsijä" after "työnetsijät"): stems compare the two the same, but as part
+    of a compound only the form itself is found ("työnetsijäpalvelu",
+    "Drucksachenherstellung"), so both are looked up. The concept still counts once, by its
+    best form. The same word again (a synonym that is also a translation) is not another form."""
+    return (term.language in COMPOUNDING and len(term.words) == 1
+            and all(key[0] == term.language and key in added for key in clashes))
 
 
 @lru_cache(maxsize=65536)

@@ -44,6 +44,16 @@ STOPWORDS = frozenset(
     hvor hvis ogsaa andre vores deres vaere blive bliver bliv har havde kan skal vil ikke alle
     mange flere meget mere hele blandt samme egen eget egne""".split()
 )
+# Function words of the other EU languages (folded: Greek and Bulgarian in Latin letters).
+# Only skipped where a phrase's words must stand together ("raccolta di rifiuti", "wassen
+# van ramen", "sluzhebna stolova na"): as stopwords they would also leave the phrases.
+CONNECTORS = frozenset(
+    """aan agli ai ale alla apo ar av az bei bij con cu da degli dei della delle dello di din dla
+    do door dos e ed een egy ehk em es foer fraan gia gli het il ili ir ja kai lo me met na naar
+    nas negli nei nel nella ning no nos och od op oraz ot par pe pela pelo pentru per po pri prin
+    pro przez przy se sekae si sti stin sto ston su tai te ter till tis ton toy uit um uma una
+    vagy vai van vid voi voor za ze""".split()
+)
 GENERIC_WORDS = frozenset(
     """service services serviceydelser ydelse ydelser levering leverance leverancer indkoeb koeb
     drift udbud rammeaftale rammeaftaler aftale aftaler kontrakt kontrakter opgave opgaver arbejde

@@ -140,13 +140,29 @@ def test_a_phrase_counts_only_where_its_words_stand_together():
     record["title"] = "Employment Services for Young People"
     match = score_notice(profile, record)
     assert match is not None and match.facts["keywords"][0]["field"] == "title"
-    # In a description, the words pages apart are no phrase either.
+    # In a description, the words pages apart are no phrase either (the notice's code is
+    # the profile's, so a description alone could make it fit).
+    coded = make_profile(keywords=["employment services"], cpv=["85300000"], regions=[])
     record["title"] = "Provision for Young People"
+    record["description"] = "Employment services for care leavers, from the first month."
+    assert score_notice(coded, record, min_relevance=0).facts["keywords"][0]["field"] == "description"
     record["description"] = ("Employment of qualified staff is required. " + "The provider plans each placement. " * 20
                              + "Services start in April.")
-    assert not any(item["term"] == "employment services" for item in
-                   (score_notice(profile, record, min_relevance=0) or match).facts["keywords"]
-                   if item["field"] == "description")
+    assert score_notice(coded, record, min_relevance=0) is None
+
+
+def test_a_phrase_still_stands_together_across_another_languages_connectors():
+    # "di" and "van" are no stopwords, but they join a phrase as "of" does: the CPV labels of
+    # refuse collection and window cleaning, as Italian and Dutch titles, are the phrases.
+    for keyword, language, title in (("refuse collection", "it", "Servizi di raccolta di rifiuti"),
+                                     ("window cleaning", "nl", "Wassen van ramen")):
+        record = _ocds(FOSTERING)
+        record.update(language=language, title=title, description=None, cpv=[])
+        for lot in record["lots"]:
+            lot.update(title=None, description=None, cpv=[])
+        match = score_notice(make_profile(keywords=[keyword], cpv=[], regions=[]), record)
+        assert match is not None, title
+        assert match.facts["keywords"][0]["field"] == "title" and match.facts["keywords"][0]["language"] == language
 
 
 def test_where_a_phrase_stands_agrees_with_trying_every_window():

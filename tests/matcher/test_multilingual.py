@@ -140,3 +140,11 @@ def test_a_finnish_compound_of_a_term_listed_after_its_plural_is_found():
     assert found[0].facts["keywords"][0]["language"] == "fi"
     # The reason quotes the word as the notice writes it, not its folded spelling.
     assert found[0].reasons[0] == "“työnetsijäpalvelu” in the lot title (Finnish for your keyword “ledige”)"
+
+
+def test_a_synonym_that_is_also_a_translation_counts_once():
+    # "vinduespudsning" is a synonym of "window cleaning" and a Danish term of its concept:
+    # one term (the synonym), not a second one in Danish that would add to the score.
+    kept = [term for concept in profile_concepts(make_profile(keywords=["window cleaning"], regions=[]))
+            for term in concept if term.words == ("vinduespudsning",)]
+    assert len(kept) == 1 and kept[0].origin == "synonym"
