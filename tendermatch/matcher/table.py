@@ -180,10 +180,10 @@ def placed_words(text: str | None) -> list[str]:
 GAP = -2  # between sequences (-1 is a word the vocabulary does not have)
 
 
-def _words_together(sequences: list[np.ndarray], keys: list[np.ndarray], span: int) -> np.ndarray:
+def _words_together(sequences: list[np.ndarray], keys: list[np.ndarray], span: int, *, tokens: int) -> np.ndarray:
     """For each token sequence, whether some ``span`` consecutive tokens hold a token of
     every key array (one look at all sequences at once: a phrase is checked in every field
-    that holds its words)."""
+    that holds its words). ``tokens``: the vocabulary's size (token ids are below it)."""
     if not sequences:
         return np.zeros(0, dtype=bool)
     lengths = np.fromiter((sequence.size for sequence in sequences), dtype=np.int64, count=len(sequences))
@@ -193,7 +193,12 @@ def _words_together(sequences: list[np.ndarray], keys: list[np.ndarray], span: i
     starts = np.concatenate(([0], np.cumsum(lengths + span)[:-1]))
     together = flat != GAP  # a window starting at each place of a sequence holds every word
     for wanted in keys:
-        counts = np.concatenate(([0], np.cumsum(np.isin(flat, wanted))))
+        # A table look-up per place (the gap and unknown words, negative, index the two
+        # places after the vocabulary). np.isin sorts them: the full-scale match took 66.2 s
+        # with it and 50.2 s with this, minutes apart.
+        table = np.zeros(tokens + 2, dtype=bool)
+        table[wanted] = True
+        counts = np.concatenate(([0], np.cumsum(table[flat])))
         together[: flat.size - span + 1] &= counts[span:] > counts[:-span]
         together[flat.size - span + 1:] = False
     return np.logical_or.reduceat(together, starts) if flat.size else np.zeros(len(sequences), dtype=bool)
@@ -674,7 +679,7 @@ class NoticeTable:
                 for found in (self.word_matches(word) if language is None else self.translated_tokens(word, language)
                               for word in placed)]
         sequences = [np.frombuffer(self._sequence(field_id, unit), dtype=np.int32) for unit in hits[0].tolist()]
-        keep = _words_together(sequences, keys, span)
+        keep = _words_together(sequences, keys, span, tokens=len(self.tokens))
         return hits[0][keep], hits[1][keep]
 
     def _sequence(self, field_id: int, unit: int) -> array[int]:
