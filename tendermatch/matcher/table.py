@@ -28,7 +28,7 @@ from . import places, rules
 from .bridge import COMPOUNDING, MIN_COMPOUND_HEAD, stem_key, stem_keys
 from .cpv import branch, cpv_label, cpv_relation
 from .terms import KEYWORD_LANGUAGES, Term
-from .text import CONNECTORS, STEM, STOPWORDS, content_words, max_typos, stem, word_quality, words
+from .text import CONNECTORS, STEM, content_words, max_typos, placed_words, stem, word_quality, words
 
 # Fields of a lot; a notice-level field is shared by all the notice's lots. The labels of
 # broad CPV codes (a division or group, like 90000000 "Sewage, refuse, cleaning and
@@ -167,14 +167,9 @@ def phrase_span(text: str, term_words: tuple[str, ...]) -> int:
     return max(len(_placed(term_words)), len(placed_words(text)))
 
 
-def _placed(folded: Iterable[str]) -> list[str]:
-    return [word for word in folded if len(word) > 1 and word not in STOPWORDS and word not in CONNECTORS]
-
-
-def placed_words(text: str | None) -> list[str]:
-    """A text's folded words that take a place between a phrase's words: not stopwords,
-    connectors or one-letter words."""
-    return _placed(words(text))
+def _placed(term_words: tuple[str, ...]) -> list[str]:
+    """A term's words (content words already) that take a place in a field."""
+    return [word for word in term_words if word not in CONNECTORS]
 
 
 GAP = -2  # between sequences (-1 is a word the vocabulary does not have)

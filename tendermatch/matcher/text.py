@@ -124,6 +124,12 @@ def content_words(text: str | None) -> list[str]:
     return list(seen)
 
 
+def placed_words(text: str | None) -> list[str]:
+    """A text's folded words that take a place between a phrase's words, in order, repeats
+    kept: not stopwords, other languages' connectors or one-letter words."""
+    return [word for word in words(text) if len(word) > 1 and word not in STOPWORDS and word not in CONNECTORS]
+
+
 def is_generic(word: str) -> bool:
     """A folded word that alone says nothing about the work ("service", "levering")."""
     return word in GENERIC_WORDS or word in STOPWORDS
