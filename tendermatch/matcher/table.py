@@ -714,7 +714,10 @@ class NoticeTable:
             return cached[1]
         parts, weighted, specific, specific_title, code_parts, code_scores = [], [], [], [], [], []
         members, fields = [], []
+        languages = self.languages
         for number, term in enumerate(concept):
+            if term.language is not None and term.language not in languages:
+                continue  # no notice in that language (most, in a small table): no hits
             hits = self.term_hits(term.words, term.language, span=phrase_span(term.text, term.words))
             if hits.lots.size:
                 factor = np.float32(self.specificity(term))
