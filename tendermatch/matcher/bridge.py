@@ -27,6 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
+from typing import Any
 
 import Stemmer
 
@@ -97,14 +98,19 @@ def _key(words: tuple[str, ...] | list[str], language: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=1)
-def _concepts() -> dict[str, dict[str, list[str]]]:
-    """concept id -> language -> terms, from ``data/terms.toml``."""
+def _term_file() -> dict[str, dict[str, Any]]:
+    """concept id -> its table in ``data/terms.toml`` (read once: two indexes need it)."""
     path = resources.files(__package__).joinpath("data/terms.toml")
     if not path.is_file():
         return {}
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return dict(tomllib.loads(path.read_text(encoding="utf-8")).get("concepts", {}))
+
+
+@lru_cache(maxsize=1)
+def _concepts() -> dict[str, dict[str, list[str]]]:
+    """concept id -> language -> terms, from ``data/terms.toml``."""
     return {name: {language: list(terms) for language, terms in table.items() if isinstance(terms, list)}
-            for name, table in data.get("concepts", {}).items()}
+            for name, table in _term_file().items()}
 
 
 @lru_cache(maxsize=1)
@@ -207,11 +213,7 @@ def related_concepts(keyword: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=1)
 def _trades() -> dict[str, str]:
-    path = resources.files(__package__).joinpath("data/terms.toml")
-    if not path.is_file():
-        return {}
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    return {name: str(table.get("trade", name)) for name, table in data.get("concepts", {}).items()}
+    return {name: str(table.get("trade", name)) for name, table in _term_file().items()}
 
 
 @lru_cache(maxsize=65536)
