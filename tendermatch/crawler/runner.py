@@ -65,7 +65,7 @@ def run_crawls(sources: list[dict[str, Any]], *, store_path: str, crawler: dict[
                           known_urls=store.known_urls(name), since=incremental_since(store, source))
     finally:
         store.close()
-    progress.enabled = show_progress
+    progress.start(enabled=show_progress)
     process.start()
     results: dict[str, RunStats] = {}
     store = Store.open(store_path)

@@ -66,11 +66,17 @@ def run_outcome(stats: RunStats) -> str:
 
 
 class _Progress:
-    """A progress line on stderr at most every 2 seconds (and a last one at the end)."""
+    """A progress line on stderr every 2 seconds of a long crawl. The first comes 2 seconds
+    after the first document, not with it: a crawl that ends sooner prints only the summary
+    its command prints at the end ("fetched 1, new 1" before "fetched 28" said nothing)."""
 
     def __init__(self) -> None:
-        self.last = 0.0
+        self.last: float | None = None
         self.enabled = False
+
+    def start(self, *, enabled: bool) -> None:
+        """A crawl run begins: its first line 2 seconds after its first document."""
+        self.enabled, self.last = enabled, None
 
     def report(self, source: str, stats: RunStats) -> None:
         import sys
@@ -79,7 +85,9 @@ class _Progress:
         if not self.enabled:
             return
         now = time.monotonic()
-        if now - self.last >= 2:
+        if self.last is None:
+            self.last = now
+        elif now - self.last >= 2:
             self.last = now
             print(f"  {source}: {stats.summary()}", file=sys.stderr, flush=True)
 
