@@ -36,6 +36,8 @@ from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 from bs4.element import PreformattedString, Tag
+from lxml import etree
+from soupsieve import SelectorSyntaxError
 
 from .common import (
     MAX_DOCUMENT_BYTES,
@@ -288,7 +290,7 @@ def _soup(content: bytes) -> BeautifulSoup:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
             soup = BeautifulSoup(content, "lxml")
-    except Exception as error:  # lxml/bs4 failures on hostile bytes
+    except (etree.LxmlError, ValueError, LookupError) as error:  # lxml on hostile bytes, an unknown encoding
         raise ParseError(f"unreadable HTML: {type(error).__name__}") from None
     for element in soup.find_all(list(_INVISIBLE)):
         element.decompose()
@@ -298,7 +300,7 @@ def _soup(content: bytes) -> BeautifulSoup:
 def _select(scope: Tag, selector: str, key: str, *, one: bool) -> Any:
     try:
         return scope.select_one(selector) if one else scope.select(selector)
-    except Exception as error:  # soupsieve.SelectorSyntaxError and friends
+    except SelectorSyntaxError as error:  # the source's configured selector, not a bug here
         raise ParseError(f"invalid CSS selector {key}={selector!r}: {str(error).splitlines()[0]}") from None
 
 

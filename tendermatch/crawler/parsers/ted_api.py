@@ -58,7 +58,8 @@ from .common import (
     refuse_constant,
     unique,
 )
-from .ted_xml import _TD_STAGE, parse_ted_xml, ted_id
+from .eforms import parse_eforms
+from .ted_xml import TD_DOCUMENT_TYPE_STAGES, parse_ted_xml, ted_id
 
 __all__ = ["parse_ted_api", "read_search_page", "v3_record"]
 
@@ -189,10 +190,6 @@ def _parse_embedded_xml(xml: bytes, url: str | None) -> list[ParsedNotice]:
     if kind == "ted-xml":
         return parse_ted_xml(xml, url=url)
     if kind == "eforms":
-        try:
-            from .eforms import parse_eforms
-        except ImportError:
-            raise ParseError("record holds an eForms notice, but the eForms parser is not available") from None
         return parse_eforms(xml, url=url)
     raise ParseError(f"record content is {kind}, not a TED_EXPORT or eForms notice")
 
@@ -281,7 +278,7 @@ def _v3_stage(item: dict[str, Any]) -> str:
     if stage is not None:
         return stage
     td = _first(item.get("TD") or item.get("document-type"))
-    return _TD_STAGE.get(str(td).strip().upper(), "competition") if td else "competition"
+    return TD_DOCUMENT_TYPE_STAGES.get(str(td).strip().upper(), "competition") if td else "competition"
 
 
 def _v3_deadline(item: dict[str, Any]) -> str | None:
@@ -347,7 +344,7 @@ def _v2_light_record(item: dict[str, Any], url: str | None) -> ParsedNotice:
     title = (titles.get(language or "") if titles else None) or _pick(title_field) or ""
     record = new_record(
         id=ted_id(key),
-        stage=_TD_STAGE.get(str(_first(item.get("TD")) or "").strip().upper(), "competition"),
+        stage=TD_DOCUMENT_TYPE_STAGES.get(str(_first(item.get("TD")) or "").strip().upper(), "competition"),
         title=clean_text(title) or "",
         titles=titles,
         language=language,

@@ -47,7 +47,7 @@ from .common import (
 )
 from .xmlsafe import parse_xml
 
-__all__ = ["MAX_SUPPLIERS", "PIN_WITH_CALL_STAGE", "parse_ted_xml", "ted_id"]
+__all__ = ["MAX_SUPPLIERS", "PIN_WITH_CALL_STAGE", "TD_DOCUMENT_TYPE_STAGES", "parse_ted_xml", "ted_id"]
 
 # A prior information notice used as a call for competition (TD 'A'/'M', NOTICE TYPE
 # *_CALL_COMPETITION) is the only announcement of that procedure: eForms files it under
@@ -96,8 +96,8 @@ _NOTICE_TYPE_STAGE = {
     "AWARD_CONTRACT": _RESULT, "CONCESSION_AWARD_CONTRACT": _RESULT, "AWARD_CONCESSION": _RESULT,
 }
 
-# CODIF_DATA/TD_DOCUMENT_TYPE/@CODE -> stage.
-_TD_STAGE = {
+# CODIF_DATA/TD_DOCUMENT_TYPE/@CODE -> stage; also read by ted_api for the search API's 'TD' field.
+TD_DOCUMENT_TYPE_STAGES = {
     "0": _PLANNING, "P": _PLANNING, "8": _PLANNING, "B": _PLANNING, "Q": _PLANNING, "9": _PLANNING,
     "A": PIN_WITH_CALL_STAGE, "M": PIN_WITH_CALL_STAGE,
     "3": _COMPETITION, "4": _COMPETITION, "5": _COMPETITION, "C": _COMPETITION, "D": _COMPETITION,
@@ -282,8 +282,8 @@ def _stage(form: etree._Element, tags: _Tags, td_code: str | None) -> str:
         stage = _NOTICE_TYPE_STAGE.get((notice.get("TYPE") or "").upper())
         if stage:
             return stage
-    if td_code and td_code in _TD_STAGE:
-        return _TD_STAGE[td_code]
+    if td_code and td_code in TD_DOCUMENT_TYPE_STAGES:
+        return TD_DOCUMENT_TYPE_STAGES[td_code]
     if key in ("F01", "F04", "PRIOR_INFORMATION", "PERIODIC_INDICATIVE_UTILITIES", "MOVE"):
         return _PLANNING
     return _COMPETITION
