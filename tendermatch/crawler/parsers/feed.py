@@ -13,13 +13,11 @@ equal to an earlier one is reported, not merged, by the rule of ``html.distinct_
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 from lxml import etree
 
 from .common import (
@@ -36,7 +34,7 @@ from .common import (
     parse_each_named,
     unique,
 )
-from .html import distinct_items, parse_danish_amount, parse_danish_datetime, slug, ted_keys
+from .html import distinct_items, fragment_text, parse_danish_amount, parse_danish_datetime, slug, ted_keys
 from .xmlsafe import local_name, parse_xml
 
 __all__ = ["parse_feed"]
@@ -112,23 +110,6 @@ def _child_text(element: etree._Element, name: str) -> str | None:
     return clean_text("".join(child.itertext()))
 
 
-def _html_text(text: str | None) -> str | None:
-    """Text of an HTML fragment (feed descriptions are often escaped HTML)."""
-    if not text:
-        return None
-    if "<" not in text and "&" not in text:
-        return clean_text(text)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
-        soup = BeautifulSoup(text, "lxml")
-    for element in soup.find_all(["script", "style", "noscript", "template", "iframe"]):
-        element.decompose()
-    # keep line breaks between blocks so 'Frist: ...' stays on its own line
-    for element in soup.find_all(["br", "p", "li", "div", "tr", "h1", "h2", "h3", "h4"]):
-        element.insert_after("\n")
-    return "\n".join(line for line in (clean_text(part) for part in soup.get_text().split("\n")) if line) or None
-
-
 def _raw_text(element: etree._Element | None) -> str | None:
     """The text of a description/summary/content element: escaped HTML as text, inline
     XHTML serialised to HTML."""
@@ -146,7 +127,7 @@ def _raw_text(element: etree._Element | None) -> str | None:
 
 def _rss_item(item: etree._Element) -> dict[str, Any]:
     raw_description = _raw_text(_child(item, "description")) or _raw_text(_child(item, "encoded"))
-    description = _html_text(raw_description)
+    description = fragment_text(raw_description)
     guid = _child_text(item, "guid")
     link = _child_text(item, "link")
     guid_element = _child(item, "guid")
@@ -164,7 +145,7 @@ def _rss_item(item: etree._Element) -> dict[str, Any]:
     author = _child_text(item, "creator") or _author_name(_child_text(item, "author"))
     categories = [text for text in (clean_text("".join(c.itertext())) for c in _children(item, "category")) if text]
     return {
-        "title": _html_text(_child_text(item, "title")),
+        "title": fragment_text(_child_text(item, "title")),
         "link": link,
         "guid": guid,
         "description": description,
@@ -198,10 +179,10 @@ def _atom_entry(entry: etree._Element) -> dict[str, Any]:
     categories = [clean_text(c.get("label") or c.get("term")) for c in _children(entry, "category")]
     entry_id = _child_text(entry, "id")
     return {
-        "title": _html_text(_child_text(entry, "title")),
+        "title": fragment_text(_child_text(entry, "title")),
         "link": link,
         "guid": entry_id,
-        "description": _html_text(raw),
+        "description": fragment_text(raw),
         "published": iso_date(_child_text(entry, "published")) or iso_date(_child_text(entry, "updated")),
         "author": author,
         "categories": [c for c in categories if c],

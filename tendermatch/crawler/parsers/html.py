@@ -230,20 +230,45 @@ _NUTS = re.compile(
 _INVISIBLE = ("script", "style", "noscript", "template", "iframe", "object", "svg")
 
 
-def visible_text(element: Tag | None) -> str | None:
-    """The text a reader sees in ``element`` (script/style content dropped), cleaned."""
-    if element is None:
-        return None
-    if element.name in _INVISIBLE:
-        return None
+def _visible_strings(element: Tag) -> list[str]:
+    """The strings a reader sees in ``element``: no script, style or other invisible content,
+    no comments, CDATA, doctype or processing instructions."""
     parts = []
     for text in element.find_all(string=True):
         if any(parent.name in _INVISIBLE for parent in text.parents if isinstance(parent, Tag)):
             continue
-        if isinstance(text, PreformattedString):  # comments, CDATA, doctype, processing instructions
+        if isinstance(text, PreformattedString):
             continue
         parts.append(str(text))
-    return clean_text(" ".join(parts))
+    return parts
+
+
+def visible_text(element: Tag | None) -> str | None:
+    """The text a reader sees in ``element`` (script/style content dropped), cleaned, on one line."""
+    if element is None:
+        return None
+    if element.name in _INVISIBLE:
+        return None
+    return clean_text(" ".join(_visible_strings(element)))
+
+
+_BLOCKS = ("br", "p", "li", "div", "tr", "h1", "h2", "h3", "h4")
+
+
+def fragment_text(markup: str | None) -> str | None:
+    """The text a reader sees in an HTML fragment given as text (a feed's description is often
+    escaped HTML), with a line per block, so that 'Frist: ...' stays on its own line."""
+    if not markup:
+        return None
+    if "<" not in markup and "&" not in markup:
+        return clean_text(markup)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        soup = BeautifulSoup(markup, "lxml")
+    for element in soup.find_all(list(_BLOCKS)):
+        element.insert_after("\n")
+    text = "".join(_visible_strings(soup))
+    return "\n".join(line for line in (clean_text(part) for part in text.split("\n")) if line) or None
 
 
 def ted_keys(*texts: str | None) -> list[str]:
