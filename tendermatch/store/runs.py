@@ -134,5 +134,6 @@ class Runs(Connection):
 
 
 def parsed_run(row: dict[str, Any]) -> dict[str, Any]:
+    """A runs row with its stats JSON read."""
     return {**row, "stats": json.loads(row["stats"]) if row.get("stats") else {}}
 

@@ -3,7 +3,6 @@ errors into messages."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -152,11 +151,6 @@ def as_of_date(value: str | None, option: str = "--as-of") -> date | None:
         return None
     check_date(value, option)
     return date.fromisoformat(value)
-
-
-def with_stats(run: dict[str, Any]) -> dict[str, Any]:
-    """A runs row with its stats JSON read."""
-    return {**run, "stats": json.loads(run["stats"]) if run.get("stats") else {}}
 
 
 def main() -> None:

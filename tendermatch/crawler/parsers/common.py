@@ -62,35 +62,36 @@ _EFORMS_NOTICE_TYPE_STAGES = (
 )
 
 
-def load_json(content: bytes) -> Any:
-    """A JSON document, or JSON lines (one value per line, returned as a list), for every
-    parser that reads JSON: a UTF-8 byte-order mark is skipped; NaN and Infinity, which are
-    not JSON, are refused, as is nesting too deep to read. Raises ParseError naming where
-    the document is broken."""
+def load_json(content: bytes, *, name: str = "JSON", lines: bool = True) -> Any:
+    """A JSON document, or JSON lines (one value per line, returned as a list; not when
+    ``lines`` is False), for every parser that reads JSON: a UTF-8 byte-order mark is skipped;
+    NaN and Infinity, which are not JSON, are refused, as is nesting too deep to read. Raises
+    ParseError naming where the document (``name``: "search page") is broken."""
     if content.startswith(b"\xef\xbb\xbf"):
         content = content[3:]
     try:
         return json.loads(content, parse_constant=refuse_constant)
     except UnicodeDecodeError:
-        raise ParseError("JSON is not UTF-8") from None
+        raise ParseError(f"{name} is not UTF-8") from None
     except RecursionError:  # json's C decoder recurses once per level of nesting
-        raise ParseError("JSON nested too deeply to read (hostile or broken)") from None
+        raise ParseError(f"{name} is nested too deeply to read (hostile or broken)") from None
     except json.JSONDecodeError as error:
-        if error.msg != "Extra data":
-            raise ParseError(f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
-    lines = []
+        if error.msg != "Extra data" or not lines:
+            what = "JSON" if name == "JSON" else f"JSON {name}"
+            raise ParseError(f"malformed {what}: {error.msg} at line {error.lineno} column {error.colno}") from None
+    values = []
     for number, line in enumerate(content.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            lines.append(json.loads(line, parse_constant=refuse_constant))
+            values.append(json.loads(line, parse_constant=refuse_constant))
         except UnicodeDecodeError:
             raise ParseError(f"malformed JSON lines: line {number}: not UTF-8") from None
         except RecursionError:
             raise ParseError(f"malformed JSON lines: line {number}: nested too deeply to read") from None
         except json.JSONDecodeError as error:
             raise ParseError(f"malformed JSON lines: line {number}: {error.msg} at column {error.colno}") from None
-    return lines
+    return values
 
 
 def refuse_constant(name: str) -> Any:

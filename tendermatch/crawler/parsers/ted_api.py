@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 import re
 from datetime import UTC, datetime
@@ -55,7 +54,6 @@ from .common import (
     new_record,
     parse_each,
     publication_key,
-    refuse_constant,
     unique,
 )
 from .eforms import parse_eforms
@@ -86,15 +84,7 @@ def read_search_page(content: bytes) -> tuple[list[dict[str, Any]], int | None, 
         raise ParseError("empty search page")
     if len(content) > MAX_DOCUMENT_BYTES:
         raise ParseError(f"search page is {len(content) / 1e6:.1f} MB, over the limit")
-    try:
-        data = json.loads(content, parse_constant=refuse_constant)
-    except UnicodeDecodeError:
-        raise ParseError("search page is not UTF-8") from None
-    except json.JSONDecodeError as error:
-        raise ParseError(f"malformed JSON search page (cut off?): {error.msg} at line {error.lineno} "
-                         f"column {error.colno}") from None
-    except RecursionError:  # json's C decoder recurses once per level of nesting
-        raise ParseError("search page is nested too deeply to read (hostile or broken JSON)") from None
+    data = load_json(content, name="search page", lines=False)  # a page cut off mid-stream is malformed
     if not isinstance(data, dict):
         raise ParseError("search page is not a JSON object")
     notices = data.get("notices")

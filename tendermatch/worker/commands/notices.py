@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ...store.runs import parsed_run
 from .. import jobs
 from ..cli import (
     TABLE_COLUMNS,
@@ -18,7 +19,6 @@ from ..cli import (
     echo_table,
     pass_context,
     print_stats,
-    with_stats,
 )
 
 
@@ -94,7 +94,7 @@ def sources(context: Context) -> None:
     rows = []
     for source in config.sources:
         last = store.last_run(source.name)
-        stats = with_stats(last)["stats"] if last else {}
+        stats = parsed_run(last)["stats"] if last else {}
         rows.append({
             "name": source.name, "kind": source.kind, "schedule": source.schedule,
             "enabled": "yes" if source.enabled else "no",

@@ -10,13 +10,13 @@ from typing import Any
 import click
 
 from ...store import Store
+from ...store.runs import parsed_run
 from .. import jobs
 from ..cli import (
     Context,
     cli,
     echo_table,
     pass_context,
-    with_stats,
 )
 from ..config import Config, ConfigError, config_path
 
@@ -281,7 +281,7 @@ def runs(context: Context, job_id: str | None, limit: int, output: str) -> None:
     """
     job, _, source = (job_id or "").partition(":")
     store = context.open_store()
-    rows = [with_stats(row) for row in store.runs(limit=limit, job=job or None, source=source or None)]
+    rows = [parsed_run(row) for row in store.runs(limit=limit, job=job or None, source=source or None)]
     store.close()
     if output == "json":
         click.echo(json.dumps([{"id": row["id"], "job": _job_id(row), "started": row["started"],
@@ -342,7 +342,7 @@ def status(context: Context, output: str) -> None:
         last = found_runs[0] if found_runs else {}
         job["last_run"] = last.get("started")
         job["outcome"] = last.get("outcome")
-        job["counts"] = _run_counts(with_stats(last)) if last else ""
+        job["counts"] = _run_counts(parsed_run(last)) if last else ""
     counts = store.counts()
     size = store.size_bytes()
     store.close()
