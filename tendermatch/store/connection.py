@@ -33,6 +33,17 @@ class StoreFullError(StoreError):
     was rolled back, so the store holds nothing of it; more writes would fail the same way."""
 
 
+def _casefold(text: Any) -> Any:
+    return text.casefold() if isinstance(text, str) else text
+
+
+def add_fold_function(conn: sqlite3.Connection) -> None:
+    """``tm_fold(text)`` in SQL on ``conn``: Unicode case folding, for the console's searches
+    (SQLite's LIKE and lower() fold ASCII only: "holbæk" must find "HOLBÆK KOMMUNE"). The
+    store's console reads and the Datasette view register the same one."""
+    conn.create_function("tm_fold", 1, _casefold, deterministic=True)
+
+
 def _write_error(path: str, error: sqlite3.Error) -> StoreError:
     """The StoreError for a failed write: StoreFullError when the disk refused it."""
     code = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF  # the primary code of an extended one

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .connection import Connection
+from .connection import Connection, add_fold_function
 
 # A notice some enterprise was told about by a sent digest. CROSS JOIN fixes the order: from
 # the notice's items (index on notice_id) to their delivery (primary key). Left to itself
@@ -30,10 +30,6 @@ _OPEN = ("n.kind = 'tender' AND n.status = 'active' AND n.stage = 'competition'"
 # A notice's page lists at most this many recipients (and as many matched, not told): a
 # page stays readable and fast; the Datasette query notice_recipients has them all.
 RECIPIENTS_SHOWN = 1000
-
-
-def _fold(text: Any) -> Any:
-    return text.casefold() if isinstance(text, str) else text
 
 
 def fts_phrase(text: str) -> str:
@@ -60,9 +56,8 @@ class ConsoleReads(Connection):
     """Read-only queries behind the console's pages."""
 
     def _console_functions(self) -> None:
-        # SQLite's lower() folds ASCII only: "holbæk" must find "HOLBÆK KOMMUNE".
         if not getattr(self, "_console_ready", False):
-            self.db.conn.create_function("tm_fold", 1, _fold, deterministic=True)
+            add_fold_function(self.db.conn)
             self._console_ready = True
 
     # -- Oversigt ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from datasette.utils.asgi import Response
 from markupsafe import Markup
 
 from ..store import Store
+from ..store.connection import add_fold_function
 from .limits import (
     PublicUrl,
     WebLimits,
@@ -152,9 +153,7 @@ class TendermatchPlugin:
 
     @hookimpl
     def prepare_connection(self, conn: Any) -> None:
-        # SQLite's LIKE and lower() fold ASCII only: "holbæk" must find "HOLBÆK KOMMUNE".
-        conn.create_function("tm_fold", 1, lambda text: text.casefold() if isinstance(text, str) else text,
-                             deterministic=True)
+        add_fold_function(conn)
         limit_connection(conn, self.limits)
         conn.set_authorizer(_deny_native_functions)
 

@@ -293,6 +293,10 @@ def _cpvs(text: str | None) -> list[str]:
 
 
 def slug(text: str) -> str:
+    """``text`` as a URL-safe slug ("Vask af linned, Holbæk" -> "vask-af-linned-holbaek") for the
+    ids and keys of rows without a link. Not the matcher's ``fold`` (ä -> ae, Greek and Cyrillic
+    transliterated): stored page notices' ids are made from this slug, and another rule would
+    give each of them a new id, so a re-crawl would store them all again."""
     text = unicodedata.normalize("NFKD", text.lower().replace("æ", "ae").replace("ø", "oe").replace("å", "aa"))
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:80] or "notice"
