@@ -357,6 +357,63 @@ def send_digests(config: Config, found: ProfileSet, *, period: str, as_of: date,
     return report
 
 
+# -- demo ------------------------------------------------------------------------------------
+
+
+@dataclass
+class DemoRun:
+    """What ``demo`` did: each source's crawl, the store's counts, the notices by id, the
+    match and the digests written."""
+
+    crawled: dict[str, Any]
+    counts: dict[str, int]
+    notices: dict[str, Any]
+    match: Any
+    digests: Any
+    period: str
+    secret_made: bool  # the demo signed its links with its own secret file ($TENDERMATCH_SECRET unset)
+
+
+def run_demo(config: Config, found: ProfileSet, *, fresh: bool, as_of: date | None, period: str,
+             secret_file: Path) -> DemoRun:
+    """The main job on the demo's config: a fresh store (unless ``fresh`` is False), every
+    source crawled, the store matched against ``found`` (deadlines checked only with
+    ``as_of``), this period's digests written. The demo's config keeps its store in its own
+    state folder, never the operator's, so starting fresh can only delete a demo store."""
+    store_path, outbox = config.store_path, Path(config.digest["outbox"])
+    if fresh:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{store_path}{suffix}").unlink(missing_ok=True)
+        for old_message in outbox.glob("*.eml"):
+            old_message.unlink()
+    crawled = crawl_here(config)
+    store = Store.open(store_path)
+    try:
+        counts = store.counts()
+        notices = {record["id"]: record for record in store.notices()}
+        match = run_match(config, store, found, as_of=as_of)
+    finally:
+        store.close()
+    # The digests sign their unsubscribe links: with $TENDERMATCH_SECRET when set, else with
+    # a secret the demo keeps in its state folder.
+    secret_made = not os.environ.get(SECRET_ENV)
+    if secret_made:
+        os.environ[SECRET_ENV] = demo_secret(secret_file)
+    digests = send_digests(config, found, period=period, as_of=as_of or date.today(),
+                           check_deadlines=as_of is not None, echo=lambda line: None)
+    return DemoRun(crawled, counts, notices, match, digests, period, secret_made)
+
+
+def demo_secret(path: Path) -> str:
+    """The demo's own unsubscribe secret: made once, readable only by its owner."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(handle, "w") as file:
+            file.write(os.urandom(32).hex())
+    return path.read_text().strip()
+
+
 def _pause(stop: threading.Event | None) -> Callable[[float], None]:
     """How a retry waits: on the stop event when there is one (a stop ends the wait)."""
     if stop is None:
