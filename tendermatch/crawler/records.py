@@ -4,6 +4,7 @@ says; or ``UnusableRecord``."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import TendermatchError
@@ -44,13 +45,13 @@ def _scrubbed(value: Any, *, checked: bool = False) -> Any:
     return value
 
 
-def normalise_record(record: dict[str, Any], *, url: str | None,
+def normalise_record(parsed: Mapping[str, Any], *, url: str | None,
                      warnings: list[str] | None = None) -> dict[str, Any]:
     """Make a parsed record ready to store: defaults, cleaned codes, a url, lot ids as text,
     ids without control or bidi characters, text without lone surrogates, and no date the
     store cannot hold (a dropped one is added to ``warnings``). Raises UnusableRecord when
     no id is left."""
-    record = _scrubbed(dict(record))
+    record: dict[str, Any] = _scrubbed(dict(parsed))
     record.pop("sources", None)
     record["id"] = clean_identifier(record.get("id"))
     if not record["id"]:

@@ -14,9 +14,10 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from ...errors import TendermatchError
+from ...store.records import NoticeRecord
 
 _Item = TypeVar("_Item")
 
@@ -172,7 +173,7 @@ class ParsedNotice:
     (eForms BT-758, TED F14 reference), else ``None``.
     """
 
-    record: dict[str, Any]
+    record: NoticeRecord
     keys: list[str] = field(default_factory=list)
     changes: str | None = None
 
@@ -438,7 +439,7 @@ def has_social_clause(*texts: str | None) -> bool:
     return any(stem in joined for stem in _SOCIAL_STEMS) and _SOCIAL_CLAUSE.search(joined) is not None
 
 
-def finish_record(record: dict[str, Any]) -> dict[str, Any]:
+def finish_record(record: dict[str, Any]) -> NoticeRecord:
     """Make a parsed record consistent: at least one lot; notice-level cpv, nuts, reserved
     and social are unions over the lots; 'clause' added where the text states a social clause.
     """
@@ -462,4 +463,4 @@ def finish_record(record: dict[str, Any]) -> dict[str, Any]:
     record["social"] = unique(record["social"] + [s for lot in record["lots"] for s in lot["social"]])
     if not record["title"]:
         record["title"] = next((t for t in record["titles"].values() if t), "") or ""
-    return record
+    return cast(NoticeRecord, record)  # every schema key present and consistent: a notice record

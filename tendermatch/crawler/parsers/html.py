@@ -30,8 +30,9 @@ import re
 import unicodedata
 import warnings
 from collections import Counter
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
@@ -482,7 +483,7 @@ _FINGERPRINT_FIELDS = ("title", "supplier", "procedure_id", "deadline", "publish
                        "description", "url")
 
 
-def _cells(record: dict[str, Any]) -> str:
+def _cells(record: Mapping[str, Any]) -> str:
     """What a row says, normalised (case, white space), as one text: rows with the same
     cells are the same row."""
     def norm(value: Any) -> str:
@@ -498,7 +499,8 @@ def _cells(record: dict[str, Any]) -> str:
 
 def _qualified(notice: ParsedNotice, qualifier: str) -> ParsedNotice:
     """``notice`` under ``<id>~<qualifier>``, its url: key following its id."""
-    record = dict(notice.record, id=f"{notice.record['id']}~{qualifier}")
+    record = copy.copy(notice.record)
+    record["id"] = f"{notice.record['id']}~{qualifier}"
     old_key = f"url:{notice.record['id'].removeprefix('web:')}"
     keys = [f"url:{record['id'].removeprefix('web:')}" if key == old_key else key for key in notice.keys]
     return ParsedNotice(record=record, keys=keys, changes=notice.changes)
@@ -606,7 +608,8 @@ def _parse_detail(content: bytes, selectors: dict[str, str]) -> dict[str, Any]:
 def merge_detail(notice: ParsedNotice, detail: dict[str, Any]) -> ParsedNotice:
     """A copy of ``notice`` completed with a detail page's fields (the detail page wins
     for description, value and deadline; codes are added), made consistent again."""
-    record = copy.deepcopy(notice.record)
+    # Worked on as a plain dict until finish_record makes it a consistent record again.
+    record = cast(dict[str, Any], copy.deepcopy(notice.record))
     for key in ("description", "value", "deadline", "published", "valid_until", "supplier", "procedure_id"):
         if detail.get(key):
             record[key] = detail[key]

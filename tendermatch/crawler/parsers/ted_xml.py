@@ -448,8 +448,7 @@ def parse_ted_xml(content: bytes, *, url: str | None = None) -> list[ParsedNotic
     if stage == "change" and changes is None:
         changes = publication_key(coded.ref_notice)
 
-    finish_record(record)
-    return [ParsedNotice(record=record, keys=[key], changes=changes)]
+    return [ParsedNotice(record=finish_record(record), keys=[key], changes=changes)]
 
 
 # --------------------------------------------------------------------------- R2.0.9 forms
