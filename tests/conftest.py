@@ -13,10 +13,13 @@ import os
 import subprocess
 import sys
 import traceback
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from tests import configs
 from tests.chromium import chromium  # noqa: F401 (a fixture for every test folder)
 from tests.forked import can_fork, run_forked
 
@@ -141,6 +144,14 @@ def _run_in_process(args: tuple[str, ...], *, cwd: Path, env: dict, input: str |
         stderr += "Traceback (most recent call last):\n" + "".join(
             traceback.format_exception(outcome.exception))
     return subprocess.CompletedProcess(["tendermatch", *args], outcome.exit_code, outcome.stdout, stderr)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Callable[..., Path]:
+    """``config_file(crawler=..., sources=..., ...)`` writes a config into the test's tmp_path
+    and returns its path: tests/configs.py's write_config with the folder bound, taking the
+    same keyword arguments (``name`` for a file other than tendermatch.toml)."""
+    return partial(configs.write_config, tmp_path)
 
 
 @pytest.fixture

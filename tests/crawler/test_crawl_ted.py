@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 TED_FILES = {path.stem: path for path in sorted((SAMPLE / "ted-dk").glob("*.xml"))[:12]}
 
 
-def write_config(tmp_path, api_url: str, *, limit: int = 5, extra: str = "") -> str:
+def write_ted_config(tmp_path, api_url: str, *, limit: int = 5, extra: str = "") -> str:
     """``extra``: more lines of the source's table, as TOML text."""
     source = configs.toml_table("[[sources]]", {"name": "ted-test", "kind": "ted", "url": api_url,
                                                 "query": "buyer-country IN (DNK)", "limit": limit,
@@ -55,7 +55,7 @@ def test_crawl_pages_through_the_api_retries_and_fetches_every_notice(tmp_path, 
         "/v3/notices/search": [(503, {})],                      # the API is busy once
         first_xml: [(429, {"Retry-After": "1"})],                # and rate-limits one download
     }))
-    config = write_config(tmp_path, api.url)
+    config = write_ted_config(tmp_path, api.url)
     result = run_cli("--config", config, "crawl")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ted-test: fetched 12, new 12" in result.stdout
@@ -83,7 +83,7 @@ def test_crawl_pages_through_the_api_retries_and_fetches_every_notice(tmp_path, 
 
 def test_second_crawl_is_incremental_and_fetches_no_stored_xml(tmp_path, ted_api):
     api = ted_api()
-    config = write_config(tmp_path, api.url, limit=250)
+    config = write_ted_config(tmp_path, api.url, limit=250)
     run_cli("--config", config, "crawl", check=True)
     fetched_once = len(api.xml_fetches())
     assert fetched_once == 12
@@ -100,7 +100,7 @@ def test_second_crawl_is_incremental_and_fetches_no_stored_xml(tmp_path, ted_api
 
 def test_shortfall_against_total_notice_count_is_a_warning(tmp_path, ted_api):
     api = ted_api(total_extra=3)
-    result = run_cli("--config", write_config(tmp_path, api.url), "crawl")
+    result = run_cli("--config", write_ted_config(tmp_path, api.url), "crawl")
     assert result.returncode == 0, result.stderr
     assert "warning: TED reported 15 notices, received 12" in result.stdout
     assert last_run(tmp_path / "store.db")["stats"]["warnings"] == ["TED reported 15 notices, received 12"]
@@ -108,7 +108,7 @@ def test_shortfall_against_total_notice_count_is_a_warning(tmp_path, ted_api):
 
 def test_search_page_cut_off_mid_stream_keeps_what_came_before(tmp_path, ted_api):
     api = ted_api(truncate_page=2)
-    result = run_cli("--config", write_config(tmp_path, api.url), "crawl")
+    result = run_cli("--config", write_ted_config(tmp_path, api.url), "crawl")
     assert result.returncode == 1
     assert "search page 2: malformed JSON" in result.stderr
     run = last_run(tmp_path / "store.db")
@@ -120,7 +120,7 @@ def test_unreachable_api_fails_the_run_not_the_command(tmp_path, ted_api):
     api = ted_api()
     url = api.url
     api.close()
-    result = run_cli("--config", write_config(tmp_path, url, extra="timeout = 60"), "crawl")
+    result = run_cli("--config", write_ted_config(tmp_path, url, extra="timeout = 60"), "crawl")
     assert result.returncode == 1
     run = last_run(tmp_path / "store.db")
     assert run["outcome"] == "failed" and run["stats"]["errors"] == 1
@@ -129,7 +129,7 @@ def test_unreachable_api_fails_the_run_not_the_command(tmp_path, ted_api):
 
 def test_stopping_at_max_pages_is_partial_and_the_next_run_asks_again_from_the_start(tmp_path, ted_api):
     api = ted_api()
-    config = write_config(tmp_path, api.url, extra="max_pages = 1")
+    config = write_ted_config(tmp_path, api.url, extra="max_pages = 1")
     result = run_cli("--config", config, "crawl")
     assert "warning: TED reported 12 notices, received 5 (stopped early)" in result.stdout
     run = last_run(tmp_path / "store.db")
@@ -141,7 +141,7 @@ def test_stopping_at_max_pages_is_partial_and_the_next_run_asks_again_from_the_s
 def test_a_notice_rejected_in_transit_is_fetched_again_next_time(tmp_path, ted_api):
     broken = f"/notices/{sorted(TED_FILES)[0]}.xml"
     api = ted_api(behaviour=Behaviour(fail_first={broken: [(200, {})]}))  # a 200 with junk instead of XML
-    config = write_config(tmp_path, api.url)
+    config = write_ted_config(tmp_path, api.url)
     first = run_cli("--config", config, "crawl")
     assert first.returncode == 1 and "rejected 1" in first.stdout
     second = run_cli("--config", config, "crawl")

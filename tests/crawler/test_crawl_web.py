@@ -10,32 +10,16 @@ import pytest
 
 from tendermatch.store import Store
 from tendermatch.worker.config import load_config
-from tests import configs
 from tests.conftest import ROOT, SAMPLE, run_cli
+from tests.crawler.helpers import source_block, write_web_crawl_config
 from tests.crawler.servers import StaticSite, TedApi
 
 WEB = ROOT / "tests" / "fixtures" / "web"
 CROSS = ROOT / "tests" / "fixtures" / "crosssource"
 
 
-def toml_table(values: dict) -> str:
-    return "{" + ", ".join(f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in values.items()) + "}"
-
-
 def shipped_source(name: str):
     return load_config(ROOT / "config" / "tendermatch.toml").source(name)
-
-
-def source_block(name: str, kind: str, url: str, **extra) -> str:
-    lines = ["[[sources]]", f'name = "{name}"', f'kind = "{kind}"', f'url = "{url}"']
-    for key, value in extra.items():
-        rendered = toml_table(value) if isinstance(value, dict) else json.dumps(value, ensure_ascii=False)
-        lines.append(f"{key} = {rendered}")
-    return "\n".join(lines) + "\n"
-
-
-def write_config(tmp_path: Path, blocks: list[str]) -> str:
-    return str(configs.write_config(tmp_path, crawler={"retry_times": 2}, sources=blocks))
 
 
 @pytest.fixture
@@ -68,7 +52,7 @@ def test_municipal_pages_feed_and_ocds_with_the_shipped_selectors(tmp_path, site
     web.routes.update(ocds_pages(web.url))
     web.routes["/flyttet/detail3.html"] = (WEB / "kk_udbud_detail_3.html").read_bytes()  # a detail page that moved
     udbud, aftaler = shipped_source("kk-udbud"), shipped_source("kk-aftaler")
-    config = write_config(tmp_path, [
+    config = write_web_crawl_config(tmp_path, [
         source_block("kk-udbud", "html", f"{web.url}/kk_udbud.html", notice_kind="tender", detail=True,
                      selectors=udbud.selectors),
         source_block("kk-aftaler", "html", f"{web.url}/kk_leverandoraftaler.html", notice_kind="agreement",
@@ -128,7 +112,7 @@ def test_municipal_pages_feed_and_ocds_with_the_shipped_selectors(tmp_path, site
 
 def test_changed_page_layout_is_rejected_and_the_run_flagged_suspicious(tmp_path, site):
     web = site(WEB)
-    config = write_config(tmp_path, [
+    config = write_web_crawl_config(tmp_path, [
         source_block("roskilde", "html", f"{web.url}/roskilde_udbud_changed.html",
                      selectors={"row": "div.udbudsoversigt article.udbud-kort", "title": "h3.udbud-kort__titel"}),
     ])
@@ -145,7 +129,7 @@ def test_same_notice_on_ted_and_on_the_municipal_page_is_one_record_with_both_so
     api = TedApi({"436913-2017": SAMPLE / "ted-dk" / "436913-2017.xml"})
     web = site(CROSS)
     try:
-        config = write_config(tmp_path, [
+        config = write_web_crawl_config(tmp_path, [
             source_block("ted-dk", "ted", api.url, query="buyer-country IN (DNK)"),
             source_block("fredericia", "html", f"{web.url}/fredericia_udbud.html",
                          selectors=shipped_source("kk-udbud").selectors | {"row": "table.udbudsliste tbody tr.udbud"}),

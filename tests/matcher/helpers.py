@@ -84,6 +84,13 @@ LUFTHAVN = "ted-dk/180710-2017.xml"  # ted:180710-2017, kantinedriften i Københ
 FREDERICIA = "ted-dk/436913-2017.xml"  # ted:436913-2017, beskæftigelsesindsats, 3 lots reserved res-ws, DK032
 LIMPIEZA = "eforms/262891-2023.xml"  # eforms:00262891-2023, building cleaning, lots 3+4 reserved res-ws, no NUTS
 WALES = "ocds/wales_sell2wales_2025_first20.jsonl"
+# The few the command tests ingest into a store of their own (tests/worker/test_match_cli.py,
+# tests/reliability/test_isolation_profiles.py).
+CLI_NOTICES = (KANTINE,  # kantinedrift, DK011, deadline 2016-04-06
+               MADSERVICE_RODOVRE,  # madservice Rødovre, DK012, planning
+               MADSERVICE_SOLROD,  # madservice Solrød, DK021: outside the profile's regions
+               LUFTHAVN,  # kantinedrift Københavns Lufthavne: cancelled result
+               LIMPIEZA)  # building cleaning, reserved lots
 
 
 def make_profile(**fields: Any) -> Profile:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import configs
 from tests.conftest import ROOT, SAMPLE, run_cli
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer
 
@@ -76,17 +77,15 @@ def base(tmp_path_factory):
 class Workspace:
     """A copy of the base store with its own config pointing at an SMTP port."""
 
-    def __init__(self, folder: Path, profiles: Path, port: int, **smtp):
+    def __init__(self, folder: Path, profiles: Path, port: int, *, digest: dict | None = None, **smtp):
+        """``digest``: more [digest] settings; ``smtp``: more (or other) [smtp] settings."""
         self.folder = folder
         self.profiles = profiles
         self.db = folder / "store.db"
-        self.config = folder / "tendermatch.toml"
         self.port = port
-        settings = {"retries": 2, "retry_delay": 0.05, **smtp}
-        lines = ["[store]", 'path = "store.db"', "[digest]", f'sender = "{SENDER}"', f'base_url = "{BASE_URL}"',
-                 "[smtp]", 'host = "127.0.0.1"', f"port = {port}", "timeout = 10"]
-        lines += [f"{key} = {value}" for key, value in settings.items()]
-        self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.config = configs.write_config(
+            folder, digest={"sender": SENDER, "base_url": BASE_URL, **(digest or {})},
+            smtp={"host": "127.0.0.1", "port": port, "timeout": 10, "retries": 2, "retry_delay": 0.05, **smtp})
 
     def args(self, *args: str) -> list[str]:
         return ["--config", str(self.config), "--profiles", str(self.profiles), *args]

@@ -19,6 +19,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from tendermatch.notifier.tokens import read_token
+from tests import configs
 from tests.chromium import read_png
 from tests.chromium import run_chromium as shared_run_chromium
 from tests.conftest import ROOT, SAMPLE, run_cli
@@ -33,21 +34,13 @@ MEALS_TITLE = "Forhåndsmeddelelse om madservice til Rødovre Kommune."
 HEADINGS = ["Åbne udbud", "Forhåndsmeddelelser (udbud på vej)"]
 HOSTILE = "<script>document.title='pwned'</script><img src=x onerror=alert(1)>"
 BACKGROUND = (0xF3, 0xF4, 0xF6)  # the body's background-color in templates/digest.html
-CONFIG = """[store]
-path = "store.db"
-
-[digest]
-sender = "Udbudsvagten <udbud@kk.example>"
-base_url = "https://udbud.kk.example"
-outbox = "outbox"
-"""
 
 
 def preview(folder: Path, notices: list[Path]) -> Path:
     """Ingest ``notices``, match them for the sample profiles as of 2016-01-01 and write the
     profile's digest preview; returns the .html file."""
-    config = folder / "tendermatch.toml"
-    config.write_text(CONFIG, encoding="utf-8")
+    config = configs.write_config(folder, digest={"sender": configs.SENDER, "base_url": "https://udbud.kk.example",
+                                                  "outbox": "outbox"})
     common = ["--config", str(config), "--profiles", str(ROOT / "config" / "profiles")]
     env = {"TENDERMATCH_SECRET": SECRET}
     run_cli(*common, "ingest", *map(str, notices), cwd=folder, env=env, check=True)

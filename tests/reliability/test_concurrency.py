@@ -16,12 +16,9 @@ never fail with "database is locked":
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -31,9 +28,10 @@ from pathlib import Path
 import pytest
 
 from tests import configs
-from tests.conftest import CORPUS, ROOT, cli_env, run_cli
+from tests.conftest import CORPUS, ROOT, run_cli
 from tests.crawler.servers import TedApi
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer, free_port
+from tests.reliability.helpers import finish, kill, popen
 from tests.web.served import ServeProcess, secret_env
 from tests.worker.worker_process import wait_until
 
@@ -84,33 +82,6 @@ class GatedTedApi(TedApi):
         return super().handle(method, path, body)
 
 
-def popen(*args: str, log: Path) -> subprocess.Popen:
-    """`tendermatch ARGS` started now in a process group of its own (an ingest's parsing
-    processes go with it when it is killed), stdout and stderr into ``log``."""
-    env = cli_env(ENV)
-    with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "tendermatch", *args], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def kill(process: subprocess.Popen) -> None:
-    """SIGKILL to the process and the processes it started."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
-
-
-def finish(process: subprocess.Popen, log: Path, *, timeout: float = 180) -> tuple[int, str]:
-    try:
-        code = process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        kill(process)
-        raise AssertionError(f"{process.args} hung:\n{log.read_text(errors='replace')}") from None
-    return code, log.read_text(encoding="utf-8", errors="replace")
-
-
 def query(store: Path, sql: str, params: tuple = ()) -> list[tuple] | None:
     """Rows read straight from the file (read-only), or None while it cannot be read yet
     (it is being created)."""
@@ -138,7 +109,7 @@ def log_rows(config: Path) -> list[tuple]:
                    tuple(row["reasons"])) for row in cli_json("--config", str(config), "log"))
 
 
-def write_config(folder: Path, *, api_url: str, smtp_port: int = 2525, serve_port: int = 8001) -> Path:
+def write_full_config(folder: Path, *, api_url: str, smtp_port: int = 2525, serve_port: int = 8001) -> Path:
     """A config with one `ted` source, the shipped profiles without their regions (the
     corpus is from all over Europe), [smtp] and [serve]."""
     profiles = folder / "profiles"
@@ -174,7 +145,7 @@ def quiet(ted_api, tmp_path_factory):
     """The reference: the same crawl and match with nothing else running. Returns the
     config, the notices (`tenders --format json`) and the match log."""
     folder = tmp_path_factory.mktemp("quiet")
-    config = write_config(folder, api_url=ted_api.url)
+    config = write_full_config(folder, api_url=ted_api.url)
     crawl = run_cli("--config", str(config), "crawl", env=ENV)
     assert crawl.returncode == 0, crawl.stdout + crawl.stderr
     match = run_cli("--config", str(config), "match", "--as-of", AS_OF, env=ENV)
@@ -221,7 +192,7 @@ class Reader(threading.Thread):
 def test_a_crawl_repeated_matches_and_the_web_view_share_the_store_without_locking_or_losing_anything(
         ted_api, quiet, tmp_path):
     port = free_port()
-    config = write_config(tmp_path, api_url=ted_api.url, serve_port=port)
+    config = write_full_config(tmp_path, api_url=ted_api.url, serve_port=port)
     store = tmp_path / "store.db"
     serve = ServeProcess(config, port, env=ENV).start()
     try:
@@ -325,7 +296,7 @@ def ingested(tmp_path_factory):
     third = len(good) // 3
     parts = (good[:2 * third] + bad, bad + good[third:])  # the middle third and the bad files are in both
     folder = tmp_path_factory.mktemp("ingest")
-    config = write_config(folder, api_url="http://127.0.0.1:9")  # its ted source is never crawled here
+    config = write_full_config(folder, api_url="http://127.0.0.1:9")  # its ted source is never crawled here
     args = ("--config", str(config))
     reference = folder / "reference.db"
     alone = run_cli(*args, "--db", str(reference), "ingest", *map(str, files), env=ENV)
@@ -387,7 +358,7 @@ def test_two_digest_runs_at_once_send_each_address_one_digest(quiet, tmp_path):
     handler = RecordingHandler(delay=0.3)  # a slow server: both runs are mid-batch together
     smtp = SmtpServer(handler)
     try:
-        config = write_config(tmp_path, api_url="http://127.0.0.1:9", smtp_port=smtp.port)
+        config = write_full_config(tmp_path, api_url="http://127.0.0.1:9", smtp_port=smtp.port)
         source = sqlite3.connect(quiet["config"].parent / "store.db")
         with sqlite3.connect(tmp_path / "store.db") as copy:  # the quietly crawled and matched store
             source.backup(copy)
@@ -429,7 +400,7 @@ def write_lock_free(store: Path) -> bool:
 
 def test_status_answers_while_an_ingest_holds_the_write_lock(tmp_path):
     files = sorted(TED.rglob("*.xml"))  # 1,264 notices: the ingest is still busy when it is stopped
-    config = write_config(tmp_path, api_url="http://127.0.0.1:9")
+    config = write_full_config(tmp_path, api_url="http://127.0.0.1:9")
     store = tmp_path / "store.db"
     ingest = popen("--config", str(config), "ingest", *map(str, files), log=tmp_path / "ingest.log")
     try:

@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 
 from tendermatch.store import decompress
+from tests import configs
 from tests.conftest import CORPUS, ROOT, cli_env, run_cli
 from tests.notifier.delivery import ENV as SMTP_ENV
 from tests.notifier.delivery import assert_exactly_once, message_id, parse, workspace
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer, free_port
-from tests.worker.test_worker_reload import job_table, probe_config
 from tests.worker.worker_process import (
     FEED,
     ONCE,
@@ -35,6 +35,8 @@ from tests.worker.worker_process import (
     alive,
     crawl_child_of,
     feed_source,
+    job_table,
+    probe_config,
     remember,
     runs,
     status,
@@ -161,10 +163,8 @@ def crawl_folder() -> Path:
 
 
 def files_config(folder: Path, store: Path) -> Path:
-    path = folder / "tendermatch.toml"
-    path.write_text(f'[store]\npath = "{store}"\n\n[crawler]\ndownload_delay = 0\n\n'
-                    f'[[sources]]\nname = "dk"\nkind = "files"\npath = "{crawl_folder()}"\n', encoding="utf-8")
-    return path
+    return configs.write_config(folder, store=str(store), sources=[{"name": "dk", "kind": "files",
+                                                                     "path": crawl_folder()}])
 
 
 def store_contents(db: Path) -> dict:
@@ -429,7 +429,7 @@ def test_a_corrupted_config_on_sighup_is_refused_while_the_old_schedule_keeps_fi
                                  worker="watch = 0\nstop_grace = 2\n")  # SIGHUP only: each reload is ours
     good = config.read_bytes()
     cut = good.index(b'url = "') + len(b'url = "') + 8  # inside source A's url
-    broken = [
+    broken = [  # by hand: the running config's bytes, corrupted on purpose
         ("binary garbage", b"\x00\xff\xfe\x89PNG\r\n\x1a\n\x00" * 50 + good, [r"cannot read config", r"utf-8"]),
         ("truncated TOML", good[:cut], [r"TOML syntax error"]),
         ("an empty file", b"", [r"\[store\] path changed"]),  # all defaults: another store

@@ -18,12 +18,10 @@ import re
 import shutil
 import sqlite3
 import sys
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
@@ -34,10 +32,19 @@ from lxml import html as lxml_html
 
 from benchmarks.peak import Measured, run_with_peak
 from tendermatch.store import Store, decompress
-from tests import configs
 from tests.conftest import ROOT, SAMPLE, cli_env, run_cli
 from tests.fixtures.web.selectors import ROSKILDE_UDBUD
 from tests.notifier.smtp_server import RecordingHandler, SmtpServer
+from tests.reliability.helpers import (
+    MB,
+    OCDS_BASE,
+    Reply,
+    Site,
+    newest_runs,
+    source,
+    stored,
+    write_digest_config,
+)
 from tests.web.served import parse_message, secret_env
 
 pytestmark = pytest.mark.slow
@@ -50,11 +57,9 @@ TED_BASE = SAMPLE / "ted-dk" / "095237-2016.xml"
 TED_TITLE = "Kontrakt om kantinedrift for Vejlandshuset og/eller Amagerværket."
 EFORMS_BASE = SAMPLE / "eforms" / "665431-2023-slagelse.xml"  # real, Danish
 EFORMS_GOOD = SAMPLE / "eforms" / "sdk-cn-social_24.xml"
-OCDS_BASE = SAMPLE / "ocds" / "wales_sell2wales_2025_first20.jsonl"
 TED_API_GOOD = SAMPLE / "ted-api" / "633448-2021.json"
 AS_OF = "2016-03-25"  # the TED notices and the web pages' deadlines below are open then
 PERIOD = "2016-W12"
-MB = 2**20
 DANISH_TITLE = "Kantinedrift på Ærø, i Ølstykke og Åbyhøj"  # of the Latin-1 and the UTF-16 notice
 
 
@@ -272,72 +277,7 @@ NOMETA_PAGE_TITLE = "Rengøring af Sønderborg Rådhus og Æblehaven"
 # --------------------------------------------------------------------------- a loopback server
 
 
-@dataclass
-class Reply:
-    body: bytes | Path = b""
-    content_type: str = "application/octet-stream"
-    status: int = 200
-    cut_after: int | None = None  # announce the whole length, send this many bytes, hang up
-
-
-class Site:
-    """A threaded HTTP server on 127.0.0.1 answering ``routes`` (path -> Reply, or a
-    function of the request body -> Reply), which a test may change between crawls.
-    Unlike tests.crawler.servers.LocalServer it streams a file from disk (a 100 MB body
-    never sits in this process's memory) and can announce a Content-Length and hang up
-    early (a response cut off mid-stream)."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Reply | Callable[[bytes], Reply]] = {
-            "/robots.txt": Reply(b"User-agent: *\nAllow: /\n", "text/plain")}
-        self.requests: list[tuple[str, str, bytes]] = []
-        self.lock = threading.Lock()
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                path = self.path.split("?")[0]
-                with site.lock:
-                    site.requests.append((self.command, path, body))
-                    route = site.routes.get(path)
-                reply = route(body) if callable(route) else route or Reply(b"not found", "text/plain", 404)
-                size = reply.body.stat().st_size if isinstance(reply.body, Path) else len(reply.body)
-                self.send_response(reply.status)
-                self.send_header("Content-Type", reply.content_type)
-                self.send_header("Content-Length", str(size))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                try:
-                    if isinstance(reply.body, Path):
-                        with reply.body.open("rb") as source:
-                            while piece := source.read(MB):
-                                self.wfile.write(piece)
-                    else:
-                        self.wfile.write(reply.body[: reply.cut_after])
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client hung up (a download it refused)
-                self.close_connection = True
-
-            do_GET = _handle
-            do_POST = _handle
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def paths(self, method: str = "GET") -> list[str]:
-        with self.lock:
-            return [path for command, path, _ in self.requests if command == method]
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+# Site (the server) and Reply are in tests/reliability/helpers.py, shared with test_isolation_records.py.
 
 
 class TedSearch:
@@ -375,36 +315,8 @@ def ted_item(number: str, xml_url: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- config and store
 
 
-PROFILE = """id = "rent-og-mad"
-name = "Rent & Mad"
-emails = ["udbud@rent-og-mad.example"]
-language = "da"
-description = "Socialøkonomisk virksomhed: rengøring, vinduespudsning og kantinedrift."
-keywords = ["kantinedrift", "rengøring", "vinduespudsning"]
-max_items = 50
-"""
-
-
-def write_config(folder: Path, *, sources: list[str], smtp_port: int = 25, retry_times: int = 0) -> Path:
-    """A config over ``sources`` with the one profile, digests to the SMTP server on ``smtp_port``."""
-    profiles = folder / "profiles"
-    profiles.mkdir(exist_ok=True)
-    (profiles / "rent-og-mad.toml").write_text(PROFILE, encoding="utf-8")
-    return configs.write_config(
-        folder, crawler={"retry_times": retry_times}, matcher={"profiles": "profiles", "min_relevance": 20},
-        digest={"sender": configs.SENDER, "base_url": "https://udbud.kk.example"},
-        smtp=configs.smtp_section(smtp_port), sources=sources)
-
-
-def source(name: str, kind: str, **values: Any) -> str:
-    lines = ["[[sources]]", f'name = "{name}"', f'kind = "{kind}"']
-    for key, value in values.items():
-        if isinstance(value, dict):
-            value_text = "{" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items()) + "}"
-        else:
-            value_text = json.dumps(value, ensure_ascii=False)
-        lines.append(f"{key} = {value_text}")
-    return "\n".join(lines) + "\n"
+# write_digest_config, source, newest_runs and stored are in tests/reliability/helpers.py, shared
+# with test_isolation_records.py.
 
 
 def run_measured(*args: str, env: dict[str, str], timeout: float = 300) -> Measured:
@@ -423,20 +335,6 @@ def rejections(store_path: Path) -> dict[tuple[str, str], str]:
     with sqlite3.connect(store_path) as db:
         return {(source, url): reason for source, url, reason in
                 db.execute("SELECT source, url, reason FROM rejections ORDER BY id")}
-
-
-def newest_runs(config: Path) -> dict[str, dict[str, Any]]:
-    """The newest run of each job ("crawl:<source>", "ingest:<source>", "match", ...), as
-    `tendermatch runs --format json` shows it."""
-    result = run_cli("--config", str(config), "runs", "--format", "json", "--limit", "200", check=True)
-    newest: dict[str, dict[str, Any]] = {}
-    for run in json.loads(result.stdout):
-        newest.setdefault(run["job"], run)
-    return newest
-
-
-def stored(config: Path) -> list[dict[str, Any]]:
-    return json.loads(run_cli("--config", str(config), "tenders", "--format", "json", check=True).stdout)
 
 
 def store_text(store_path: Path) -> str:
@@ -548,7 +446,7 @@ def world(tmp_path_factory) -> World:
     site = Site()
     smtp = SmtpServer(RecordingHandler())
     try:
-        config = write_config(folder, sources=serve_hostile(site, hostile), smtp_port=smtp.port)
+        config = write_digest_config(folder, sources=serve_hostile(site, hostile), smtp_port=smtp.port)
         args = ("--config", str(config))
         ingest = run_measured(*args, "ingest", str(hostile.files), env=secret_env())
         after_ingest = store_text(folder / "store.db")
@@ -811,7 +709,7 @@ def test_search_results_of_the_wrong_types_do_not_lose_the_good_notice_on_the_pa
             {"publication-number": "900402-2016", "links": {"xml": "ingen"}},
             {"publication-number": "900403-2016", "links": {"xml": {"MUL": 17}}},
             None, "x", ted_item("095237-2016", f"{site.url}/notices/good.xml")])
-        config = write_config(tmp_path, sources=[source("ted-types", "ted", url=f"{site.url}/ted", query="x")])
+        config = write_digest_config(tmp_path, sources=[source("ted-types", "ted", url=f"{site.url}/ted", query="x")])
         result = run_cli("--config", str(config), "crawl")
     finally:
         site.close()
@@ -839,7 +737,7 @@ def test_a_redesigned_listing_and_an_emptied_feed_are_flagged_suspicious_not_a_q
                                 ("Snerydning på skolerne", "https://udbud.example/r/2")]).encode(),
                            "application/rss+xml"),
     })
-    config = write_config(tmp_path, sources=[
+    config = write_digest_config(tmp_path, sources=[
         source("roskilde", "html", url=f"{site.url}/udbud.html", selectors=ROSKILDE_UDBUD),
         source("feed", "feed", url=f"{site.url}/feed.xml")])
     try:
@@ -885,7 +783,7 @@ def test_a_cut_off_search_page_is_not_ok_and_the_next_run_fetches_what_was_misse
     search = TedSearch(items[:2])
     site.routes["/ted/v3/notices/search"] = search
     search_url = f"{site.url}/ted/v3/notices/search"
-    config = write_config(tmp_path, retry_times=1, sources=[
+    config = write_digest_config(tmp_path, retry_times=1, sources=[
         source("ted-dk", "ted", url=f"{site.url}/ted", query="buyer-country IN (DNK)", limit=3)])
     crawl = ("--config", str(config), "crawl")
 
@@ -935,7 +833,7 @@ def test_a_search_page_whose_connection_drops_is_reported_like_a_page_cut_off(tm
         site.routes[f"/notices/{path.name}"] = Reply(path, "application/xml")
     site.routes["/ted/v3/notices/search"] = TedSearch(
         [ted_item(path.stem, f"{site.url}/notices/{path.name}") for path in files], fault="hang-up")
-    config = write_config(tmp_path, sources=[source("ted-dk", "ted", url=f"{site.url}/ted", query="x", limit=2)])
+    config = write_digest_config(tmp_path, sources=[source("ted-dk", "ted", url=f"{site.url}/ted", query="x", limit=2)])
     try:
         result = run_cli("--config", str(config), "crawl")
     finally:

@@ -47,6 +47,7 @@ def test_paths_in_the_config_that_are_devices_fifos_or_the_wrong_kind_are_one_li
                                                                                    value, expected):
     config = tmp_path / "tendermatch.toml"
     values = {"fifo": str(fifo), "config": str(config)}
+    # By hand: the bad config under test, one section with the one bad path.
     config.write_text(f'[{section}]\n{key} = "{value.format(**values)}"\n', encoding="utf-8")
     for command in (["sources"], ["tenders"], ["run"]):
         result = run_cli("--config", str(config), *command, timeout=FAST)

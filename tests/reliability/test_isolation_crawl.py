@@ -29,7 +29,7 @@ from tendermatch.store import Store
 from tests import configs
 from tests.conftest import SAMPLE, run_cli
 from tests.crawler.servers import LocalServer
-from tests.reliability.test_security import Trap
+from tests.reliability.helpers import Trap
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,7 @@ def servers():
         server.close()
 
 
-def write_config(tmp_path: Path, blocks: list[str], *, crawler: dict | None = None, retry_times: int = 0) -> str:
+def write_crawl_config(tmp_path: Path, blocks: list[str], *, crawler: dict | None = None, retry_times: int = 0) -> str:
     return str(configs.write_config(tmp_path, crawler={"retry_times": retry_times, **(crawler or {})}, sources=blocks))
 
 
@@ -154,7 +154,7 @@ def test_a_malformed_notice_link_costs_only_its_own_search_result(tmp_path, serv
         ted_result(numbers[2], api.link(numbers[2])),
     ], token="2")
     api.pages["2"] = ted_page([ted_result(n, api.link(n)) for n in numbers[3:6]], token=None)
-    result = crawl(write_config(tmp_path, [source_block("ted-eu", "ted", api.url, 'query = "x"')]), internet)
+    result = crawl(write_crawl_config(tmp_path, [source_block("ted-eu", "ted", api.url, 'query = "x"')]), internet)
 
     assert result.returncode == 1, result.stdout + result.stderr  # rejections are reported
     assert stored_ids(tmp_path) == {f"ted:{n}" for n in numbers}  # both pages, every good result
@@ -176,7 +176,7 @@ def test_a_search_page_too_deeply_nested_to_read_is_named_and_the_next_crawl_ask
     api = servers(TedSearch({}))
     api.pages[None] = ted_page([ted_result(n, api.link(n)) for n in numbers[:3]], token="2")
     api.pages["2"] = b'{"notices": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-    config = write_config(tmp_path, [source_block("ted-eu", "ted", api.url, 'query = "buyer-country IN (DNK)"')])
+    config = write_crawl_config(tmp_path, [source_block("ted-eu", "ted", api.url, 'query = "buyer-country IN (DNK)"')])
     result = crawl(config, internet)
 
     assert result.returncode == 1, result.stdout + result.stderr
@@ -203,7 +203,7 @@ def test_an_exception_in_a_callback_is_a_counted_error_for_that_page_and_the_pag
     page = json.dumps({"uri": "x", "version": "1.1", "releases": [release], "links": {"next": "http://[::1"}})
     site = servers(LocalServer(lambda method, path, body: (200, {"Content-Type": "application/json"}, page.encode())
                                if path == "/ocds.json" else (404, {}, b"not found")))
-    result = crawl(write_config(tmp_path, [source_block("ocds", "ocds", f"{site.url}/ocds.json")]), internet)
+    result = crawl(write_crawl_config(tmp_path, [source_block("ocds", "ocds", f"{site.url}/ocds.json")]), internet)
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert len(stored_ids(tmp_path)) == 1  # the page's own release is stored
@@ -221,8 +221,8 @@ def test_an_unusable_detail_link_costs_only_its_detail_page_not_the_listing(tmp_
     routes["/udbud.html"] = (200, {"Content-Type": "text/html"}, listing(
         [f"{site.url}/detalje-1.html", "http://udbud.kk.example:99999/2", f"{site.url}/detalje-3.html"]))
     routes["/detalje-1.html"] = routes["/detalje-3.html"] = (200, {"Content-Type": "text/html"}, detail_page("x"))
-    config = write_config(tmp_path, [source_block("kommune", "html", f"{site.url}/udbud.html",
-                                                  "detail = true\n" + SELECTORS)])
+    config = write_crawl_config(tmp_path, [source_block("kommune", "html", f"{site.url}/udbud.html",
+                                                        "detail = true\n" + SELECTORS)])
     result = crawl(config, internet)
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -268,7 +268,7 @@ def test_links_and_redirects_to_non_public_addresses_are_refused_unfetched_and_r
         ted_result(numbers[0], "http://10.0.0.5/notices/x.xml"),
         ted_result(numbers[1], f"{site.url}/notices/{numbers[1]}.xml")], token=None))
     routes[f"/notices/{numbers[1]}.xml"] = (200, {"Content-Type": "application/xml"}, TED_XML[numbers[1]])
-    config = write_config(tmp_path, [
+    config = write_crawl_config(tmp_path, [
         source_block("kommune", "html", f"{site.url}/udbud.html", "detail = true\n" + SELECTORS),
         source_block("ocds", "ocds", f"{site.url}/ocds.json"),
         source_block("ted-eu", "ted", f"{site.url}/ted", 'query = "x"'),
@@ -310,8 +310,8 @@ def test_allow_private_network_lets_an_intranet_source_follow_links_to_other_pri
                   [f"http://localhost:{site.port}/via-name.html", f"{other.url}/detalje.html"])),
               "/via-name.html": (200, {"Content-Type": "text/html"}, detail_page("Via navn"))}
     internet.env.update(no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
-    config = write_config(tmp_path, [source_block("intranet", "html", f"{site.url}/udbud.html",
-                                                  "detail = true\nallow_private_network = true\n" + SELECTORS)])
+    config = write_crawl_config(tmp_path, [source_block("intranet", "html", f"{site.url}/udbud.html",
+                                                        "detail = true\nallow_private_network = true\n" + SELECTORS)])
     result = crawl(config, internet)
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -404,9 +404,9 @@ FEED = (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><tit
 def test_a_body_that_never_ends_is_refused_with_the_limit_named_and_the_other_pages_are_read(tmp_path, servers,
                                                                                               internet):
     site = servers(StreamingServer({"/feed.xml": FEED, "/robots.txt": b"User-agent: *\nDisallow:\n"}))
-    config = write_config(tmp_path, [source_block("feeds", "feed", f"{site.url}/endless",
-                                                  f'urls = ["{site.url}/feed.xml"]')],
-                          crawler={"max_document_mb": 0.05})
+    config = write_crawl_config(tmp_path, [source_block("feeds", "feed", f"{site.url}/endless",
+                                                        f'urls = ["{site.url}/feed.xml"]')],
+                                crawler={"max_document_mb": 0.05})
     result = crawl(config, internet)
 
     assert result.returncode == 1, result.stdout + result.stderr
@@ -421,7 +421,7 @@ def test_a_body_that_never_ends_is_refused_with_the_limit_named_and_the_other_pa
 
 def test_a_dripping_download_cannot_stretch_the_sources_timeout(tmp_path, servers, internet):
     site = servers(StreamingServer({"/robots.txt": b"User-agent: *\nDisallow:\n"}))
-    config = write_config(tmp_path, [source_block("drip", "feed", f"{site.url}/drip", "timeout = 3")])
+    config = write_crawl_config(tmp_path, [source_block("drip", "feed", f"{site.url}/drip", "timeout = 3")])
     began = time.monotonic()
     result = crawl(config, internet, timeout=180)
     took = time.monotonic() - began
@@ -436,8 +436,8 @@ def test_a_dripping_download_cannot_stretch_the_sources_timeout(tmp_path, server
 
 def test_a_retry_after_longer_than_the_time_left_is_not_waited_for(tmp_path, servers, internet):
     site = servers(StreamingServer({"/robots.txt": b"User-agent: *\nDisallow:\n"}))
-    config = write_config(tmp_path, [source_block("busy", "feed", f"{site.url}/busy", "timeout = 5")],
-                          retry_times=2)
+    config = write_crawl_config(tmp_path, [source_block("busy", "feed", f"{site.url}/busy", "timeout = 5")],
+                                retry_times=2)
     began = time.monotonic()
     crawl(config, internet, timeout=180)
     took = time.monotonic() - began

@@ -24,9 +24,9 @@ import pytest
 
 from benchmarks.dedupe import LockWatch, ocds_release, overlapping_feeds
 from tests.conftest import ROOT, run_cli
+from tests.crawler.helpers import source_block, write_web_crawl_config
 from tests.crawler.servers import StaticSite
-from tests.crawler.test_crawl_web import source_block, write_config
-from tests.reliability.test_concurrency import finish, popen
+from tests.reliability.helpers import finish, popen
 
 pytestmark = pytest.mark.slow
 
@@ -140,9 +140,9 @@ def stored_agreements(config: str) -> dict[str, tuple]:
 def test_rows_with_the_same_title_and_no_link_stay_apart_and_keep_their_ids(tmp_path):
     site = StaticSite(tmp_path, routes={})
     try:
-        config = write_config(tmp_path, [source_block("aftaler", "html", f"{site.url}/aftaler.html",
-                                                      notice_kind="agreement", selectors=SELECTORS,
-                                                      allow_private_network=True)])
+        config = write_web_crawl_config(tmp_path, [source_block("aftaler", "html", f"{site.url}/aftaler.html",
+                                                                notice_kind="agreement", selectors=SELECTORS,
+                                                                allow_private_network=True)])
         site.routes["/aftaler.html"] = agreements_page(CLEANING)
         crawl = run_cli("--config", config, "crawl", "aftaler")
         assert crawl.returncode == 0, crawl.stdout + crawl.stderr

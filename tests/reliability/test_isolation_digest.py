@@ -267,9 +267,7 @@ def crowded(tmp_path, relays):
             "UPDATE notices SET title = ?, record = json_set(record, '$.title', ?, '$.buyer.name', ?, '$.url', ?)"
             " WHERE id = ?", [title, title, "Kommune " * 130_000, "https://udbud.example/" + "x" * 100_000, huge])
     server = relays(data_size_limit=RELAY_LIMIT)
-    space = Workspace(tmp_path, profiles, server.port)
-    space.config.write_text(space.config.read_text(encoding="utf-8").replace(
-        "[smtp]", f"max_message_kb = {LIMIT_KB}\n[smtp]"), encoding="utf-8")
+    space = Workspace(tmp_path, profiles, server.port, digest={"max_message_kb": LIMIT_KB})
     return {"space": space, "server": server, "huge": huge, "title": title, "log": log}
 
 

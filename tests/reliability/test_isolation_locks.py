@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.conftest import ROOT, cli_env
 from tests.notifier.delivery import ENV, cli_json, workspace
 from tests.notifier.smtp_server import RecordingHandler
-from tests.reliability.test_concurrency import finish
+from tests.reliability.helpers import finish
 from tests.worker.worker_process import RunningWorker, write_worker_config
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from tendermatch.store import Store
 from tests.conftest import ROOT, SAMPLE, run_cli
-from tests.worker.test_match_cli import NOTICES
+from tests.matcher.helpers import CLI_NOTICES
 
 SAMPLE_PROFILES = ROOT / "config" / "profiles"
 NINE = sorted(path.stem for path in SAMPLE_PROFILES.glob("*.toml"))[:9]
@@ -49,7 +49,7 @@ def notices_db(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("profiles-isolation")
     inbox = folder / "notices"
     inbox.mkdir()
-    for name in NOTICES:
+    for name in CLI_NOTICES:
         shutil.copy(SAMPLE / name, inbox / name.replace("/", "-"))
     db = folder / "store.db"
     run_cli("--db", str(db), "ingest", str(inbox), check=True)

@@ -20,7 +20,7 @@ from tendermatch.crawler.items import Document
 from tendermatch.crawler.prepare import prepare_document
 from tendermatch.store import Store
 from tests.conftest import ROOT, SAMPLE, run_cli
-from tests.reliability.test_hostile_input import OCDS_BASE, Reply, Site, newest_runs, source, stored, write_config
+from tests.reliability.helpers import OCDS_BASE, Reply, Site, newest_runs, source, stored, write_digest_config
 
 pytestmark = pytest.mark.slow
 
@@ -120,7 +120,7 @@ def test_a_listing_row_dated_31_12_9999_costs_no_other_row_on_any_crawl(tmp_path
     site.routes["/udbud.html"] = Reply(page, "text/html; charset=utf-8")
     selectors = {"row": "table.udbudsliste tbody tr.udbud", "title": "td.titel", "link": "td.titel a",
                  "deadline": "td.frist", "buyer": "td.udbyder"}
-    config = write_config(tmp_path, sources=[source("roskilde", "html", url=f"{site.url}/udbud.html",
+    config = write_digest_config(tmp_path, sources=[source("roskilde", "html", url=f"{site.url}/udbud.html",
                                                     selectors=selectors)])
     try:
         first = run_cli("--config", str(config), "crawl")

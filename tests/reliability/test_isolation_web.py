@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from tendermatch.notifier.tokens import check_secret, make_token
+from tests import configs
 from tests.conftest import ROOT, SAMPLE, run_cli
 from tests.notifier.smtp_server import free_port
 from tests.web.served import SECRET, ServeProcess, secret_env
@@ -59,11 +60,8 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("web-limits")
     port = free_port()
-    config = folder / "tendermatch.toml"
-    config.write_text(
-        f'[store]\npath = "store.db"\n\n[matcher]\nprofiles = "{ROOT / "config" / "profiles"}"\n\n'
-        f'[digest]\nbase_url = "{PUBLIC}"\n\n[serve]\nport = {port}\ndatasette_without_login = true\n',
-        encoding="utf-8")
+    config = configs.write_config(folder, matcher={"profiles": ROOT / "config" / "profiles"},
+                                  digest={"base_url": PUBLIC}, serve={"port": port, "datasette_without_login": True})
     run_cli("--config", str(config), "ingest", str(SAMPLE / "eforms"), check=True, env=secret_env())
     run_cli("--config", str(config), "match", check=True, env=secret_env())
     with sqlite3.connect(folder / "store.db") as db:

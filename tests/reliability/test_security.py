@@ -27,9 +27,7 @@ import email.policy
 import hashlib
 import json
 import re
-import socket
 import sqlite3
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -51,6 +49,7 @@ from tests import configs
 from tests.conftest import SAMPLE, run_cli
 from tests.crawler.servers import LocalServer, StaticSite
 from tests.notifier.smtp_server import Received, RecordingHandler, SmtpServer, free_port
+from tests.reliability.helpers import Trap
 from tests.web.served import ServeProcess, parse_message, unsubscribe_url
 from tests.worker.worker_process import RunningWorker
 
@@ -137,8 +136,8 @@ def write_profiles(folder: Path) -> None:
             f"exclude = {json.dumps(others)}\ncpv = [\"55500000\"]\n", encoding="utf-8")
 
 
-def write_config(path: Path, *, site_url: str, smtp_port: int, serve_port: int, schedule: str | None = None,
-                 worker: dict | None = None) -> Path:
+def write_hostile_config(path: Path, *, site_url: str, smtp_port: int, serve_port: int, schedule: str | None = None,
+                         worker: dict | None = None) -> Path:
     return configs.write_config(
         path.parent, name=path.name, matcher={"profiles": "profiles"}, worker=worker,
         digest={"sender": SENDER, "base_url": f"http://127.0.0.1:{serve_port}", "schedule": schedule},
@@ -206,13 +205,13 @@ def world(tmp_path_factory):
     outputs: dict[str, str] = {}
     serve = None
     try:
-        config = write_config(folder / "tendermatch.toml", site_url=site.url, smtp_port=good.port,
-                              serve_port=serve_port)
-        refused_config = write_config(folder / "refused.toml", site_url=site.url, smtp_port=refusing.port,
-                                      serve_port=serve_port, schedule="*/2 * * * * *",
-                                      worker={"watch": 0, "stop_grace": 2})
-        down_config = write_config(folder / "down.toml", site_url=site.url, smtp_port=down_port,
-                                   serve_port=serve_port)
+        config = write_hostile_config(folder / "tendermatch.toml", site_url=site.url, smtp_port=good.port,
+                                      serve_port=serve_port)
+        refused_config = write_hostile_config(folder / "refused.toml", site_url=site.url, smtp_port=refusing.port,
+                                              serve_port=serve_port, schedule="*/2 * * * * *",
+                                              worker={"watch": 0, "stop_grace": 2})
+        down_config = write_hostile_config(folder / "down.toml", site_url=site.url, smtp_port=down_port,
+                                           serve_port=serve_port)
         cli(outputs, "crawl", config, "crawl")
         cli(outputs, "match", config, "match")
         # The digests are planned, then offered to a server that refuses the login: by the CLI,
@@ -631,30 +630,6 @@ DATA_MARKER = "data-uri-content-was-fetched"
 DATA_URL = "data:text/plain;base64," + base64.b64encode(DATA_MARKER.encode()).decode()
 
 
-class Trap:
-    """A TCP port that counts connections: ftp:// and gopher:// URLs point here."""
-
-    def __init__(self):
-        self.connections = 0
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.listen(16)
-        self.port = self.socket.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                connection, _ = self.socket.accept()
-            except OSError:
-                return
-            self.connections += 1
-            connection.close()
-
-    def close(self):
-        self.socket.close()
-
-
 def source_block(name: str, kind: str, url: str, extra: str = "") -> str:
     return f'[[sources]]\nname = "{name}"\nkind = "{kind}"\nurl = "{url}"\n{extra}\n'
 
@@ -755,9 +730,7 @@ def crawl(tmp_path_factory):
                source_block("ted", "ted", f"{site.url}/ted", 'query = "x"'),
                source_block("ted-js", "ted", f"{site.url}/ted-js", 'query = "x"')]
     blocks += [source_block(f"ocds-next-{kind}", "ocds", f"{site.url}/ocds-next-{kind}.json") for kind in bad]
-    config = folder / "tendermatch.toml"
-    config.write_text('[store]\npath = "store.db"\n[crawler]\ndownload_delay = 0\nretry_times = 0\n\n'
-                      + "\n".join(blocks), encoding="utf-8")
+    config = configs.write_config(folder, sources=blocks)
     try:
         result = run_cli("--config", str(config), "crawl", timeout=180)
         yield Crawl(store=folder / "store.db", site=site, other=other, trap=trap, result=result, bad=bad)
@@ -785,6 +758,7 @@ def test_a_source_url_that_is_not_http_is_refused_at_config_load_naming_source_a
     url = "http://127.0.0.1:1/ok.xml" if key == "urls" else value
     block = source_block("bad-source", kind, url, extra + (f"urls = {json.dumps([value])}\n" if key == "urls" else ""))
     config = tmp_path / "tendermatch.toml"
+    # By hand: the bad config under test, a store and the one refused source, nothing else.
     config.write_text(f'[store]\npath = "store.db"\n\n{block}', encoding="utf-8")
     result = run_cli("--config", str(config), "crawl")
     assert result.returncode == 2, (result.stdout, result.stderr)

@@ -27,7 +27,7 @@ from tests.web.served import (
     fill_store,
     parse_message,
     secret_env,
-    write_config,
+    write_console_config,
     write_site,
 )
 
@@ -39,7 +39,8 @@ def _serve(folder: Path, *, extra: str = "", env: dict[str, str] | None = None,
     smtp = SmtpServer(RecordingHandler())
     smtp_port, serve_port = smtp.port, free_port()
     try:
-        config = write_config(folder, site_url=site.url, smtp_port=smtp_port, serve_port=serve_port, extra=extra)
+        config = write_console_config(folder, site_url=site.url, smtp_port=smtp_port, serve_port=serve_port,
+                                      extra=extra)
         fill_store(config)
         for name, role in users:
             added = add_user(config, name, role)

@@ -109,7 +109,7 @@ def write_site(folder: Path) -> None:
         f"</thead><tbody>{rows}</tbody></table></body></html>\n", encoding="utf-8")
 
 
-def write_config(folder: Path, *, site_url: str, smtp_port: int, serve_port: int, extra: str = "") -> Path:
+def write_console_config(folder: Path, *, site_url: str, smtp_port: int, serve_port: int, extra: str = "") -> Path:
     """A config with the shipped profiles, the two sources, [smtp] on ``smtp_port`` and
     unsubscribe links pointing at ``serve_port``; ``extra``: more [serve] lines."""
     profiles = folder / "profiles"

@@ -49,9 +49,8 @@ def test_public_only_serves_the_unsubscribe_pages_and_nothing_else(console):
 
 
 @pytest.mark.parametrize("extra", ["", 'datasette_without_login = true\n'])
-def test_serve_refuses_a_non_loopback_address_without_https_in_one_line(tmp_path, extra):
-    config = tmp_path / "tendermatch.toml"
-    config.write_text(f'[store]\npath = "store.db"\n[serve]\n{extra}', encoding="utf-8")
+def test_serve_refuses_a_non_loopback_address_without_https_in_one_line(config_file, extra):
+    config = config_file(serve={}, extra=extra)  # extra: more [serve] lines
     result = run_cli("--config", str(config), "serve", "--host", "0.0.0.0", "--port", str(free_port()),
                      env=secret_env(), timeout=60)
     assert result.returncode == 2
@@ -61,6 +60,7 @@ def test_serve_refuses_a_non_loopback_address_without_https_in_one_line(tmp_path
 
 def test_tls_settings_go_together(tmp_path):
     config = tmp_path / "tendermatch.toml"
+    # By hand: the config under test is a bad one (a certificate without its key).
     config.write_text('[store]\npath = "store.db"\n[serve]\ntls_certificate = "cert.pem"\n', encoding="utf-8")
     result = run_cli("--config", str(config), "serve", env=secret_env(), timeout=60)
     assert result.returncode == 2 and "tls_certificate and tls_key go together" in result.stderr
@@ -119,9 +119,8 @@ def _login_cookie(base: str, headers: dict[str, str]) -> str:
                 if name == "set-cookie" and value.startswith("tm_session="))
 
 
-def test_the_login_cookie_is_secure_behind_the_trusted_proxy_only(console, tmp_path):
-    config = tmp_path / "proxied.toml"
-    config.write_text(f'[store]\npath = "{console.store}"\n[serve]\ntrusted_proxy = "127.0.0.1"\n', encoding="utf-8")
+def test_the_login_cookie_is_secure_behind_the_trusted_proxy_only(console, config_file):
+    config = config_file(store=str(console.store), serve={"trusted_proxy": "127.0.0.1"}, name="proxied.toml")
     https = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
     server = _serve_process(config, free_port())
     try:

@@ -185,7 +185,7 @@ def test_hash_password_refuses_a_short_password():
 # -- refusing to start --------------------------------------------------------------------
 
 
-def write_config(folder, serve_lines: str):
+def write_serve_config(folder, serve_lines: str):
     return configs.write_config(folder, serve={}, extra=serve_lines)
 
 
@@ -220,7 +220,7 @@ REFUSALS = pytest.mark.parametrize("env, names", [
 
 
 def refuse(tmp_path, env) -> subprocess.CompletedProcess:
-    config = write_config(tmp_path, f'password_hash_env = "{HASH_ENV}"')
+    config = write_serve_config(tmp_path, f'password_hash_env = "{HASH_ENV}"')
     return run_clean("--config", str(config), "serve", "--port", str(free_port()), env=env)
 
 
@@ -239,7 +239,7 @@ def test_serve_refuses_to_start_without_a_usable_password_or_secret(tmp_path, en
     ("nonsense = 1", "nonsense", None),
 ], ids=["port", "hash-instead-of-name", "unknown-key"])
 def test_a_bad_serve_section_is_a_one_line_config_error(tmp_path, serve_lines, key, hidden):
-    config = write_config(tmp_path, serve_lines)
+    config = write_serve_config(tmp_path, serve_lines)
     result = run_clean("--config", str(config), "serve", env={"TENDERMATCH_SECRET": SECRET})
     line = one_line_error(result)
     assert str(config) in line and "[serve]" in line and key in line

@@ -108,13 +108,11 @@ def test_reparse_rebuilds_notices_from_kept_documents_without_the_files(tmp_path
     assert f"{len(before)} notices rebuilt" in result.stdout
 
 
-def test_crawl_of_a_files_source_runs_scrapy_and_reports(tmp_path):
+def test_crawl_of_a_files_source_runs_scrapy_and_reports(tmp_path, config_file):
     folder = tmp_path / "drop"
     shutil.copytree(SAMPLE / "ted-dk", folder)
     (folder / "broken.xml").write_bytes(b"<TED_EXPORT><unclosed>")
-    config = tmp_path / "tendermatch.toml"
-    config.write_text('[store]\npath = "s.db"\n[crawler]\ndownload_delay = 0\n'
-                      '[[sources]]\nname = "drop"\nkind = "files"\npath = "drop"\n', encoding="utf-8")
+    config = config_file(store="s.db", sources=[{"name": "drop", "kind": "files", "path": "drop"}])
     result = run_cli("--config", str(config), "crawl")
     assert result.returncode == 1
     assert "drop: fetched 29, new 28, updated 0, unchanged 0, rejected 1, errors 0" in result.stdout

@@ -18,6 +18,7 @@ schedule = "0 6 * * *"
 
 
 def write(tmp_path, text: str):
+    """A config of exactly ``text``, by hand: the bad configs under test here are TOML text."""
     path = tmp_path / "tendermatch.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -31,10 +32,9 @@ def test_shipped_configs_are_valid():
     assert all(source.kind == "files" for source in demo.sources)  # the demo never needs the network
 
 
-def test_relative_paths_are_resolved_against_the_config_folder(tmp_path):
+def test_relative_paths_are_resolved_against_the_config_folder(tmp_path, config_file):
     (tmp_path / "notices").mkdir()
-    config = load_config(write(tmp_path, '[store]\npath = "state/x.db"\n'
-                                         '[[sources]]\nname = "f"\nkind = "files"\npath = "notices"\n'))
+    config = load_config(config_file(store="state/x.db", sources=[{"name": "f", "kind": "files", "path": "notices"}]))
     assert config.store_path == tmp_path / "state" / "x.db"
     assert config.sources[0].path == str(tmp_path / "notices")
 
@@ -105,8 +105,8 @@ def test_readme_config_reference_is_current():
     assert settings_reference() in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def test_config_from_the_environment_variable(tmp_path):
-    path = write(tmp_path, '[store]\npath = "from-env.db"\n' + GOOD_SOURCE)
+def test_config_from_the_environment_variable(tmp_path, config_file):
+    path = config_file(store="from-env.db", sources=[GOOD_SOURCE])
     result = run_cli("sources", cwd=tmp_path, env={"TENDERMATCH_CONFIG": str(path)})
     assert result.returncode == 0, result.stderr
     assert "ted-dk" in result.stdout and (tmp_path / "from-env.db").exists()
@@ -130,6 +130,7 @@ def test_a_parsed_config_fills_every_key_of_each_typed_section(tmp_path):
     from tendermatch.worker.config import load_config
 
     path = tmp_path / "tendermatch.toml"
+    # By hand: one section and one key, so that every other key and section is a default.
     path.write_text('[smtp]\nhost = "127.0.0.1"\n', encoding="utf-8")
     config = load_config(path)
     for name, section in (("worker", "WorkerSection"), ("crawler", "CrawlerSection"), ("matcher", "MatcherSection"),

@@ -12,18 +12,13 @@ import shutil
 
 import pytest
 
+from tests import configs
 from tests.conftest import ROOT, SAMPLE, run_cli
 
 SECRET = {"TENDERMATCH_SECRET": "test-secret-0123456789"}
 NOTICES = ("ted-dk/095237-2016.xml", "ted-dk/433955-2016.xml", "eforms/262891-2023.xml")
-CONFIG = """[store]
-path = "store.db"
-
-[digest]
-sender = "Udbudsvagten <udbud@kk.example>"
-base_url = "https://udbud.kk.example"
-outbox = "outbox"
-"""
+# The [digest] of every config here: digests are written to the outbox.
+DIGEST = {"sender": configs.SENDER, "base_url": "https://udbud.kk.example", "outbox": "outbox"}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +35,7 @@ def matched(tmp_path_factory):
     # RentFokus's tender here is Spanish: this copy takes work anywhere (regions = [])
     rent = (ROOT / "config" / "profiles" / "rent-fokus.toml").read_text(encoding="utf-8")
     (profiles / "rent-fokus.toml").write_text(re.sub(r"(?m)^regions = .*$", "regions = []", rent), encoding="utf-8")
-    (folder / "tendermatch.toml").write_text(CONFIG, encoding="utf-8")
-    config = ["--config", str(folder / "tendermatch.toml"), "--profiles", str(profiles)]
+    config = ["--config", str(configs.write_config(folder, digest=DIGEST)), "--profiles", str(profiles)]
     for args in (["ingest", str(inbox)], ["match", "--as-of", "2016-01-01"]):
         result = run_cli(*config, *args)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -49,12 +43,11 @@ def matched(tmp_path_factory):
 
 
 @pytest.fixture
-def workspace(matched, tmp_path):
+def workspace(matched, tmp_path, config_file):
     """A copy of the matched store for one test."""
     folder, config = matched
     shutil.copy(folder / "store.db", tmp_path / "store.db")
-    (tmp_path / "tendermatch.toml").write_text(CONFIG, encoding="utf-8")
-    return tmp_path, ["--config", str(tmp_path / "tendermatch.toml"), config[-2], config[-1]]
+    return tmp_path, ["--config", str(config_file(digest=DIGEST)), config[-2], config[-1]]
 
 
 def deliveries(config):
@@ -170,6 +163,7 @@ def test_preview_writes_html_text_and_eml_without_recording(workspace, tmp_path)
 ])
 def test_bad_digest_and_smtp_config_is_one_line_naming_file_and_key(tmp_path, section, message):
     path = tmp_path / "bad.toml"
+    # By hand: ``section`` is the bad config under test, as TOML text.
     path.write_text('[store]\npath = "x.db"\n' + section, encoding="utf-8")
     result = run_cli("--config", str(path), "digest")
     assert result.returncode == 2
@@ -180,9 +174,9 @@ def test_bad_digest_and_smtp_config_is_one_line_naming_file_and_key(tmp_path, se
 
 def test_smtp_credentials_come_from_the_environment_variables_named(workspace):
     folder, config = workspace
-    (folder / "tendermatch.toml").write_text(
-        CONFIG + '\n[smtp]\nhost = "127.0.0.1"\nport = 9\nusername_env = "TM_TEST_USER"\n'
-                 'password_env = "TM_TEST_PASSWORD"\n', encoding="utf-8")
+    # The workspace's config again, with an [smtp] whose login comes from variables that are not set.
+    configs.write_config(folder, digest=DIGEST, smtp={"host": "127.0.0.1", "port": 9, "username_env": "TM_TEST_USER",
+                                                      "password_env": "TM_TEST_PASSWORD"})
     result = run_cli(*config, "digest", "--send", "--period", "2016-W01", "--as-of", "2016-01-01", env=SECRET)
     assert result.returncode == 2
     assert "[smtp] username_env names $TM_TEST_USER, which is not set" in result.stderr

@@ -12,12 +12,8 @@ import shutil
 import pytest
 
 from tests.conftest import ROOT, SAMPLE, run_cli
+from tests.matcher.helpers import CLI_NOTICES
 
-NOTICES = ("ted-dk/095237-2016.xml",  # kantinedrift, DK011, deadline 2016-04-06
-           "ted-dk/433955-2016.xml",  # madservice Rødovre, DK012, planning
-           "ted-dk/044742-2022.xml",  # madservice Solrød, DK021: outside the profile's regions
-           "ted-dk/180710-2017.xml",  # kantinedrift Københavns Lufthavne: cancelled result
-           "eforms/262891-2023.xml")  # building cleaning, reserved lots
 LOG_KEYS = {"profile_id", "notice_id", "lot_id", "score", "rank", "reasons", "matched_at"}
 BROKEN = 'id = "broken"\nname = "Broken"\nemails = ["kontakt@broken.example"]\nkeywords = ["kantine"]\ncpv = ["5550"]\n'
 
@@ -35,7 +31,7 @@ def workspace(tmp_path_factory):
     folder = tmp_path_factory.mktemp("match-cli")
     inbox = folder / "notices"
     inbox.mkdir()
-    for name in NOTICES:
+    for name in CLI_NOTICES:
         shutil.copy(SAMPLE / name, inbox / name.replace("/", "-"))
     profiles = folder / "profiles"
     profiles.mkdir()

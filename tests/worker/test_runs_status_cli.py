@@ -9,38 +9,20 @@ from datetime import datetime
 
 import pytest
 
+from tests import configs
 from tests.conftest import ROOT, SAMPLE, run_cli
 
 pytestmark = pytest.mark.slow
-
-CONFIG = """\
-[store]
-path = "store.db"
-[worker]
-timezone = "Europe/Copenhagen"
-[matcher]
-profiles = "profiles"
-[digest]
-schedule = "0 7 * * 1"
-[[sources]]
-name = "local"
-kind = "files"
-path = "notices"
-schedule = "30 6 * * 1-5"
-[[sources]]
-name = "paused"
-kind = "files"
-path = "notices"
-enabled = false
-"""
 
 
 def workspace(tmp_path):
     shutil.copytree(SAMPLE / "eforms", tmp_path / "notices")
     shutil.copytree(ROOT / "config" / "profiles", tmp_path / "profiles")
-    config = tmp_path / "tendermatch.toml"
-    config.write_text(CONFIG, encoding="utf-8")
-    return str(config)
+    return str(configs.write_config(
+        tmp_path, worker={"timezone": "Europe/Copenhagen"}, matcher={"profiles": "profiles"},
+        digest={"schedule": "0 7 * * 1"},
+        sources=[{"name": "local", "kind": "files", "path": "notices", "schedule": "30 6 * * 1-5"},
+                 {"name": "paused", "kind": "files", "path": "notices", "enabled": False}]))
 
 
 @pytest.fixture(scope="module")

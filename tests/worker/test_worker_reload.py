@@ -18,6 +18,8 @@ from tests.worker.worker_process import (
     WEB,
     RunningWorker,
     feed_source,
+    job_table,
+    probe_config,
     runs,
     status,
     write_worker_config,
@@ -81,20 +83,6 @@ def wait_crawls_idle(worker: RunningWorker, *names: str, timeout: float = 60) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"crawls of {busy} still running after {timeout} s:\n{worker.log()}")
         time.sleep(0.2)
-
-
-def job_table(report: dict) -> dict[str, str]:
-    """status jobs as {id: schedule}."""
-    return {job["id"]: job["schedule"] for job in report["jobs"]}
-
-
-def probe_config(folder: Path, store: Path, profiles: Path) -> Path:
-    """A second, valid config on the same store: `status` through it shows the running
-    worker even while the worker's own config file is broken."""
-    folder.mkdir(exist_ok=True)
-    path = folder / "probe.toml"
-    path.write_text(f'[store]\npath = "{store}"\n\n[matcher]\nprofiles = "{profiles}"\n', encoding="utf-8")
-    return path
 
 
 def next_five_oclock() -> datetime:
@@ -181,7 +169,7 @@ def test_a_broken_config_is_refused_and_the_running_one_kept(tmp_path, site, sta
     running_jobs = job_table(status(config))
     assert set(running_jobs) == {"crawl:A", "digest", "match"}
 
-    broken = [
+    broken = [  # edits of the running config, broken on purpose (the first by hand: bad TOML)
         # (a) TOML syntax error: an unterminated string
         ("TOML syntax error", lambda: config.write_text(good_text + '\n[[sources]]\nname = "D\n', encoding="utf-8"),
          [r"TOML syntax error"]),

@@ -140,6 +140,18 @@ def status(config: Path) -> dict:
     return json.loads(result.stdout)
 
 
+def job_table(report: dict) -> dict[str, str]:
+    """status jobs as {id: schedule}."""
+    return {job["id"]: job["schedule"] for job in report["jobs"]}
+
+
+def probe_config(folder: Path, store: Path, profiles: Path) -> Path:
+    """A second, valid config on the same store: `status` through it shows the running
+    worker even while the worker's own config file is broken."""
+    folder.mkdir(exist_ok=True)
+    return configs.write_config(folder, store=str(store), matcher={"profiles": profiles}, name="probe.toml")
+
+
 def runs(config: Path, job: str | None = None) -> list[dict]:
     """The run history, oldest first."""
     result = run_cli("--config", str(config), "runs", "--format", "json", "--limit", "1000",
