@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import scrapy
 from scrapy.http import Response
 
+from ..parsers.common import ParseError, load_json
 from .base import NoticeSpider, contained
 
 
@@ -41,8 +41,8 @@ class OcdsSpider(NoticeSpider):
 
 def _next_link(body: bytes) -> str | None:
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        data = load_json(body, lines=False)
+    except ParseError:
         return None  # the pipeline rejects the page itself with the reason
     links = data.get("links") if isinstance(data, dict) else None
     next_url = links.get("next") if isinstance(links, dict) else None
