@@ -37,6 +37,7 @@ from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 from bs4.element import PreformattedString, Tag
+from bs4.exceptions import ParserRejectedMarkup
 from lxml import etree
 from soupsieve import SelectorSyntaxError
 
@@ -233,22 +234,18 @@ _INVISIBLE = ("script", "style", "noscript", "template", "iframe", "object", "sv
 
 def _visible_strings(element: Tag) -> list[str]:
     """The strings a reader sees in ``element``: no script, style or other invisible content,
-    no comments, CDATA, doctype or processing instructions."""
-    parts = []
-    for text in element.find_all(string=True):
-        if any(parent.name in _INVISIBLE for parent in text.parents if isinstance(parent, Tag)):
-            continue
-        if isinstance(text, PreformattedString):
-            continue
-        parts.append(str(text))
-    return parts
+    no comments, CDATA, doctype or processing instructions. Linear in the element's size,
+    however deep its nesting (a hostile feed nests thousands of tags)."""
+    hidden = {id(text) for tag in element.find_all(list(_INVISIBLE)) for text in tag.find_all(string=True)}
+    return [str(text) for text in element.find_all(string=True)
+            if id(text) not in hidden and not isinstance(text, PreformattedString)]
 
 
 def visible_text(element: Tag | None) -> str | None:
     """The text a reader sees in ``element`` (script/style content dropped), cleaned, on one line."""
     if element is None:
         return None
-    if element.name in _INVISIBLE:
+    if element.name in _INVISIBLE or any(parent.name in _INVISIBLE for parent in element.parents):
         return None
     return clean_text(" ".join(_visible_strings(element)))
 
@@ -320,7 +317,8 @@ def _soup(content: bytes) -> BeautifulSoup:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
             soup = BeautifulSoup(content, "lxml")
-    except (etree.LxmlError, ValueError, LookupError) as error:  # lxml on hostile bytes, an unknown encoding
+    # Hostile bytes lxml refuses (bs4 wraps its error in ParserRejectedMarkup), an unknown encoding.
+    except (ParserRejectedMarkup, etree.LxmlError, ValueError, LookupError) as error:
         raise ParseError(f"unreadable HTML: {type(error).__name__}") from None
     for element in soup.find_all(list(_INVISIBLE)):
         element.decompose()
@@ -330,7 +328,9 @@ def _soup(content: bytes) -> BeautifulSoup:
 def _select(scope: Tag, selector: str, key: str, *, one: bool) -> Any:
     try:
         return scope.select_one(selector) if one else scope.select(selector)
-    except SelectorSyntaxError as error:  # the source's configured selector, not a bug here
+    # The source's configured selector, not a bug here: bad syntax, or what soupsieve does not
+    # support (a pseudo-element such as ::before).
+    except (SelectorSyntaxError, NotImplementedError) as error:
         raise ParseError(f"invalid CSS selector {key}={selector!r}: {str(error).splitlines()[0]}") from None
 
 
