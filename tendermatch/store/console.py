@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .connection import Connection, add_fold_function
+from .runs import parsed_run
 
 # A notice some enterprise was told about by a sent digest. CROSS JOIN fixes the order: from
 # the notice's items (index on notice_id) to their delivery (primary key). Left to itself
@@ -273,7 +274,7 @@ class ConsoleReads(Connection):
         if outcome:
             where += " AND outcome = :outcome"
         total = self.db.execute(f"SELECT count(*) FROM runs WHERE {where}", params).fetchone()[0]
-        rows = [{**row, "stats": json.loads(row["stats"] or "{}")} for row in self.db.query(
+        rows = [parsed_run(row) for row in self.db.query(
             "SELECT id, job, source, started, finished, outcome, stats, error FROM runs"
             f" WHERE {where} ORDER BY CASE outcome WHEN 'failed' THEN 0 WHEN 'interrupted' THEN 1"
             " WHEN 'partial' THEN 2 WHEN 'running' THEN 3 ELSE 4 END, id DESC LIMIT :limit OFFSET :offset", params)]

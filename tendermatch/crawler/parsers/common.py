@@ -14,10 +14,12 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ...errors import TendermatchError
-from ...store.records import NoticeRecord
+
+if TYPE_CHECKING:  # the parsers stay pure: importing them does not load the store
+    from ...store.records import NoticeRecord
 
 _Item = TypeVar("_Item")
 
@@ -463,4 +465,4 @@ def finish_record(record: dict[str, Any]) -> NoticeRecord:
     record["social"] = unique(record["social"] + [s for lot in record["lots"] for s in lot["social"]])
     if not record["title"]:
         record["title"] = next((t for t in record["titles"].values() if t), "") or ""
-    return cast(NoticeRecord, record)  # every schema key present and consistent: a notice record
+    return cast("NoticeRecord", record)  # every schema key present and consistent: a notice record
