@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Literal, TypedDict
 
 NoticeKind = Literal["tender", "agreement"]
-Stage = Literal["planning", "competition", "result", "change"]
+Stage = Literal["planning", "competition", "result", "dir-awa-pre", "cont-modif", "change"]
 
 
 class Money(TypedDict):

@@ -5,7 +5,7 @@ matcher's facts are within them."""
 from __future__ import annotations
 
 import json
-from typing import get_type_hints
+from typing import get_args, get_type_hints
 
 from tendermatch.crawler.parsers.common import new_lot, new_record
 from tendermatch.matcher.engine import score_notice
@@ -20,6 +20,12 @@ def test_the_notice_types_have_the_schemas_keys():
     assert set(get_type_hints(records.Lot)) == set(schema["properties"]["lots"]["items"]["properties"])
     assert set(get_type_hints(records.Money)) == set(schema["$defs"]["money"]["properties"])
     assert set(get_type_hints(records.Buyer)) == set(schema["properties"]["buyer"]["properties"])
+
+
+def test_the_kinds_and_stages_are_the_schemas():
+    schema = notice_schema()["properties"]
+    assert set(get_args(records.Stage)) == set(schema["stage"]["enum"])
+    assert set(get_args(records.NoticeKind)) == set(schema["kind"]["enum"])
 
 
 def test_a_new_record_and_lot_hold_only_typed_keys():
