@@ -153,6 +153,20 @@ def as_of_date(value: str | None, option: str = "--as-of") -> date | None:
     return date.fromisoformat(value)
 
 
+def period_and_day(period: str | None, as_of: str | None) -> tuple[str, date]:
+    """The ISO week of --period (checked) or of --as-of/today, and the day the digests count from."""
+    from ..notifier.digest import PeriodError, parse_period, period_of
+
+    day = as_of_date(as_of) or date.today()
+    if period is None:
+        return period_of(day), day
+    try:
+        parse_period(period)
+    except PeriodError as error:
+        raise click.BadParameter(str(error), param_hint="--period") from None
+    return period, day
+
+
 def main() -> None:
     cli(prog_name="tendermatch")
 

@@ -17,12 +17,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..localfiles import check_kind
 from ..store import Store, StoreError
 from .config import SECRET_ENV, SMTP_SETTINGS, Config, ConfigError, SourceConfig
 from .profiles import ProfileSet
+
+if TYPE_CHECKING:  # the stages are imported where a job runs: a command loads only what it uses
+    from ..matcher.run import MatchRun
+    from ..notifier.run import DeliveryReport
+    from ..store.records import NoticeRecord
 
 logger = logging.getLogger("tendermatch.worker")
 
@@ -360,48 +365,55 @@ def send_digests(config: Config, found: ProfileSet, *, period: str, as_of: date,
 # -- demo ------------------------------------------------------------------------------------
 
 
+def reset_demo(config: Config) -> None:
+    """Delete the store and the outbox messages of ``config``: ``demo`` starting fresh. Only
+    ``demo`` calls it, on its own config, whose store is in the demo's state folder (never
+    the operator's --db)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{config.store_path}{suffix}").unlink(missing_ok=True)
+    for old_message in Path(config.digest["outbox"]).glob("*.eml"):
+        old_message.unlink()
+
+
 @dataclass
 class DemoRun:
-    """What ``demo`` did: each source's crawl, the store's counts, the notices by id, the
-    match and the digests written."""
+    """What ``demo`` has done so far: each source's crawl, the store's counts, the notices by
+    id, the match and the digests written."""
 
-    crawled: dict[str, Any]
-    counts: dict[str, int]
-    notices: dict[str, Any]
-    match: Any
-    digests: Any
     period: str
-    secret_made: bool  # the demo signed its links with its own secret file ($TENDERMATCH_SECRET unset)
+    secret_made: bool  # the demo signs its links with its own secret file ($TENDERMATCH_SECRET unset)
+    crawled: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    notices: dict[str, NoticeRecord] = field(default_factory=dict)
+    match: MatchRun | None = None
+    digests: DeliveryReport | None = None
 
 
-def run_demo(config: Config, found: ProfileSet, *, fresh: bool, as_of: date | None, period: str,
-             secret_file: Path) -> DemoRun:
-    """The main job on the demo's config: a fresh store (unless ``fresh`` is False), every
-    source crawled, the store matched against ``found`` (deadlines checked only with
-    ``as_of``), this period's digests written. The demo's config keeps its store in its own
-    state folder, never the operator's, so starting fresh can only delete a demo store."""
-    store_path, outbox = config.store_path, Path(config.digest["outbox"])
-    if fresh:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{store_path}{suffix}").unlink(missing_ok=True)
-        for old_message in outbox.glob("*.eml"):
-            old_message.unlink()
-    crawled = crawl_here(config)
-    store = Store.open(store_path)
+def run_demo(config: Config, found: ProfileSet, *, as_of: date | None, period: str, secret_file: Path,
+             show: Callable[[str, DemoRun], None]) -> DemoRun:
+    """The main job on the demo's config: every source crawled, the store matched against
+    ``found`` (deadlines checked only with ``as_of``), this period's digests written.
+    ``show`` is called after each step ("crawled", "matched", "digests") with what is done so
+    far. The digests' unsubscribe links are signed with $TENDERMATCH_SECRET when it is set,
+    else with a secret the demo keeps in ``secret_file``; a bad one stops it before it crawls."""
+    run = DemoRun(period=period, secret_made=not os.environ.get(SECRET_ENV))
+    if run.secret_made:
+        os.environ[SECRET_ENV] = demo_secret(secret_file)
+    check_can_send(config)
+    run.crawled = crawl_here(config)
+    store = Store.open(config.store_path)
     try:
-        counts = store.counts()
-        notices = {record["id"]: record for record in store.notices()}
-        match = run_match(config, store, found, as_of=as_of)
+        run.counts = store.counts()
+        run.notices = {record["id"]: record for record in store.notices()}
+        show("crawled", run)
+        run.match = run_match(config, store, found, as_of=as_of)
     finally:
         store.close()
-    # The digests sign their unsubscribe links: with $TENDERMATCH_SECRET when set, else with
-    # a secret the demo keeps in its state folder.
-    secret_made = not os.environ.get(SECRET_ENV)
-    if secret_made:
-        os.environ[SECRET_ENV] = demo_secret(secret_file)
-    digests = send_digests(config, found, period=period, as_of=as_of or date.today(),
-                           check_deadlines=as_of is not None, echo=lambda line: None)
-    return DemoRun(crawled, counts, notices, match, digests, period, secret_made)
+    show("matched", run)
+    run.digests = send_digests(config, found, period=period, as_of=as_of or date.today(),
+                               check_deadlines=as_of is not None, echo=lambda line: None)
+    show("digests", run)
+    return run
 
 
 def demo_secret(path: Path) -> str:

@@ -159,6 +159,13 @@ def test_parallel_ingest_stores_exactly_what_a_serial_ingest_stores(tmp_path):
     assert f"rejected {ingester.stats.rejected}" in result.stdout
 
 
+def test_demo_with_a_bad_secret_stops_before_it_crawls(tmp_path):
+    result = run_cli("demo", "--state-dir", str(tmp_path / "demo"), env={"TENDERMATCH_SECRET": "short"})
+    assert result.returncode == 2
+    assert "Error: $TENDERMATCH_SECRET is too short" in result.stderr and "Traceback" not in result.stderr
+    assert "fetched" not in result.stdout and not (tmp_path / "demo" / "tendermatch.db").exists()
+
+
 def test_demo_never_touches_the_store_given_with_db(tmp_path):
     operator_store = tmp_path / "prod.db"
     operator_store.write_bytes(b"the operator's data")

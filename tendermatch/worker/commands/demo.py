@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
@@ -12,12 +13,12 @@ from ..cli import (
     Context,
     as_of_date,
     cli,
+    period_and_day,
     print_stats,
     warn_profile_errors,
 )
 from ..config import SECRET_ENV, load_config
 from ..profiles import ProfileSet
-from .digests import period_and_day
 
 
 @cli.command()
@@ -41,25 +42,15 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
     store_path = config.store_path
     if state_dir:
         config.digest["outbox"] = state_dir.resolve() / "outbox"
-    outbox = Path(config.digest["outbox"])
     found = Context(str(DEMO_CONFIG), str(store_path), None, config).profile_set()
     warn_profile_errors(found)
     period = period_and_day(None, as_of)[0]
+    if not keep:
+        jobs.reset_demo(config)
     click.echo(f"tendermatch demo: crawling {len(config.sources)} bundled sources ({DEMO_CONFIG})")
-    result = jobs.run_demo(config, found, fresh=not keep, as_of=as_of_date(as_of), period=period,
-                           secret_file=store_path.parent / "secret")
-    for name, stats in result.crawled.items():
-        print_stats(name, stats)
-    _print_store(result)
-    _print_matches(result, found, as_of=as_of, top=top)
-
-    from ...notifier.run import outbox_name
-
-    click.echo(f"\nWeekly digests for {period} (no [smtp] in {DEMO_CONFIG.name}: written to the outbox):")
-    for delivery in result.digests.sent:
-        click.echo(f"  {outbox / (outbox_name(delivery) + '.eml')}")
-    if not result.digests.sent:
-        click.echo("  none new (each address already has this week's digest; run with --fresh to start over)")
+    shown = functools.partial(_show, found=found, as_of=as_of, top=top, outbox=Path(config.digest["outbox"]))
+    result = jobs.run_demo(config, found, as_of=as_of_date(as_of), period=period,
+                           secret_file=store_path.parent / "secret", show=shown)
     secret_prefix = f'{SECRET_ENV}="$(cat {store_path.parent / "secret"})" ' if result.secret_made else ""
     click.echo("")
     click.echo(f"Store:  {store_path}")
@@ -68,6 +59,24 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
     click.echo(f"Log:    tendermatch --db {store_path} log --profile {first_profile}")
     click.echo(f"Sent:   tendermatch --db {store_path} deliveries")
     click.echo(f"Web:    {secret_prefix}tendermatch --config {_shown_path(DEMO_CONFIG)} --db {store_path} serve")
+
+
+def _show(step: str, run: jobs.DemoRun, *, found: ProfileSet, as_of: str | None, top: int, outbox: Path) -> None:
+    """Print what the demo has just done (``jobs.run_demo`` calls it after each step)."""
+    if step == "crawled":
+        for name, stats in run.crawled.items():
+            print_stats(name, stats)
+        _print_store(run)
+    elif step == "matched":
+        _print_matches(run, found, as_of=as_of, top=top)
+    elif step == "digests" and run.digests is not None:
+        from ...notifier.run import outbox_name
+
+        click.echo(f"\nWeekly digests for {run.period} (no [smtp] in {DEMO_CONFIG.name}: written to the outbox):")
+        for delivery in run.digests.sent:
+            click.echo(f"  {outbox / (outbox_name(delivery) + '.eml')}")
+        if not run.digests.sent:
+            click.echo("  none new (each address already has this week's digest; run with --fresh to start over)")
 
 
 def _print_store(result: jobs.DemoRun) -> None:
@@ -86,6 +95,8 @@ def _print_store(result: jobs.DemoRun) -> None:
 
 def _print_matches(result: jobs.DemoRun, found: ProfileSet, *, as_of: str | None, top: int) -> None:
     match = result.match
+    if match is None:
+        return
     when = f"open on {as_of}" if as_of else "deadlines not checked"
     click.echo(f"\nMatched {match.stats['matched_notices']} notices ({when}) against {len(found.profiles)} sample"
                f" profiles: {match.stats['matches']} matches")

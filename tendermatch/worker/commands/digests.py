@@ -16,10 +16,10 @@ from ...store import StoreError
 from .. import jobs
 from ..cli import (
     Context,
-    as_of_date,
     cli,
     echo_table,
     pass_context,
+    period_and_day,
     warn_profile_errors,
 )
 from ..config import SECRET_ENV
@@ -33,19 +33,6 @@ def _secret(*, required: bool) -> bytes:
     click.echo(f"note: ${SECRET_ENV} is not set; the unsubscribe links shown are signed with a throwaway secret",
                err=True)
     return os.urandom(32)
-
-
-def period_and_day(period: str | None, as_of: str | None) -> tuple[str, date]:
-    from ...notifier.digest import PeriodError, parse_period, period_of
-
-    day = as_of_date(as_of) or date.today()
-    if period is None:
-        return period_of(day), day
-    try:
-        parse_period(period)
-    except PeriodError as error:
-        raise click.BadParameter(str(error), param_hint="--period") from None
-    return period, day
 
 
 def send_digests(context: Context, *, period: str, as_of: date, profile_id: str | None,
