@@ -30,7 +30,9 @@ STOP_WORDS = frozenset(
 
 def normalise_text(text: str | None) -> str:
     """Lower case (case folded), NFKC, punctuation to spaces: how de-duplication compares
-    titles and buyers (``crawler.dedupe`` uses it too, so the blocks and the comparison agree)."""
+    titles and buyers (``crawler.dedupe`` uses it too, so the blocks and the comparison agree).
+    Not the matcher's ``fold``: the store depends on no stage, and two copies of one notice are
+    told apart by their own letters (æ and ae, Greek and its transliteration, stay different)."""
     if not text:
         return ""
     return _PUNCT.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()

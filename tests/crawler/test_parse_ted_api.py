@@ -161,7 +161,6 @@ def test_ted_sws_notice_object():
 
 
 def test_v2_record_with_eforms_content_is_handed_to_the_eforms_parser():
-    pytest.importorskip("tendermatch.crawler.parsers.eforms")
     notice = parse("eform-622690-2023.json")
     record = notice.record
     assert "pub:622690-2023" in notice.keys

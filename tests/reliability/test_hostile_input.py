@@ -840,5 +840,5 @@ def test_a_search_page_whose_connection_drops_is_reported_like_a_page_cut_off(tm
         site.close()
     run = newest_runs(config)["crawl:ted-dk"]
     assert result.returncode == 1 and run["outcome"] == "partial"
-    # as a page cut off inside its JSON is: "search page 2: malformed JSON search page (cut off?): ..."
+    # as a page cut off inside its JSON is: "search page 2: malformed JSON search page: ... (cut off?)"
     assert re.search(r"search page 2: \w+", run["error"]), run["error"]
