@@ -319,6 +319,16 @@ def test_bad_selectors_raise_parse_error():
         parse_listing(page("kk_udbud.html"), url=BASE, selectors={"row": "tr[[[", "title": "td"})
     with pytest.raises(ParseError, match="'row' and 'title'"):
         parse_listing(page("kk_udbud.html"), url=BASE, selectors={"row": "tr"})
+    # A selector soupsieve parses but does not support (a pseudo-element) is the config's fault too.
+    with pytest.raises(ParseError, match="invalid CSS selector title"):
+        parse_listing(page("kk_udbud.html"), url=BASE, selectors={"row": "tr", "title": "td::before"})
+
+
+def test_a_feed_description_nested_thousands_deep_is_read():
+    from tendermatch.crawler.parsers.html import fragment_text
+
+    hostile = "<div>Vask af linned<object>" * 8000 + "skjult" + "</object></div>" * 8000
+    assert fragment_text(hostile) == "Vask af linned"
 
 
 def test_hostile_rows_are_harmless():

@@ -36,7 +36,7 @@ from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
-from bs4.element import PreformattedString, Tag
+from bs4.element import NavigableString, PageElement, PreformattedString, Tag
 from bs4.exceptions import ParserRejectedMarkup
 from lxml import etree
 from soupsieve import SelectorSyntaxError
@@ -230,15 +230,28 @@ _NUTS = re.compile(
     r"[0-9A-Z]{1,3}\b"
 )
 _INVISIBLE = ("script", "style", "noscript", "template", "iframe", "object", "svg")
+_BLOCKS = ("br", "p", "li", "div", "tr", "h1", "h2", "h3", "h4")
 
 
-def _visible_strings(element: Tag) -> list[str]:
-    """The strings a reader sees in ``element``: no script, style or other invisible content,
-    no comments, CDATA, doctype or processing instructions. Linear in the element's size,
-    however deep its nesting (a hostile feed nests thousands of tags)."""
-    hidden = {id(text) for tag in element.find_all(list(_INVISIBLE)) for text in tag.find_all(string=True)}
-    return [str(text) for text in element.find_all(string=True)
-            if id(text) not in hidden and not isinstance(text, PreformattedString)]
+def _visible_parts(element: Tag, *, breaks: bool = False) -> list[str]:
+    """The strings a reader sees in ``element``, in order: no script, style or other invisible
+    content, no comments, CDATA, doctype or processing instructions; with ``breaks``, a
+    "\\n" after each block (paragraph, line break, list item...). One pass with a stack of
+    its own, so linear however deep a hostile page or feed nests its tags."""
+    parts: list[str] = []
+    stack: list[tuple[PageElement, bool]] = [(element, False)]
+    while stack:
+        node, closing = stack.pop()
+        if closing:
+            parts.append("\n")
+        elif isinstance(node, NavigableString):
+            if not isinstance(node, PreformattedString):
+                parts.append(str(node))
+        elif isinstance(node, Tag) and node.name not in _INVISIBLE:
+            if breaks and node.name in _BLOCKS:
+                stack.append((node, True))
+            stack.extend((child, False) for child in reversed(node.contents))
+    return parts
 
 
 def visible_text(element: Tag | None) -> str | None:
@@ -247,10 +260,7 @@ def visible_text(element: Tag | None) -> str | None:
         return None
     if element.name in _INVISIBLE or any(parent.name in _INVISIBLE for parent in element.parents):
         return None
-    return clean_text(" ".join(_visible_strings(element)))
-
-
-_BLOCKS = ("br", "p", "li", "div", "tr", "h1", "h2", "h3", "h4")
+    return clean_text(" ".join(_visible_parts(element)))
 
 
 def fragment_text(markup: str | None) -> str | None:
@@ -263,9 +273,7 @@ def fragment_text(markup: str | None) -> str | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
         soup = BeautifulSoup(markup, "lxml")
-    for element in soup.find_all(list(_BLOCKS)):
-        element.insert_after("\n")
-    text = "".join(_visible_strings(soup))
+    text = "".join(_visible_parts(soup, breaks=True))
     return "\n".join(line for line in (clean_text(part) for part in text.split("\n")) if line) or None
 
 
