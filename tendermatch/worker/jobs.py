@@ -375,13 +375,23 @@ def reset_demo(config: Config) -> None:
         old_message.unlink()
 
 
+def ready_demo(config: Config, *, secret_file: Path) -> bool:
+    """Make sure the demo's digests can be written before it deletes or crawls anything: the
+    unsubscribe links are signed with $TENDERMATCH_SECRET when it is set, else with a secret
+    the demo keeps in ``secret_file`` (then True); a bad secret or [smtp] raises here."""
+    made = not os.environ.get(SECRET_ENV)
+    if made:
+        os.environ[SECRET_ENV] = demo_secret(secret_file)
+    check_can_send(config)
+    return made
+
+
 @dataclass
 class DemoRun:
     """What ``demo`` has done so far: each source's crawl, the store's counts, the notices by
     id, the match and the digests written."""
 
     period: str
-    secret_made: bool  # the demo signs its links with its own secret file ($TENDERMATCH_SECRET unset)
     crawled: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     notices: dict[str, NoticeRecord] = field(default_factory=dict)
@@ -389,17 +399,13 @@ class DemoRun:
     digests: DeliveryReport | None = None
 
 
-def run_demo(config: Config, found: ProfileSet, *, as_of: date | None, period: str, secret_file: Path,
+def run_demo(config: Config, found: ProfileSet, *, as_of: date | None, period: str,
              show: Callable[[str, DemoRun], None]) -> DemoRun:
-    """The main job on the demo's config: every source crawled, the store matched against
-    ``found`` (deadlines checked only with ``as_of``), this period's digests written.
-    ``show`` is called after each step ("crawled", "matched", "digests") with what is done so
-    far. The digests' unsubscribe links are signed with $TENDERMATCH_SECRET when it is set,
-    else with a secret the demo keeps in ``secret_file``; a bad one stops it before it crawls."""
-    run = DemoRun(period=period, secret_made=not os.environ.get(SECRET_ENV))
-    if run.secret_made:
-        os.environ[SECRET_ENV] = demo_secret(secret_file)
-    check_can_send(config)
+    """The main job on the demo's config (after ``ready_demo``): every source crawled, the
+    store matched against ``found`` (deadlines checked only with ``as_of``), this period's
+    digests written. ``show`` is called after each step ("crawled", "matched", "digests")
+    with what is done so far."""
+    run = DemoRun(period=period)
     run.crawled = crawl_here(config)
     store = Store.open(config.store_path)
     try:

@@ -159,11 +159,14 @@ def test_parallel_ingest_stores_exactly_what_a_serial_ingest_stores(tmp_path):
     assert f"rejected {ingester.stats.rejected}" in result.stdout
 
 
-def test_demo_with_a_bad_secret_stops_before_it_crawls(tmp_path):
+def test_demo_with_a_bad_secret_stops_before_it_deletes_or_crawls_anything(tmp_path):
+    earlier = tmp_path / "demo" / "tendermatch.db"  # the previous demo's store
+    earlier.parent.mkdir()
+    earlier.write_bytes(b"the previous demo")
     result = run_cli("demo", "--state-dir", str(tmp_path / "demo"), env={"TENDERMATCH_SECRET": "short"})
     assert result.returncode == 2
     assert "Error: $TENDERMATCH_SECRET is too short" in result.stderr and "Traceback" not in result.stderr
-    assert "fetched" not in result.stdout and not (tmp_path / "demo" / "tendermatch.db").exists()
+    assert result.stdout == "" and earlier.read_bytes() == b"the previous demo"
 
 
 def test_demo_never_touches_the_store_given_with_db(tmp_path):

@@ -45,13 +45,13 @@ def demo(state_dir: Path | None, keep: bool, as_of: str | None, top: int) -> Non
     found = Context(str(DEMO_CONFIG), str(store_path), None, config).profile_set()
     warn_profile_errors(found)
     period = period_and_day(None, as_of)[0]
+    secret_made = jobs.ready_demo(config, secret_file=store_path.parent / "secret")
     if not keep:
         jobs.reset_demo(config)
     click.echo(f"tendermatch demo: crawling {len(config.sources)} bundled sources ({DEMO_CONFIG})")
     shown = functools.partial(_show, found=found, as_of=as_of, top=top, outbox=Path(config.digest["outbox"]))
-    result = jobs.run_demo(config, found, as_of=as_of_date(as_of), period=period,
-                           secret_file=store_path.parent / "secret", show=shown)
-    secret_prefix = f'{SECRET_ENV}="$(cat {store_path.parent / "secret"})" ' if result.secret_made else ""
+    jobs.run_demo(config, found, as_of=as_of_date(as_of), period=period, show=shown)
+    secret_prefix = f'{SECRET_ENV}="$(cat {store_path.parent / "secret"})" ' if secret_made else ""
     click.echo("")
     click.echo(f"Store:  {store_path}")
     click.echo(f"Browse: tendermatch --db {store_path} tenders")
