@@ -8,6 +8,7 @@ import json
 from typing import get_args, get_type_hints
 
 from tendermatch.crawler.parsers.common import new_lot, new_record
+from tendermatch.crawler.parsers.ted_api import SCHEMA_STAGES
 from tendermatch.matcher.engine import score_notice
 from tendermatch.store import records
 from tests.conftest import notice_schema
@@ -26,6 +27,8 @@ def test_the_kinds_and_stages_are_the_schemas():
     schema = notice_schema()["properties"]
     assert set(get_args(records.Stage)) == set(schema["stage"]["enum"])
     assert set(get_args(records.NoticeKind)) == set(schema["kind"]["enum"])
+    # The TED search API parser keeps its own copy: the parsers do not load the store.
+    assert set(SCHEMA_STAGES) == set(get_args(records.Stage))
 
 
 def test_a_new_record_and_lot_hold_only_typed_keys():

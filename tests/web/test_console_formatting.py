@@ -39,3 +39,14 @@ def test_amounts_in_danish(amount, currency, shown):
 def test_codes_in_plain_words():
     assert [code_text(code) for code in ("sent", "failed", "competition", "agreement", "crawl", "nyt")] == [
         "Sendt", "Fejlet", "Konkurrence", "Leverandøraftale", "Indsamling", "nyt"]
+
+
+def test_every_kind_and_stage_of_the_schema_has_a_name_in_both_languages_and_a_filter():
+    from typing import get_args
+
+    from tendermatch.store import records
+    from tendermatch.web.console import pages
+
+    for code in (*get_args(records.NoticeKind), *get_args(records.Stage)):
+        assert code_text(code) != code and code_text(code, language="en") != code, code
+    assert set(pages.STAGES) == set(get_args(records.Stage)) and set(pages.KINDS) == set(get_args(records.NoticeKind))

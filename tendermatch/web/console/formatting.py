@@ -77,7 +77,7 @@ CODES: dict[str, str] = {
     # kinds, stages, statuses, delivery states, run outcomes, jobs, digest sections, unsubscribe ways
     "tender": "Udbud", "agreement": "Leverandøraftale",
     "planning": "Forhåndsmeddelelse", "competition": "Konkurrence", "result": "Resultat", "change": "Ændring",
-    "dir-awa-pre": "Direkte tildeling (varsel)",
+    "dir-awa-pre": "Direkte tildeling (varsel)", "cont-modif": "Ændring af kontrakt",
     "active": "Aktiv", "cancelled": "Aflyst", "closed": "Afsluttet",
     "sent": "Sendt", "pending": "Venter", "failed": "Fejlet",
     "ok": "OK", "partial": "Delvist", "interrupted": "Afbrudt", "running": "Kører",
@@ -92,6 +92,7 @@ CODES: dict[str, str] = {
 CODES_EN: dict[str, str] = {
     "tender": "Tender", "agreement": "Supplier agreement", "planning": "Prior information", "competition":
     "Competition", "result": "Result", "change": "Change", "dir-awa-pre": "Direct award (notice)",
+    "cont-modif": "Contract modification",
     "active": "Active", "cancelled": "Cancelled", "closed": "Closed", "sent": "Sent", "pending": "Pending",
     "failed": "Failed", "ok": "OK", "partial": "Partial", "interrupted": "Interrupted", "running": "Running",
     "crawl": "Crawl", "match": "Match", "digest": "Digest", "ingest": "Ingest", "reparse": "Reparse",

@@ -25,7 +25,7 @@ from .nearmiss import near_miss_index
 
 PAGE_SIZE = 50
 EXPORT_MAX = 10_000
-STAGES = ("planning", "competition", "result", "change", "dir-awa-pre")
+STAGES = ("planning", "competition", "result", "change", "dir-awa-pre", "cont-modif")
 KINDS = ("tender", "agreement")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
