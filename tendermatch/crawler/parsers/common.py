@@ -65,11 +65,12 @@ _EFORMS_NOTICE_TYPE_STAGES = (
 )
 
 
-def load_json(content: bytes, *, name: str = "JSON", lines: bool = True) -> Any:
+def load_json(content: bytes, *, name: str = "JSON", lines: bool = True, malformed_hint: str = "") -> Any:
     """A JSON document, or JSON lines (one value per line, returned as a list; not when
     ``lines`` is False), for every parser that reads JSON: a UTF-8 byte-order mark is skipped;
     NaN and Infinity, which are not JSON, are refused, as is nesting too deep to read. Raises
-    ParseError naming where the document (``name``: "search page") is broken."""
+    ParseError naming where the document (``name``: "search page") is broken, with
+    ``malformed_hint`` after a syntax error (" (cut off?)")."""
     if content.startswith(b"\xef\xbb\xbf"):
         content = content[3:]
     try:
@@ -81,7 +82,8 @@ def load_json(content: bytes, *, name: str = "JSON", lines: bool = True) -> Any:
     except json.JSONDecodeError as error:
         if error.msg != "Extra data" or not lines:
             what = "JSON" if name == "JSON" else f"JSON {name}"
-            raise ParseError(f"malformed {what}: {error.msg} at line {error.lineno} column {error.colno}") from None
+            raise ParseError(f"malformed {what}: {error.msg} at line {error.lineno} column {error.colno}"
+                             f"{malformed_hint}") from None
     values = []
     for number, line in enumerate(content.splitlines(), 1):
         if not line.strip():

@@ -84,10 +84,8 @@ def read_search_page(content: bytes) -> tuple[list[dict[str, Any]], int | None, 
         raise ParseError("empty search page")
     if len(content) > MAX_DOCUMENT_BYTES:
         raise ParseError(f"search page is {len(content) / 1e6:.1f} MB, over the limit")
-    try:
-        data = load_json(content, name="search page", lines=False)
-    except ParseError as error:  # a page cut off mid-stream reads as malformed JSON: say what it may be
-        raise ParseError(f"{error} (cut off?)" if str(error).startswith("malformed") else str(error)) from None
+    # A page cut off mid-stream reads as malformed JSON: the message says what it may be.
+    data = load_json(content, name="search page", lines=False, malformed_hint=" (cut off?)")
     if not isinstance(data, dict):
         raise ParseError("search page is not a JSON object")
     notices = data.get("notices")
