@@ -235,12 +235,10 @@ def keyword_codes(keyword: str) -> tuple[str, ...]:
 
 @cache
 def _concept_translations(name: str, *, related: bool) -> tuple[Translation, ...]:
-    """A concept's terms as translations, folded once (``related``: in the languages other than
-    Danish and English only, see ``translations``)."""
+    """A concept's terms as translations, folded once (``related``: another concept of the
+    keyword's trade, see ``translations``)."""
     found = []
     for language, terms in _concepts()[name].items():
-        if related and language in ("da", "en"):
-            continue
         for term in terms:
             words = tuple(content_words(term))
             if words:
@@ -262,10 +260,12 @@ def _code_translations(code: str) -> tuple[Translation, ...]:
 @lru_cache(maxsize=65536)
 def translations(keyword: str) -> tuple[Translation, ...]:
     """A keyword's equivalents in every other language, from the term file and from the
-    CPV labels (each phrase once per language). The trade's other concepts stand in for the
-    keyword only in the languages the profile does not write itself: in Danish and English
-    its keywords are its own choice ("kantinedrift" and not meals on wheels); abroad it could
-    not have named every word a buyer uses."""
+    CPV labels (each phrase once per language); then the trade's other concepts, in every
+    language, Danish and English too: a printer that writes "tryksager" and "printing" also
+    sets publications ("graphic design", "typesetting"), a tester who writes "software
+    testing" also tests security ("penetration testing"). ``terms.profile_concepts`` lets
+    them count only where no keyword, synonym or translation claimed the words first, and
+    ``rules.RELATED_WEIGHT`` counts them less."""
     found: dict[tuple[str, tuple[str, ...]], Translation] = {}
     groups = [_concept_translations(name, related=False) for name in keyword_concepts(keyword)]
     groups += [_code_translations(code) for code in keyword_codes(keyword)]

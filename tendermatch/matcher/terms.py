@@ -29,8 +29,8 @@ class Term:
     words: tuple[str, ...]
     weight: float
     specific: bool  # can open the gate on its own (a real keyword, not a generic word)
-    origin: str  # keyword | synonym | description | translation
-    language: str | None = None  # a translation: looked up only in notices of this language
+    origin: str  # keyword | synonym | description | translation | related (another concept of its trade)
+    language: str | None = None  # a translation or related term: looked up only in notices of this language
     source: str = ""  # where a translation comes from ("terms:canteen", "cpv:90910000")
 
 
@@ -76,16 +76,24 @@ _CONCEPTS: dict[tuple[Term, ...], tuple[Term, ...]] = {}  # every distinct conce
 
 
 @lru_cache(maxsize=65536)
-def _keyword_extension(keyword: str) -> tuple[tuple[Term, ...], frozenset[tuple[str | None, tuple[str, ...]]]]:
-    """A keyword's synonyms and translations as terms (each once), with their keys: the
-    same for every profile that has the keyword, so worked out once."""
+def _keyword_extension(keyword: str) -> tuple[_Extension, _Extension]:
+    """A keyword's synonyms and translations as terms (each once), with their keys; then the
+    other concepts of its trade, with theirs. The same for every profile that has the
+    keyword, so worked out once."""
     seen: set[tuple[str | None, tuple[str, ...]]] = set()
     candidates = [_term(synonym, rules.SYNONYM_WEIGHT, "synonym")
                   for synonym in synonym_groups().get(fold(keyword), ())]
-    candidates += [Term(item.text, item.words, rules.RELATED_WEIGHT if item.related else rules.TRANSLATION_WEIGHT,
-                        True, "translation", item.language, item.source) for item in translations(keyword)]
-    kept = _unseen(candidates, seen)
-    return kept, frozenset(seen)
+    found = translations(keyword)
+    candidates += [Term(item.text, item.words, rules.TRANSLATION_WEIGHT, True, "translation", item.language,
+                        item.source) for item in found if not item.related]
+    own = _unseen(candidates, seen)
+    own_keys = frozenset(seen)
+    related = _unseen((Term(item.text, item.words, rules.RELATED_WEIGHT, True, "related", item.language,
+                            item.source) for item in found if item.related), seen)
+    return (own, own_keys), (related, frozenset(seen - own_keys))
+
+
+_Extension = tuple[tuple[Term, ...], frozenset[tuple[str | None, tuple[str, ...]]]]
 
 
 def _unseen(candidates: Iterable[Term | None], seen: set[tuple[str | None, tuple[str, ...]]]) -> tuple[Term, ...]:
@@ -130,14 +138,22 @@ def profile_concepts(profile: Profile) -> tuple[tuple[Term, ...], ...]:
 
     keyword_terms = [_term(keyword, rules.KEYWORD_WEIGHT, "keyword") for keyword in profile.keywords]
     keyword_concepts = [members(term) for term in keyword_terms]  # the profile's own words first
-    for keyword, concept in zip(profile.keywords, keyword_concepts, strict=False):
-        if concept:
-            extension, keys = _keyword_extension(keyword)
+    extensions = [_keyword_extension(keyword) if concept else None
+                  for keyword, concept in zip(profile.keywords, keyword_concepts, strict=True)]
+    # Then each keyword's synonyms and translations, and only after all of them the other
+    # concepts of the keywords' trades: a word that is one keyword's synonym ("grass
+    # cutting" for "græsslåning") counts as that, not as a weaker relative of another.
+    for stage in (0, 1):
+        for index, extension in enumerate(extensions):
+            if extension is None:
+                continue
+            terms, keys = extension[stage]
             if seen.isdisjoint(keys):  # the common case: nothing shared with an earlier keyword
                 seen.update(keys)
-                concepts.append(concept + extension)
+                keyword_concepts[index] += terms
             else:
-                concepts.append(concept + members(*extension))
+                keyword_concepts[index] += members(*terms)
+    concepts = [concept for concept in keyword_concepts if concept]
     # One object per distinct concept, so that tables can key their caches by identity
     # (hashing a concept of a hundred translated terms on every look-up is slow).
     concepts = [_CONCEPTS.setdefault(concept, concept) for concept in concepts]

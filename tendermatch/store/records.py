@@ -71,7 +71,7 @@ class NoticeRecord(TypedDict, total=False):
 
 class KeywordFact(TypedDict, total=False):
     term: str  # the term that counted
-    origin: str  # keyword, synonym, translation, description
+    origin: str  # keyword, synonym, translation, related (another concept of the keyword's trade), description
     field: str  # where it hit: title, lot title, description, CPV label...
     found: str  # the words as the notice writes them
     keyword: str  # the profile's keyword it stands for

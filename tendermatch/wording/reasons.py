@@ -77,11 +77,16 @@ def _keyword_text(item: KeywordFact, *, language: str) -> str | None:
         return None
     field = FIELDS[language].get(item.get("field", ""), item.get("field", ""))
     keyword = _quoted(item.get("keyword", ""), language)
-    if item.get("origin") == "translation":
+    if item.get("origin") in ("translation", "related"):
         found = _quoted(item.get("found") or item.get("term", ""), language)
         tongue = LANGUAGE_NAMES[language].get(item.get("language", ""), item.get("language", ""))
-        return (f"{found} i {field} ({tongue} for jeres søgeord {keyword})" if da
-                else f"{found} in {field} ({tongue} for your keyword {keyword})")
+        if item["origin"] == "translation":
+            return (f"{found} i {field} ({tongue} for jeres søgeord {keyword})" if da
+                    else f"{found} in {field} ({tongue} for your keyword {keyword})")
+        # Another concept of the keyword's trade is not the keyword in other words: say so.
+        foreign = "" if item.get("language") in ("da", "en") else f"{tongue}, "
+        return (f"{found} i {field} ({foreign}samme branche som jeres søgeord {keyword})" if da
+                else f"{found} in {field} ({foreign}the same trade as your keyword {keyword})")
     term = _quoted(item.get("term", ""), language)
     # The words as the notice writes them, when they differ from the keyword (an inflection,
     # a compound, a spelling slip): the reader can find them in the notice.

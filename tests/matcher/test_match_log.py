@@ -93,8 +93,10 @@ def test_a_run_for_one_profile_replaces_only_that_profiles_rows(store, profiles)
     first = match_store(store, profiles, as_of=AS_OF)
     others_before = [row for row in store.match_log() if row["profile_id"] != "maaltidsvaerkstedet"]
     assert others_before  # rent-fokus and broen-til-job have matches too
-    # the enterprise narrows its profile to canteens only
-    narrowed = replace(profiles[0], keywords=("kantinedrift",), cpv=("55512000",), description="")
+    # the enterprise narrows its profile to canteens only (its trade's other concepts, such
+    # as meals on wheels, still count for "kantinedrift" unless it excludes them)
+    narrowed = replace(profiles[0], keywords=("kantinedrift",), exclude=("madservice",), cpv=("55512000",),
+                       description="")
     second = match_store(store, [narrowed], as_of=AS_OF)
     mine = store.match_log(profile_id="maaltidsvaerkstedet")
     assert {row["notice_id"] for row in mine} == {m.notice_id for m in second.matches}

@@ -17,6 +17,7 @@ POLISH_CLEANING = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all
 GREEK_CLEANING = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/516538-2021.xml"
 BULGARIAN_SCHOOL_MEALS = "ted_r209/op-ted_ted-rdf-mapping/contract_notices_all_countries/051043-2021.xml"
 FINNISH_JOBSEEKERS = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/026864-2018.xml"
+ENGLISH_GRAPHIC_DESIGN = "ted_r209/op-ted_ted-rdf-mapping/contract_notices_all_countries/197640-2017.xml"
 
 # A Danish cleaning enterprise as it writes itself: Danish words only, no CPV codes.
 CLEANING = {"keywords": ["rengøring", "erhvervsrengøring"], "regions": []}
@@ -148,3 +149,24 @@ def test_a_synonym_that_is_also_a_translation_counts_once():
     kept = [term for concept in profile_concepts(make_profile(keywords=["window cleaning"], regions=[]))
             for term in concept if term.words == ("vinduespudsning",)]
     assert len(kept) == 1 and kept[0].origin == "synonym"
+
+
+def test_a_keywords_trade_brings_its_other_concepts_in_english_too_and_says_so():
+    # A print shop writes "tryksager" and "printing"; its trade also sets publications. The
+    # notice says only "Graphic design services" (CPV 79933000, design support).
+    record = real_record(ENGLISH_GRAPHIC_DESIGN)
+    assert record["language"] == "en" and record["title"].startswith("Graphic design services")
+    printer = make_profile(keywords=["tryksager", "printing"], cpv=["79800000"], regions=[])
+    match = score_notice(printer, record)
+    assert match is not None
+    [found] = match.facts["keywords"]
+    assert (found["origin"], found["found"], found["source"]) == ("related", "graphic design", "terms:graphic_design")
+    # The reason does not call graphic design a translation of the keyword.
+    assert match.reasons[0] == "“graphic design” in the lot title (the same trade as your keyword “tryksager”)"
+    # A keyword of another trade finds nothing: the code alone is not enough.
+    assert score_notice(make_profile(keywords=["rengøring"], cpv=["79800000"], regions=[]), record) is None
+    # A related term never takes a word from a keyword's own synonym: "grass cutting" is
+    # the synonym of "græsslåning", not a relative of "grønne områder" listed first.
+    concepts = profile_concepts(make_profile(keywords=["grønne områder", "græsslåning"], regions=[]))
+    [holder] = [concept for concept in concepts for term in concept if term.text == "grass cutting"]
+    assert holder[0].text == "græsslåning"
