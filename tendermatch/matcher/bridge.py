@@ -36,7 +36,7 @@ from .text import content_words
 # Notice language (ISO 639-1) -> Snowball algorithm. Greek and Bulgarian notices are folded
 # to Latin letters before matching, where the Greek and Russian stemmers do not apply; they
 # and the languages Snowball lacks use the first TRUNCATE letters as the stem, the usual
-# fallback for inflecting languages without a stemmer.
+# fallback for inflecting languages without a stemmer (checked by ``same_word``).
 ALGORITHMS = {
     "cs": "czech", "da": "danish", "de": "german", "en": "english", "es": "spanish", "et": "estonian",
     "fi": "finnish", "fr": "french", "ga": "irish", "hu": "hungarian", "it": "italian", "lt": "lithuanian",
@@ -44,6 +44,7 @@ ALGORITHMS = {
     "sk": "czech", "sv": "swedish",
 }
 TRUNCATE = 6
+MAX_ENDING = 3  # letters of an inflection ending, where TRUNCATE stands in for a stemmer
 # Languages that write compounds as one word: a term also matches as a compound's first or
 # last part ("reinigungsdienste", "unterhaltsreinigung" for "reinigung"), when the term has
 # at least MIN_COMPOUND_HEAD letters.
@@ -83,6 +84,22 @@ def stem_key(word: str, language: str) -> str:
     if stemmer is None:
         return word[:TRUNCATE]
     return stemmer.stemWord(word)
+
+
+def same_word(word: str, token: str, language: str) -> bool:
+    """Whether a notice's token with the word's stem key is the word in another form. With
+    a stemmer, the key says so. Without one the key is only the first TRUNCATE letters, which
+    a long word shares with unrelated words (Latvian "ģenerāltīrīšana", general cleaning,
+    and "ģeneratoru", of generators): the two must then agree up to an ending of at most
+    MAX_ENDING letters."""
+    if _stemmer(language) is not None:
+        return True
+    shared = 0
+    for a, b in zip(word, token, strict=False):
+        if a != b:
+            break
+        shared += 1
+    return shared >= min(len(word), len(token)) - MAX_ENDING
 
 
 def stem_keys(words: list[str], language: str) -> list[str]:

@@ -25,7 +25,7 @@ from rapidfuzz.distance import Levenshtein
 
 from ..store.records import Lot, NoticeRecord
 from . import places, rules
-from .bridge import COMPOUNDING, MIN_COMPOUND_HEAD, stem_key, stem_keys
+from .bridge import COMPOUNDING, MIN_COMPOUND_HEAD, same_word, stem_key, stem_keys
 from .cpv import branch, cpv_label, cpv_relation
 from .terms import KEYWORD_LANGUAGES, Term
 from .text import CONNECTORS, STEM, content_words, max_typos, placed_words, stem, word_quality, words
@@ -551,7 +551,8 @@ class NoticeTable:
                 found.setdefault(ids[start], TRANSLATED_COMPOUND)
                 start += 1
         for token_id in self._stem_index[language_id].get(stem_key(word, language), ()):
-            found[token_id] = TRANSLATED_STEM
+            if same_word(word, self.tokens[token_id], language):
+                found[token_id] = TRANSLATED_STEM
         exact = self.vocabulary.get(word)
         if exact is not None and exact in tokens:
             found[exact] = TRANSLATED_EXACT

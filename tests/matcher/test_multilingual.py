@@ -17,6 +17,7 @@ POLISH_CLEANING = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all
 GREEK_CLEANING = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/516538-2021.xml"
 BULGARIAN_SCHOOL_MEALS = "ted_r209/op-ted_ted-rdf-mapping/contract_notices_all_countries/051043-2021.xml"
 FINNISH_JOBSEEKERS = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/026864-2018.xml"
+LATVIAN_GENERATORS = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/452652-2021.xml"
 ENGLISH_GRAPHIC_DESIGN = "ted_r209/op-ted_ted-rdf-mapping/contract_notices_all_countries/197640-2017.xml"
 
 # A Danish cleaning enterprise as it writes itself: Danish words only, no CPV codes.
@@ -170,3 +171,15 @@ def test_a_keywords_trade_brings_its_other_concepts_in_english_too_and_says_so()
     concepts = profile_concepts(make_profile(keywords=["grønne områder", "græsslåning"], regions=[]))
     [holder] = [concept for concept in concepts for term in concept if term.text == "grass cutting"]
     assert holder[0].text == "græsslåning"
+
+
+def test_without_a_stemmer_a_word_is_not_every_word_with_its_first_letters():
+    # Latvian has no Snowball stemmer: the first letters stand in for the stem, and
+    # "ģenerāltīrīšana" (general cleaning) and "ģeneratoru" (of generators) share six.
+    record = real_record(LATVIAN_GENERATORS)
+    assert record["language"] == "lv" and record["title"] == "Ģeneratoru uzstādīšanas pakalpojums"
+    assert "ģenerāltīrīšana" in bridge._concepts()["deep_cleaning"]["lv"]
+    assert score_notice(make_profile(keywords=["hovedrengøring"], regions=[]), record, min_relevance=0) is None
+    # Another ending of the same word still counts.
+    assert bridge.same_word("generaltirisana", "generaltirisanas", "lv")
+    assert not bridge.same_word("generaltirisana", "generatoru", "lv")
