@@ -228,6 +228,37 @@ def related_concepts(keyword: str) -> tuple[str, ...]:
     return tuple(name for name, trade in _trades().items() if trade in trades and name not in own)
 
 
+@lru_cache(maxsize=65536)
+def keyword_trades(keyword: str) -> tuple[str, ...]:
+    """The trades of the term-file concepts a keyword names."""
+    return tuple(dict.fromkeys(_trades()[name] for name in keyword_concepts(keyword)))
+
+
+@lru_cache(maxsize=1)
+def _other_work_file() -> dict[str, dict[str, list[str]]]:
+    """trade -> language -> phrases, from ``data/other_work.toml``."""
+    path = resources.files(__package__).joinpath("data/other_work.toml")
+    if not path.is_file():
+        return {}
+    trades = tomllib.loads(path.read_text(encoding="utf-8")).get("trades", {})
+    return {trade: {language: list(phrases) for language, phrases in table.items() if isinstance(phrases, list)}
+            for trade, table in trades.items()}
+
+
+@cache
+def other_work(trade: str) -> tuple[Translation, ...]:
+    """Work a tender may describe in the trade's own words that its enterprises do not do
+    ("street cleaning" for cleaning, "road marking" for painting), per language, from
+    ``data/other_work.toml``."""
+    found = []
+    for language, phrases in _other_work_file().get(trade, {}).items():
+        for phrase in phrases:
+            words = tuple(content_words(phrase))
+            if words:
+                found.append(Translation(language, phrase, words, f"other-work:{trade}"))
+    return tuple(found)
+
+
 @lru_cache(maxsize=1)
 def _trades() -> dict[str, str]:
     return {name: str(table.get("trade", name)) for name, table in _term_file().items()}

@@ -27,6 +27,7 @@ import numpy as np
 from ..store.records import CpvFact, MatchFacts, NoticeRecord
 from ..wording import reasons as wording
 from . import places, rules
+from .bridge import stem_key
 from .cpv import best_cpv_relation, cpv_label
 from .profiles import Profile
 from .table import (
@@ -38,7 +39,7 @@ from .table import (
     label_words,
     lot_codes,
 )
-from .terms import Term, own_words, profile_concepts, profile_terms, term_keywords
+from .terms import Term, other_work_terms, own_words, profile_concepts, profile_terms, term_keywords
 from .text import word_quality, words
 
 
@@ -142,6 +143,11 @@ def score_profile(table: NoticeTable, profile: Profile, *, min_relevance: float 
         passing &= ~table.other_goods_mask(profile.cpv)[candidates]
     if profile.exclude:
         passing &= ~table.excluded_mask(profile.exclude)[candidates]
+    other_work = other_work_terms(profile)
+    if other_work:  # "street cleaning" is not a cleaning firm's work, whatever words it shares
+        flagged = np.flatnonzero(passing & table.title_mask(other_work)[candidates])
+        for position in flagged.tolist():
+            passing[position] = _names_own_work_apart(table, profile, int(candidates[position]), other_work)
     candidates, relevance = candidates[passing], relevance[passing]
     if candidates.size == 0:
         return [], 0
@@ -168,6 +174,22 @@ def score_profile(table: NoticeTable, profile: Profile, *, min_relevance: float 
         for rank, (lot, position, terms)
         in enumerate(zip(lots.tolist(), shown.tolist(), counted, strict=True), start=1)
     ], int(ranked.size)
+
+def _names_own_work_apart(table: NoticeTable, profile: Profile, lot_index: int, other_work: tuple[Term, ...]) -> bool:
+    """Whether a title that holds other work of the profile's trades also names the
+    profile's own work in words of its own, none of them a word of the other work:
+    "Buurtwerk, Jongerenwerk en Sociaal Wijkteam" (youth work, and a social district team)
+    yes; "Limpieza industrial de equipos e instalaciones" (industrial cleaning; "limpieza
+    de instalaciones" shares its cleaning word) no."""
+    language = table.records[table.lot_notice[lot_index]].get("language") or ""
+    covered = {stem_key(word, language) for term in table.title_terms(lot_index, other_work) for word in term.words}
+    for term in profile_terms(profile):
+        if not term.specific or not table.title_terms(lot_index, (term,)):
+            continue
+        if all(stem_key(word, language) not in covered for word in term.words):
+            return True
+    return False
+
 
 def _counted_terms(table: NoticeTable, profile: Profile, lots: np.ndarray) -> list[list[tuple[Term, int]]]:
     """For each lot, the term that counted for each concept that hit it (its best

@@ -222,6 +222,7 @@ class NoticeTable:
         self._concept_cache: dict[int, tuple[tuple[Term, ...], ConceptHits]] = {}
         self._cpv_cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._mask_cache: dict[tuple[str, Any], np.ndarray] = {}
+        self._title_cache: dict[tuple[tuple[str, ...], str | None, int], np.ndarray] = {}
         self._grams: dict[str, list[int]] | None = None  # 4 letters -> the tokens holding them
         self.languages: dict[str, int] = {}  # notice language -> its id in notice_language
         self._language_tokens: dict[int, set[int]] = defaultdict(set)  # own-text tokens per language id
@@ -628,16 +629,8 @@ class NoticeTable:
         for field_id, kind in enumerate(FIELD_KINDS):
             if language is not None and field_id not in OWN_FIELDS:
                 continue
-            hits: tuple[np.ndarray, np.ndarray] | None = None
-            for word in term_words:
-                word_hits = self._word_in_field(word, field_id) if language is None \
-                    else self._translated_in_field(word, language, field_id)
-                hits = word_hits if hits is None else _intersect_min(hits, word_hits)
-                if hits[0].size == 0:
-                    break
-            if hits is not None and len(term_words) > 1 and field_id in OWN_FIELDS:
-                hits = self._together(term_words, language, field_id, hits, span)
-            if hits is None or hits[0].size == 0:
+            hits = self._field_hits(term_words, language, field_id, span)
+            if hits is None:
                 continue
             index, score = self._field_to_lots(field_id, *hits)
             weighted = score * np.float32(rules.FIELD_WEIGHTS[kind])
@@ -662,6 +655,21 @@ class NoticeTable:
         result = TermHits(*own_hits, *code_hits)
         self._term_cache[key] = result
         return result
+
+    def _field_hits(self, term_words: tuple[str, ...], language: str | None, field_id: int,
+                    span: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The units of one field holding all of a term's words (in an own field, together),
+        with the quality of its weakest word; None when there are none."""
+        hits: tuple[np.ndarray, np.ndarray] | None = None
+        for word in term_words:
+            word_hits = self._word_in_field(word, field_id) if language is None \
+                else self._translated_in_field(word, language, field_id)
+            hits = word_hits if hits is None else _intersect_min(hits, word_hits)
+            if hits[0].size == 0:
+                return None
+        if hits is not None and len(term_words) > 1 and field_id in OWN_FIELDS:
+            hits = self._together(term_words, language, field_id, hits, span)
+        return hits if hits is not None and hits[0].size else None
 
     def _together(self, term_words: tuple[str, ...], language: str | None, field_id: int,
                   hits: tuple[np.ndarray, np.ndarray], span: int) -> tuple[np.ndarray, np.ndarray]:
@@ -815,6 +823,42 @@ class NoticeTable:
         others = self._group_mask(("reserved-others", eligible), self.reserved_groups, self.lot_reserved_group,
                                   lambda codes: bool(codes) and not set(codes) & set(eligible))
         return ours, others
+
+    def title_mask(self, terms: tuple[Term, ...]) -> np.ndarray:
+        """Lots whose title or whose notice's title holds one of the terms: the title names
+        the main work (lot titles are often only places: "NORTE", "SUR")."""
+        key = ("title", terms)
+        mask = self._mask_cache.get(key)
+        if mask is None:
+            mask = np.zeros(self.size, dtype=bool)
+            for term in terms:
+                mask[self._title_lots(term)] = True
+            self._mask_cache[key] = mask
+        return mask
+
+    def title_terms(self, lot_index: int, terms: tuple[Term, ...]) -> list[Term]:
+        """The terms that the lot's title or its notice's title holds."""
+        found = []
+        for term in terms:
+            lots = self._title_lots(term)
+            at = int(np.searchsorted(lots, lot_index))
+            if at < lots.size and lots[at] == lot_index:
+                found.append(term)
+        return found
+
+    def _title_lots(self, term: Term) -> np.ndarray:
+        """The lots (sorted) whose title or whose notice's title holds the term."""
+        key = (term.words, term.language, phrase_span(term.text, term.words))
+        lots = self._title_cache.get(key)
+        if lots is None:
+            parts = [np.empty(0, dtype=np.int32)]
+            if term.language is None or term.language in self.languages:
+                for field_id in TITLE_FIELDS:
+                    hits = self._field_hits(term.words, term.language, field_id, key[2])
+                    if hits is not None:
+                        parts.append(self._field_to_lots(field_id, *hits)[0])
+            lots = self._title_cache[key] = np.unique(np.concatenate(parts)).astype(np.int32)
+        return lots
 
     def excluded_mask(self, exclude: tuple[str, ...]) -> np.ndarray:
         """Lots of notices whose text contains an exclude word (typos do not count)."""

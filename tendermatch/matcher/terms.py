@@ -10,7 +10,7 @@ from functools import lru_cache
 from importlib import resources
 
 from . import rules
-from .bridge import COMPOUNDING, stem_key, translations
+from .bridge import COMPOUNDING, keyword_trades, other_work, stem_key, translations
 from .profiles import Profile
 from .text import content_words, fold, is_generic
 
@@ -29,7 +29,7 @@ class Term:
     words: tuple[str, ...]
     weight: float
     specific: bool  # can open the gate on its own (a real keyword, not a generic word)
-    origin: str  # keyword | synonym | description | translation | related (another concept of its trade)
+    origin: str  # keyword | synonym | description | translation | related (another concept of its trade) | other-work
     language: str | None = None  # a translation or related term: looked up only in notices of this language
     source: str = ""  # where a translation comes from ("terms:canteen", "cpv:90910000")
 
@@ -166,6 +166,19 @@ def profile_concepts(profile: Profile) -> tuple[tuple[Term, ...], ...]:
             if concept:
                 concepts.append(_CONCEPTS.setdefault(concept, concept))
     return tuple(concepts)
+
+
+@lru_cache(maxsize=65536)
+def other_work_terms(profile: Profile) -> tuple[Term, ...]:
+    """Other work of the trades of a profile's keywords (``bridge.other_work``), as terms
+    looked up in the notices of their language: a lot whose title holds one is not sent.
+    A phrase whose words a keyword holds all of is left out: the enterprise named that work
+    itself (a cleaning firm that writes "vehicle cleaning")."""
+    keyword_words = [set(content_words(keyword)) for keyword in profile.keywords]
+    trades = dict.fromkeys(trade for keyword in profile.keywords for trade in keyword_trades(keyword))
+    return tuple(Term(item.text, item.words, 0.0, False, "other-work", item.language, item.source)
+                 for trade in trades for item in other_work(trade)
+                 if not any(set(item.words) <= words for words in keyword_words))
 
 
 def own_words(profile: Profile) -> set[str]:

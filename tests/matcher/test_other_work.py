@@ -1,0 +1,38 @@
+"""Other work: a tender title may name, in a trade's own words, work its enterprises do not
+do ("limpieza industrial", "Jongerenwerk"). Such a lot is not sent unless its title also
+names the enterprise's own work apart. Real notices; the phrases are ``data/other_work.toml``."""
+
+from __future__ import annotations
+
+from tendermatch.matcher import bridge
+from tendermatch.matcher.engine import score_notice
+from tendermatch.matcher.terms import other_work_terms
+from tests.matcher.helpers import make_profile, real_record
+
+SPANISH_INDUSTRIAL_CLEANING = "ted_r209/op-ted_ted-rdf-mapping/contract_notices_all_countries/231545-2021.xml"
+DUTCH_DISTRICT_TEAM = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/181366-2022.xml"
+
+CLEANING = {"keywords": ["rengøring", "erhvervsrengøring"], "cpv": ["90910000"], "regions": []}
+SHELTER = {"keywords": ["herberg", "bostøtte", "socialt udsatte"], "cpv": ["85310000"], "regions": []}
+
+
+def test_industrial_cleaning_is_not_sent_to_a_premises_cleaning_firm():
+    record = real_record(SPANISH_INDUSTRIAL_CLEANING)
+    assert record["title"].startswith("Servicio de limpieza industrial de equipos")
+    assert record["cpv"] == ["90910000"]  # coded as cleaning services: the code alone cannot tell
+    assert score_notice(make_profile(**CLEANING), record) is None
+    assert "limpieza industrial" in {item.text for item in bridge.other_work("cleaning")}
+    # A firm that names that work among its keywords gets it: the phrase no longer holds.
+    industrial = make_profile(**{**CLEANING, "keywords": ["rengøring", "limpieza industrial"]})
+    assert "limpieza industrial" not in {term.text for term in other_work_terms(industrial)}
+    assert score_notice(industrial, record) is not None
+
+
+def test_a_title_that_also_names_the_enterprises_own_work_apart_is_sent():
+    record = real_record(DUTCH_DISTRICT_TEAM)
+    assert record["title"] == "220038GDD Buurtwerk, Jongerenwerk en Sociaal Wijkteam Dordrecht"
+    shelter = make_profile(**SHELTER)
+    assert "jongerenwerk" in {term.text for term in other_work_terms(shelter)}  # youth work: not theirs
+    match = score_notice(shelter, record)
+    assert match is not None  # the social district team is
+    assert any(item["found"] == "sociaal wijkteam" for item in match.facts["keywords"])
