@@ -182,9 +182,11 @@ def _names_own_work_apart(table: NoticeTable, profile: Profile, lot_index: int, 
     yes; "Limpieza industrial de equipos e instalaciones" (industrial cleaning; "limpieza
     de instalaciones" shares its cleaning word) no."""
     language = table.records[table.lot_notice[lot_index]].get("language") or ""
-    covered = {stem_key(word, language) for term in table.title_terms(lot_index, other_work) for word in term.words}
+    # A term in another language than the notice's is in none of its titles.
+    present = table.title_terms(lot_index, tuple(term for term in other_work if term.language in (None, language)))
+    covered = {stem_key(word, language) for term in present for word in term.words}
     for term in profile_terms(profile):
-        if not term.specific or not table.title_terms(lot_index, (term,)):
+        if not term.specific or term.language not in (None, language) or not table.title_terms(lot_index, (term,)):
             continue
         if all(stem_key(word, language) not in covered for word in term.words):
             return True
