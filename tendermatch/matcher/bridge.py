@@ -45,6 +45,7 @@ ALGORITHMS = {
 }
 TRUNCATE = 6
 MAX_ENDING = 3  # letters of an inflection ending, where TRUNCATE stands in for a stemmer
+STEM_ENDING = 4
 # Languages that write compounds as one word: a term also matches as a compound's first or
 # last part ("reinigungsdienste", "unterhaltsreinigung" for "reinigung"), when the term has
 # at least MIN_COMPOUND_HEAD letters.
@@ -87,18 +88,20 @@ def stem_key(word: str, language: str) -> str:
 
 
 def same_word(word: str, token: str, language: str) -> bool:
-    """Whether a notice's token with the word's stem key is the word in another form. With
-    a stemmer, the key says so. Without one the key is only the first TRUNCATE letters, which
-    a long word shares with unrelated words (Latvian "ģenerāltīrīšana", general cleaning,
-    and "ģeneratoru", of generators): the two must then agree up to an ending of at most
-    MAX_ENDING letters."""
-    if _stemmer(language) is not None:
-        return True
+    """Whether a notice's token with the word's stem key is the word in another form, not
+    another word. A stemmer also cuts derivations to one stem (English "employability",
+    "employment" and "employer" are all "employ"): the two may then differ only in their
+    last STEM_ENDING letters. Without a stemmer the key is only the first TRUNCATE letters,
+    which a long word shares with unrelated words (Latvian "ģenerāltīrīšana", general
+    cleaning, and "ģeneratoru", of generators): the two must agree up to an ending of at
+    most MAX_ENDING letters."""
     shared = 0
     for a, b in zip(word, token, strict=False):
         if a != b:
             break
         shared += 1
+    if _stemmer(language) is not None:
+        return max(len(word), len(token)) - shared <= STEM_ENDING
     return shared >= min(len(word), len(token)) - MAX_ENDING
 
 

@@ -18,6 +18,7 @@ GREEK_CLEANING = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_
 BULGARIAN_SCHOOL_MEALS = "ted_r209/op-ted_ted-rdf-mapping/contract_notices_all_countries/051043-2021.xml"
 FINNISH_JOBSEEKERS = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/026864-2018.xml"
 LATVIAN_GENERATORS = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/452652-2021.xml"
+ENGLISH_LEAD_EMPLOYER = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/153679-2018.xml"
 ENGLISH_GRAPHIC_DESIGN = "ted_r209/op-ted_ted-rdf-mapping/contract_notices_all_countries/197640-2017.xml"
 
 # A Danish cleaning enterprise as it writes itself: Danish words only, no CPV codes.
@@ -183,3 +184,16 @@ def test_without_a_stemmer_a_word_is_not_every_word_with_its_first_letters():
     # Another ending of the same word still counts.
     assert bridge.same_word("generaltirisana", "generaltirisanas", "lv")
     assert not bridge.same_word("generaltirisana", "generatoru", "lv")
+
+
+def test_a_stem_does_not_join_a_word_to_its_far_derivations():
+    # The English stemmer cuts "employability", "employment" and "employer" to "employ": a
+    # translated term "employability services" found a hospital's "Lead Employer Service".
+    record = real_record(ENGLISH_LEAD_EMPLOYER)
+    assert record["lots"][1]["title"] == "General Practice Trainees Lead Employer Service"
+    employment = make_profile(keywords=["beskæftigelsesindsats"], regions=[])
+    assert "employability services" in {term.text for concept in profile_concepts(employment) for term in concept}
+    assert score_notice(employment, record, min_relevance=0) is None
+    assert not bridge.same_word("employability", "employer", "en")
+    # An inflection still counts.
+    assert bridge.same_word("nettoyage", "nettoyages", "fr") and bridge.same_word("siivous", "siivouksen", "fi")
