@@ -91,3 +91,14 @@ def test_reserved_and_social_reasons():
 
 def test_rows_without_facts_fall_back_to_the_logged_sentences():
     assert reasons.reason_texts({}, language="da", fallback=["CPV 1 is one of yours"]) == ["CPV 1 is one of yours"]
+
+
+def test_another_concept_of_the_trade_is_worded_as_such_not_as_a_translation():
+    related = {"term": "graphic design", "origin": "related", "field": "lot title", "found": "graphic design",
+               "keyword": "tryksager", "language": "en", "source": "terms:graphic_design"}
+    foreign = {**related, "term": "mise en page", "found": "mise en page", "language": "fr"}
+    assert reasons.reason_texts({"keywords": [related, foreign]}, language="da") == [
+        "»graphic design« i delkontraktens titel (samme branche som jeres søgeord »tryksager«)",
+        "»mise en page« i delkontraktens titel (fransk, samme branche som jeres søgeord »tryksager«)"]
+    assert reasons.reason_texts({"keywords": [related]}, language="en") == [
+        "“graphic design” in the lot title (the same trade as your keyword “tryksager”)"]
