@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import tomllib
 from collections import Counter
 from dataclasses import dataclass
@@ -45,7 +46,8 @@ ALGORITHMS = {
 }
 TRUNCATE = 6
 MAX_ENDING = 3  # letters of an inflection ending, where TRUNCATE stands in for a stemmer
-STEM_ENDING = 4
+STEM_ENDING = 4  # letters a stem match may differ in at the end ...
+LONG_ENDINGS = {"fi": 6, "et": 6, "hu": 6}  # ... in languages that stack case endings ("työnhakijoille")
 # Languages that write compounds as one word: a term also matches as a compound's first or
 # last part ("reinigungsdienste", "unterhaltsreinigung" for "reinigung"), when the term has
 # at least MIN_COMPOUND_HEAD letters.
@@ -95,14 +97,23 @@ def same_word(word: str, token: str, language: str) -> bool:
     which a long word shares with unrelated words (Latvian "ģenerāltīrīšana", general
     cleaning, and "ģeneratoru", of generators): the two must agree up to an ending of at
     most MAX_ENDING letters."""
+    if _stemmer(language) is not None:
+        # Folding writes "ä" as "ae": "Krankenhäusern" is "krankenhaeusern", an umlaut plural.
+        word, token = (_UMLAUTS.sub(lambda pair: pair.group()[0], text) for text in (word, token))
+        return max(len(word), len(token)) - _shared_start(word, token) <= LONG_ENDINGS.get(language, STEM_ENDING)
+    return _shared_start(word, token) >= min(len(word), len(token)) - MAX_ENDING
+
+
+_UMLAUTS = re.compile(r"[aou]e")
+
+
+def _shared_start(word: str, token: str) -> int:
     shared = 0
     for a, b in zip(word, token, strict=False):
         if a != b:
             break
         shared += 1
-    if _stemmer(language) is not None:
-        return max(len(word), len(token)) - shared <= STEM_ENDING
-    return shared >= min(len(word), len(token)) - MAX_ENDING
+    return shared
 
 
 def stem_keys(words: list[str], language: str) -> list[str]:

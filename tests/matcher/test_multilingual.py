@@ -195,5 +195,7 @@ def test_a_stem_does_not_join_a_word_to_its_far_derivations():
     assert "employability services" in {term.text for concept in profile_concepts(employment) for term in concept}
     assert score_notice(employment, record, min_relevance=0) is None
     assert not bridge.same_word("employability", "employer", "en")
-    # An inflection still counts.
+    # An inflection still counts, an umlaut plural and stacked Finnish case endings too.
     assert bridge.same_word("nettoyage", "nettoyages", "fr") and bridge.same_word("siivous", "siivouksen", "fi")
+    assert bridge.same_word("krankenhaus", "krankenhaeusern", "de")  # "Krankenhäusern", folded
+    assert bridge.same_word("tyoenhakijat", "tyoenhakijoille", "fi")  # "työnhakijoille": for job seekers
