@@ -15,6 +15,7 @@ import gc
 import json
 import multiprocessing
 import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,7 +28,6 @@ import numpy as np
 from ..store.records import CpvFact, MatchFacts, NoticeRecord
 from ..wording import reasons as wording
 from . import places, rules
-from .bridge import stem_key
 from .cpv import best_cpv_relation, cpv_label
 from .profiles import Profile
 from .table import (
@@ -177,19 +177,27 @@ def score_profile(table: NoticeTable, profile: Profile, *, min_relevance: float 
 
 def _names_own_work_apart(table: NoticeTable, profile: Profile, lot_index: int, other_work: tuple[Term, ...]) -> bool:
     """Whether a title that holds other work of the profile's trades also names the
-    profile's own work in words of its own, none of them a word of the other work:
-    "Buurtwerk, Jongerenwerk en Sociaal Wijkteam" (youth work, and a social district team)
-    yes; "Limpieza industrial de equipos e instalaciones" (industrial cleaning; "limpieza
-    de instalaciones" shares its cleaning word) no."""
+    profile's own work in words the other work does not use: "Buurtwerk, Jongerenwerk en
+    Sociaal Wijkteam" (youth work, and a social district team) and "Street cleaning and
+    office cleaning" (a second "cleaning") yes; "Limpieza industrial de equipos e
+    instalaciones" (industrial cleaning; "limpieza de instalaciones" has no cleaning word of
+    its own) and "Gaderengøring" (street cleaning, whose compound holds "rengøring") no."""
     language = table.records[table.lot_notice[lot_index]].get("language") or ""
     # A term in another language than the notice's is in none of its titles.
     present = table.title_terms(lot_index, tuple(term for term in other_work if term.language in (None, language)))
-    covered = {stem_key(word, language) for term in present for word in term.words}
-    for term in profile_terms(profile):
-        if not term.specific or term.language not in (None, language) or not table.title_terms(lot_index, (term,)):
-            continue
-        if all(stem_key(word, language) not in covered for word in term.words):
-            return True
+    own = [term for term in profile_terms(profile)
+           if term.specific and term.language in (None, language) and table.title_terms(lot_index, (term,))]
+    for sequence in table.title_sequences(lot_index):
+        tokens = set(sequence)
+        occurs = Counter(sequence)
+        used: Counter[int] = Counter()  # how many of a token's occurrences the other work takes
+        for term in present:
+            used.update({token for word in term.words for token in tokens.intersection(table.term_word_tokens(
+                word, term.language))})
+        for term in own:
+            found = [tokens.intersection(table.term_word_tokens(word, term.language)) for word in term.words]
+            if all(found) and all(any(occurs[token] > used[token] for token in hits) for hits in found):
+                return True
     return False
 
 

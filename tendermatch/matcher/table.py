@@ -223,6 +223,7 @@ class NoticeTable:
         self._cpv_cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._mask_cache: dict[tuple[str, Any], np.ndarray] = {}
         self._title_cache: dict[tuple[tuple[str, ...], str | None, int], np.ndarray] = {}
+        self._title_mask_cache: dict[int, tuple[tuple[Term, ...], np.ndarray]] = {}
         self._grams: dict[str, list[int]] | None = None  # 4 letters -> the tokens holding them
         self.languages: dict[str, int] = {}  # notice language -> its id in notice_language
         self._language_tokens: dict[int, set[int]] = defaultdict(set)  # own-text tokens per language id
@@ -827,14 +828,25 @@ class NoticeTable:
     def title_mask(self, terms: tuple[Term, ...]) -> np.ndarray:
         """Lots whose title or whose notice's title holds one of the terms: the title names
         the main work (lot titles are often only places: "NORTE", "SUR")."""
-        key = ("title", terms)
-        mask = self._mask_cache.get(key)
-        if mask is None:
-            mask = np.zeros(self.size, dtype=bool)
-            for term in terms:
-                mask[self._title_lots(term)] = True
-            self._mask_cache[key] = mask
+        # Keyed by identity: profiles of the same trades share one tuple (``terms.other_work_terms``),
+        # and hashing its hundreds of terms for every profile would cost more than the look-up.
+        cached = self._title_mask_cache.get(id(terms))
+        if cached is not None and cached[0] is terms:
+            return cached[1]
+        mask = np.zeros(self.size, dtype=bool)
+        for term in terms:
+            mask[self._title_lots(term)] = True
+        self._title_mask_cache[id(terms)] = (terms, mask)
         return mask
+
+    def title_sequences(self, lot_index: int) -> tuple[array[int], array[int]]:
+        """The content words of the lot's title and of its notice's title, as tokens in order."""
+        return self._sequence(LOT_TITLE, lot_index), self._sequence(NOTICE_TITLE, int(self.lot_notice[lot_index]))
+
+    def term_word_tokens(self, word: str, language: str | None) -> dict[int, float]:
+        """The tokens a term's word matches: a keyword's by the Danish and English rules, a
+        translated one's in its language."""
+        return self.word_matches(word) if language is None else self.translated_tokens(word, language)
 
     def title_terms(self, lot_index: int, terms: tuple[Term, ...]) -> list[Term]:
         """The terms that the lot's title or its notice's title holds."""

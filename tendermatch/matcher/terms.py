@@ -127,9 +127,10 @@ def _another_form(term: Term, clashes: list[tuple[str | None, tuple[str, ...]]],
 @lru_cache(maxsize=65536)
 def profile_concepts(profile: Profile) -> tuple[tuple[Term, ...], ...]:
     """What a profile looks for, as concepts: each keyword with its synonyms and its
-    translations (a lot counts a concept once, by its best member, however many it holds),
-    then each content word of the description (weak, never enough on its own). Each word
-    set once: a word two keywords lead to belongs to the first."""
+    translations, then the other concepts of its trade (a lot counts a concept once, by its
+    best member, however many it holds), then each content word of the description (weak,
+    never enough on its own). Each word set once: a word two keywords lead to belongs to the
+    first, and every keyword's own words come before any keyword's relatives."""
     seen: set[tuple[str | None, tuple[str, ...]]] = set()
     concepts: list[tuple[Term, ...]] = []
 
@@ -172,13 +173,34 @@ def profile_concepts(profile: Profile) -> tuple[tuple[Term, ...], ...]:
 def other_work_terms(profile: Profile) -> tuple[Term, ...]:
     """Other work of the trades of a profile's keywords (``bridge.other_work``), as terms
     looked up in the notices of their language: a lot whose title holds one is not sent.
-    A phrase whose words a keyword holds all of is left out: the enterprise named that work
-    itself (a cleaning firm that writes "vehicle cleaning")."""
+    Left out: a phrase that is one of the profile's own terms (a laundry's "dry cleaning" is
+    a cleaning firm's other work; a profile with both trades keeps it), and a phrase whose
+    words a keyword holds all of (a cleaning firm that writes "industrial cleaning")."""
+    trades = tuple(dict.fromkeys(trade for keyword in profile.keywords for trade in keyword_trades(keyword)))
+    if not trades:
+        return ()
+    own_keys = {key for term in profile_terms(profile) for key in _term_keys(term.words, term.language)}
+    own_keys |= {(language, tuple(sorted(stem_key(word, language) for word in term.words)))
+                 for term in profile_terms(profile) if term.language is None for language in ("da", "en")}
     keyword_words = [set(content_words(keyword)) for keyword in profile.keywords]
-    trades = dict.fromkeys(trade for keyword in profile.keywords for trade in keyword_trades(keyword))
+    left_out = frozenset(
+        number for number, term in enumerate(_trade_other_work(trades))
+        if any(set(term.words) <= words for words in keyword_words)
+        or (term.language, tuple(sorted(stem_key(word, term.language) for word in term.words))) in own_keys)
+    return _other_work_kept(trades, left_out)
+
+
+@lru_cache(maxsize=4096)
+def _trade_other_work(trades: tuple[str, ...]) -> tuple[Term, ...]:
     return tuple(Term(item.text, item.words, 0.0, False, "other-work", item.language, item.source)
-                 for trade in trades for item in other_work(trade)
-                 if not any(set(item.words) <= words for words in keyword_words))
+                 for trade in trades for item in other_work(trade))
+
+
+@lru_cache(maxsize=4096)
+def _other_work_kept(trades: tuple[str, ...], left_out: frozenset[int]) -> tuple[Term, ...]:
+    """One tuple object for every profile of the same trades and exceptions (tables cache
+    their masks by its identity)."""
+    return tuple(term for number, term in enumerate(_trade_other_work(trades)) if number not in left_out)
 
 
 def own_words(profile: Profile) -> set[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from tendermatch.matcher import bridge
 from tendermatch.matcher.engine import score_notice
 from tendermatch.matcher.terms import other_work_terms
+from tendermatch.matcher.text import content_words
 from tests.matcher.helpers import make_profile, real_record
 
 SPANISH_INDUSTRIAL_CLEANING = "ted_r209/op-ted_ted-rdf-mapping/contract_notices_all_countries/231545-2021.xml"
@@ -36,3 +37,39 @@ def test_a_title_that_also_names_the_enterprises_own_work_apart_is_sent():
     match = score_notice(shelter, record)
     assert match is not None  # the social district team is
     assert any(item["found"] == "sociaal wijkteam" for item in match.facts["keywords"])
+
+
+def _retitled(record: dict, title: str, language: str) -> dict:
+    """The notice with another title on it and its lots (the test's variant, in memory)."""
+    return {**record, "title": title, "language": language, "lots": [{**lot, "title": title} for lot in record["lots"]]}
+
+
+def test_the_own_work_must_be_named_in_words_the_other_work_does_not_use():
+    record = real_record(SPANISH_INDUSTRIAL_CLEANING)
+    cleaning = make_profile(**CLEANING)
+    # A compound: "rengøring" is found inside "gaderengøring" (street cleaning), no word of its own.
+    assert score_notice(cleaning, _retitled(record, "Gaderengøring i Aarhus Kommune", "da")) is None
+    assert score_notice(cleaning, _retitled(record, "Vinduespudsning og gaderengøring", "da")) is not None
+    # A second "cleaning" is the firm's own; a single one belongs to the street.
+    assert score_notice(cleaning, _retitled(record, "Street cleaning and office cleaning", "en")) is not None
+    assert score_notice(cleaning, _retitled(record, "Street cleaning of the office district", "en")) is None
+
+
+def test_another_trades_work_that_is_the_profiles_own_term_holds_no_veto():
+    # "dry cleaning" is other work for a cleaning firm and a laundry's own work: a profile
+    # of both trades keeps it.
+    assert "dry cleaning" in {item.text for item in bridge.other_work("cleaning")}
+    both = make_profile(keywords=["rengøring", "vaskeri"], regions=[])
+    assert "dry cleaning" in {term.text for term in other_work_terms(make_profile(**CLEANING))}
+    assert "dry cleaning" not in {term.text for term in other_work_terms(both)}
+
+
+def test_no_other_work_phrase_is_a_term_of_its_own_trade():
+    trades = bridge._trades()
+    own = {(trades[name], language, bridge._key(content_words(term), language))
+           for name, languages in bridge._concepts().items() for language, terms in languages.items()
+           for term in terms if content_words(term)}
+    clashes = [(trade, item.language, item.text) for trade in bridge._other_work_file()
+               for item in bridge.other_work(trade)
+               if (trade, item.language, bridge._key(item.words, item.language)) in own]
+    assert clashes == []
