@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -179,15 +180,40 @@ def other_work_terms(profile: Profile) -> tuple[Term, ...]:
     trades = tuple(dict.fromkeys(trade for keyword in profile.keywords for trade in keyword_trades(keyword)))
     if not trades:
         return ()
-    own_keys = {key for term in profile_terms(profile) for key in _term_keys(term.words, term.language)}
-    own_keys |= {(language, tuple(sorted(stem_key(word, language) for word in term.words)))
-                 for term in profile_terms(profile) if term.language is None for language in ("da", "en")}
-    keyword_words = [set(content_words(keyword)) for keyword in profile.keywords]
-    left_out = frozenset(
-        number for number, term in enumerate(_trade_other_work(trades))
-        if any(set(term.words) <= words for words in keyword_words)
-        or (term.language, tuple(sorted(stem_key(word, term.language) for word in term.words))) in own_keys)
-    return _other_work_kept(trades, left_out)
+    by_key, by_words = _other_work_index(trades)
+    left_out: set[int] = set()
+    for keyword in profile.keywords:
+        left_out.update(number for key in _keyword_term_keys(keyword) & by_key.keys() for number in by_key[key])
+        found = tuple(dict.fromkeys(content_words(keyword)))
+        if len(found) <= 5:  # every part of the keyword's words (a phrase has a few words)
+            for size in range(1, len(found) + 1):
+                for part in itertools.combinations(found, size):
+                    left_out.update(by_words.get(frozenset(part), ()))
+    return _other_work_kept(trades, frozenset(left_out))
+
+
+@lru_cache(maxsize=65536)
+def _keyword_term_keys(keyword: str) -> frozenset[tuple[str | None, tuple[str, ...]]]:
+    """The keys of a keyword and of every term it brings (synonyms, translations, its trade's
+    other concepts); a Danish or English one by its stems in both languages."""
+    (own, own_keys), (_, related_keys) = _keyword_extension(keyword)
+    words = tuple(content_words(keyword))
+    plain = [words] + [term.words for term in own if term.language is None]
+    return own_keys | related_keys | {(language, tuple(sorted(stem_key(word, language) for word in found)))
+                                      for found in plain if found for language in ("da", "en")}
+
+
+@lru_cache(maxsize=4096)
+def _other_work_index(trades: tuple[str, ...]) -> tuple[dict[tuple[str | None, tuple[str, ...]], list[int]],
+                                                         dict[frozenset[str], list[int]]]:
+    """The trades' other-work phrases by their stem key in their language, and by their words."""
+    by_key: dict[tuple[str | None, tuple[str, ...]], list[int]] = {}
+    by_words: dict[frozenset[str], list[int]] = {}
+    for number, term in enumerate(_trade_other_work(trades)):
+        language = term.language or ""
+        by_key.setdefault((language, tuple(sorted(stem_key(word, language) for word in term.words))), []).append(number)
+        by_words.setdefault(frozenset(term.words), []).append(number)
+    return by_key, by_words
 
 
 @lru_cache(maxsize=4096)
