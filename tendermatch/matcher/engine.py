@@ -183,10 +183,15 @@ def _names_own_work_apart(table: NoticeTable, profile: Profile, lot_index: int, 
     instalaciones" (industrial cleaning; "limpieza de instalaciones" has no cleaning word of
     its own) and "Gaderengøring" (street cleaning, whose compound holds "rengøring") no."""
     language = table.records[table.lot_notice[lot_index]].get("language") or ""
-    # A term in another language than the notice's is in none of its titles.
-    present = table.title_terms(lot_index, tuple(term for term in other_work if term.language in (None, language)))
-    own = [term for term in profile_terms(profile)
-           if term.specific and term.language in (None, language) and table.title_terms(lot_index, (term,))]
+    present = table.title_terms(lot_index, other_work, cache=True)
+    own: list[Term] = []
+    for concept in profile_concepts(profile):  # only the concepts found in a title of this lot
+        hits = table.concept_hits(concept)
+        at = int(np.searchsorted(hits.lots, lot_index))
+        if at < hits.lots.size and hits.lots[at] == lot_index and hits.title[at] > 0:
+            # A term in another language than the notice's is in none of its titles.
+            own += table.title_terms(lot_index, tuple(term for term in concept
+                                                      if term.specific and term.language in (None, language)))
     for sequence in table.title_sequences(lot_index):
         tokens = set(sequence)
         occurs = Counter(sequence)

@@ -224,6 +224,7 @@ class NoticeTable:
         self._mask_cache: dict[tuple[str, Any], np.ndarray] = {}
         self._title_cache: dict[tuple[tuple[str, ...], str | None, int], np.ndarray] = {}
         self._title_mask_cache: dict[int, tuple[tuple[Term, ...], np.ndarray]] = {}
+        self._title_terms_cache: dict[tuple[int, int], tuple[tuple[Term, ...], list[Term]]] = {}
         self._grams: dict[str, list[int]] | None = None  # 4 letters -> the tokens holding them
         self.languages: dict[str, int] = {}  # notice language -> its id in notice_language
         self._language_tokens: dict[int, set[int]] = defaultdict(set)  # own-text tokens per language id
@@ -848,14 +849,24 @@ class NoticeTable:
         translated one's in its language."""
         return self.word_matches(word) if language is None else self.translated_tokens(word, language)
 
-    def title_terms(self, lot_index: int, terms: tuple[Term, ...]) -> list[Term]:
-        """The terms that the lot's title or its notice's title holds."""
+    def title_terms(self, lot_index: int, terms: tuple[Term, ...], *, cache: bool = False) -> list[Term]:
+        """The terms that the lot's title or its notice's title holds. ``cache``: remember the
+        answer by the tuple's identity (a shared tuple, as ``terms.other_work_terms`` gives:
+        the same lot comes back for every profile of the same trades)."""
+        cached = self._title_terms_cache.get((id(terms), lot_index)) if cache else None
+        if cached is not None and cached[0] is terms:
+            return cached[1]
+        language = self.records[self.lot_notice[lot_index]].get("language") or ""
         found = []
         for term in terms:
+            if term.language not in (None, language):  # in none of this notice's titles
+                continue
             lots = self._title_lots(term)
             at = int(np.searchsorted(lots, lot_index))
             if at < lots.size and lots[at] == lot_index:
                 found.append(term)
+        if cache:
+            self._title_terms_cache[(id(terms), lot_index)] = (terms, found)
         return found
 
     def _title_lots(self, term: Term) -> np.ndarray:
