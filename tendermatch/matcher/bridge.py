@@ -28,6 +28,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
+from os.path import commonprefix
 from typing import Any
 
 import Stemmer
@@ -108,12 +109,8 @@ _UMLAUTS = re.compile(r"[aou]e")
 
 
 def _shared_start(word: str, token: str) -> int:
-    shared = 0
-    for a, b in zip(word, token, strict=False):
-        if a != b:
-            break
-        shared += 1
-    return shared
+    # Character by character is what is meant here: two words, not two paths.
+    return len(commonprefix((word, token)))  # noqa: RUF071
 
 
 def stem_keys(words: list[str], language: str) -> list[str]:
@@ -124,24 +121,42 @@ def stem_keys(words: list[str], language: str) -> list[str]:
     return stemmer.stemWords(words)
 
 
-def _key(words: tuple[str, ...] | list[str], language: str) -> tuple[str, ...]:
+def stems_key(words: tuple[str, ...] | list[str], language: str) -> tuple[str, ...]:
+    """A term's words compared by stem, in any order: how two terms are known as the same."""
     return tuple(sorted(stem_key(word, language) for word in words))
+
+
+def _data_tables(file_name: str, key: str) -> dict[str, dict[str, Any]]:
+    """The tables under ``key`` of a TOML file in ``data/`` (none when the file is missing)."""
+    path = resources.files(__package__).joinpath(f"data/{file_name}")
+    if not path.is_file():
+        return {}
+    return dict(tomllib.loads(path.read_text(encoding="utf-8")).get(key, {}))
+
+
+def _by_language(table: dict[str, Any]) -> dict[str, list[str]]:
+    """A table's lists: language -> phrases."""
+    return {language: list(phrases) for language, phrases in table.items() if isinstance(phrases, list)}
+
+
+def _as_translations(by_language: dict[str, list[str]], source: str, *,
+                     related: bool = False) -> tuple[Translation, ...]:
+    """Phrases per language as translations, their content words folded once."""
+    return tuple(Translation(language, phrase, words, source, related)
+                 for language, phrases in by_language.items() for phrase in phrases
+                 if (words := tuple(content_words(phrase))))
 
 
 @lru_cache(maxsize=1)
 def _term_file() -> dict[str, dict[str, Any]]:
     """concept id -> its table in ``data/terms.toml`` (read once: two indexes need it)."""
-    path = resources.files(__package__).joinpath("data/terms.toml")
-    if not path.is_file():
-        return {}
-    return dict(tomllib.loads(path.read_text(encoding="utf-8")).get("concepts", {}))
+    return _data_tables("terms.toml", "concepts")
 
 
 @lru_cache(maxsize=1)
 def _concepts() -> dict[str, dict[str, list[str]]]:
     """concept id -> language -> terms, from ``data/terms.toml``."""
-    return {name: {language: list(terms) for language, terms in table.items() if isinstance(terms, list)}
-            for name, table in _term_file().items()}
+    return {name: _by_language(table) for name, table in _term_file().items()}
 
 
 @lru_cache(maxsize=1)
@@ -153,7 +168,7 @@ def _concept_index() -> dict[tuple[str, tuple[str, ...]], tuple[str, ...]]:
             for term in languages.get(language, ()):
                 found = content_words(term)
                 if found:
-                    index.setdefault((language, _key(found, language)), []).append(name)
+                    index.setdefault((language, stems_key(found, language)), []).append(name)
     return {key: tuple(dict.fromkeys(names)) for key, names in index.items()}
 
 
@@ -205,14 +220,14 @@ def _cpv_index() -> dict[tuple[str, tuple[str, ...]], tuple[str, ...]]:
         for language in ("da", "en"):
             words = distinctive_words(by_language.get(language, ""), language)
             if words:
-                index.setdefault((language, _key(words, language)), []).append(code)
+                index.setdefault((language, stems_key(words, language)), []).append(code)
     return {key: tuple(codes) for key, codes in index.items()}
 
 
 def _keyword_keys(keyword: str) -> set[tuple[str, tuple[str, ...]]]:
     """The keyword read as Danish and as English: (language, its stemmed words)."""
     found = content_words(keyword)
-    return {(language, _key(found, language)) for language in ("da", "en")} if found else set()
+    return {(language, stems_key(found, language)) for language in ("da", "en")} if found else set()
 
 
 @lru_cache(maxsize=65536)
@@ -238,7 +253,7 @@ def _branch(code: str) -> str:
 def related_concepts(keyword: str) -> tuple[str, ...]:
     """The other concepts of the trades of the keyword's concepts."""
     own = keyword_concepts(keyword)
-    trades = {_trades().get(name) for name in own} - {None}
+    trades = keyword_trades(keyword)
     return tuple(name for name, trade in _trades().items() if trade in trades and name not in own)
 
 
@@ -251,12 +266,7 @@ def keyword_trades(keyword: str) -> tuple[str, ...]:
 @lru_cache(maxsize=1)
 def _other_work_file() -> dict[str, dict[str, list[str]]]:
     """trade -> language -> phrases, from ``data/other_work.toml``."""
-    path = resources.files(__package__).joinpath("data/other_work.toml")
-    if not path.is_file():
-        return {}
-    trades = tomllib.loads(path.read_text(encoding="utf-8")).get("trades", {})
-    return {trade: {language: list(phrases) for language, phrases in table.items() if isinstance(phrases, list)}
-            for trade, table in trades.items()}
+    return {trade: _by_language(table) for trade, table in _data_tables("other_work.toml", "trades").items()}
 
 
 @cache
@@ -264,13 +274,7 @@ def other_work(trade: str) -> tuple[Translation, ...]:
     """Work a tender may describe in the trade's own words that its enterprises do not do
     ("street cleaning" for cleaning, "road marking" for painting), per language, from
     ``data/other_work.toml``."""
-    found = []
-    for language, phrases in _other_work_file().get(trade, {}).items():
-        for phrase in phrases:
-            words = tuple(content_words(phrase))
-            if words:
-                found.append(Translation(language, phrase, words, f"other-work:{trade}"))
-    return tuple(found)
+    return _as_translations(_other_work_file().get(trade, {}), f"other-work:{trade}")
 
 
 @lru_cache(maxsize=1)
@@ -299,13 +303,7 @@ def keyword_codes(keyword: str) -> tuple[str, ...]:
 def _concept_translations(name: str, *, related: bool) -> tuple[Translation, ...]:
     """A concept's terms as translations, folded once (``related``: another concept of the
     keyword's trade, see ``translations``)."""
-    found = []
-    for language, terms in _concepts()[name].items():
-        for term in terms:
-            words = tuple(content_words(term))
-            if words:
-                found.append(Translation(language, term, words, f"terms:{name}", related))
-    return tuple(found)
+    return _as_translations(_concepts()[name], f"terms:{name}", related=related)
 
 
 @cache

@@ -36,6 +36,7 @@ from .table import (
     NOTICE_TITLE,
     TITLE_QUALITY,
     NoticeTable,
+    holds,
     label_words,
     lot_codes,
 )
@@ -182,16 +183,12 @@ def _names_own_work_apart(table: NoticeTable, profile: Profile, lot_index: int, 
     office cleaning" (a second "cleaning") yes; "Limpieza industrial de equipos e
     instalaciones" (industrial cleaning; "limpieza de instalaciones" has no cleaning word of
     its own) and "Gaderengøring" (street cleaning, whose compound holds "rengøring") no."""
-    language = table.records[table.lot_notice[lot_index]].get("language") or ""
     present = table.title_terms(lot_index, other_work, cache=True)
     own: list[Term] = []
     for concept in profile_concepts(profile):  # only the concepts found in a title of this lot
         hits = table.concept_hits(concept)
-        at = int(np.searchsorted(hits.lots, lot_index))
-        if at < hits.lots.size and hits.lots[at] == lot_index and hits.title[at] > 0:
-            # A term in another language than the notice's is in none of its titles.
-            own += table.title_terms(lot_index, tuple(term for term in concept
-                                                      if term.specific and term.language in (None, language)))
+        if holds(hits.lots, lot_index) and hits.title[np.searchsorted(hits.lots, lot_index)] > 0:
+            own += table.title_terms(lot_index, tuple(term for term in concept if term.specific))
     for sequence in table.title_sequences(lot_index):
         tokens = set(sequence)
         occurs = Counter(sequence)
@@ -252,7 +249,7 @@ def _found(table: NoticeTable, term: Term, lot_index: int, field_id: int) -> str
     tokens = table.field_tokens(lot_index, field_id)
     found = []
     for word in term.words:
-        matches = table.word_matches(word) if term.language is None else table.translated_tokens(word, term.language)
+        matches = table.term_word_tokens(word, term.language)
         if len(tokens) < len(matches):
             hits = [token_id for token_id in tokens if token_id in matches]
         else:
@@ -285,8 +282,7 @@ def _label_fact(table: NoticeTable, profile: Profile, lot_index: int, codes: lis
         if not keyword.specific or keyword.language is not None:
             continue
         found = table.concept_hits(concept)
-        at = int(np.searchsorted(found.code_lots, lot_index))
-        if at == found.code_lots.size or found.code_lots[at] != lot_index:
+        if not holds(found.code_lots, lot_index):
             continue
         for code in codes:
             if _label_holds(keyword.words, code):

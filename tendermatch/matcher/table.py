@@ -100,6 +100,12 @@ def _best_positions(index: np.ndarray, score: np.ndarray) -> np.ndarray:
     return order[first]
 
 
+def holds(sorted_values: np.ndarray, value: int) -> bool:
+    """Whether a sorted array holds the value."""
+    at = int(np.searchsorted(sorted_values, value))
+    return at < sorted_values.size and bool(sorted_values[at] == value)
+
+
 def _sparse_max(index: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unique sorted indexes with the largest score of each."""
     if index.size == 0:
@@ -682,7 +688,7 @@ class NoticeTable:
         if len(placed) < 2:
             return hits
         keys = [np.fromiter(found, dtype=np.int32, count=len(found))
-                for found in (self.word_matches(word) if language is None else self.translated_tokens(word, language)
+                for found in (self.term_word_tokens(word, language)
                               for word in placed)]
         sequences = [np.frombuffer(self._sequence(field_id, unit), dtype=np.int32) for unit in hits[0].tolist()]
         keep = _words_together(sequences, keys, span, tokens=len(self.tokens))
@@ -861,9 +867,7 @@ class NoticeTable:
         for term in terms:
             if term.language not in (None, language):  # in none of this notice's titles
                 continue
-            lots = self._title_lots(term)
-            at = int(np.searchsorted(lots, lot_index))
-            if at < lots.size and lots[at] == lot_index:
+            if holds(self._title_lots(term), lot_index):
                 found.append(term)
         if cache:
             self._title_terms_cache[(id(terms), lot_index)] = (terms, found)

@@ -11,7 +11,7 @@ from functools import lru_cache
 from importlib import resources
 
 from . import rules
-from .bridge import COMPOUNDING, keyword_trades, other_work, stem_key, translations
+from .bridge import COMPOUNDING, keyword_trades, other_work, stems_key, translations
 from .profiles import Profile
 from .text import content_words, fold, is_generic
 
@@ -57,7 +57,7 @@ def _term_keys(words: tuple[str, ...], language: str | None) -> tuple[tuple[str 
     if language is None:
         return ((None, words),)
     found: tuple[tuple[str | None, tuple[str, ...]], ...] = (
-        (language, tuple(sorted(stem_key(word, language) for word in words))),)
+        (language, stems_key(words, language)),)
     return found + (((None, words),) if language in KEYWORD_LANGUAGES else ())
 
 
@@ -199,7 +199,7 @@ def _keyword_term_keys(keyword: str) -> frozenset[tuple[str | None, tuple[str, .
     (own, own_keys), (_, related_keys) = _keyword_extension(keyword)
     words = tuple(content_words(keyword))
     plain = [words] + [term.words for term in own if term.language is None]
-    return own_keys | related_keys | {(language, tuple(sorted(stem_key(word, language) for word in found)))
+    return own_keys | related_keys | {(language, stems_key(found, language))
                                       for found in plain if found for language in ("da", "en")}
 
 
@@ -211,7 +211,7 @@ def _other_work_index(trades: tuple[str, ...]) -> tuple[dict[tuple[str | None, t
     by_words: dict[frozenset[str], list[int]] = {}
     for number, term in enumerate(_trade_other_work(trades)):
         language = term.language or ""
-        by_key.setdefault((language, tuple(sorted(stem_key(word, language) for word in term.words))), []).append(number)
+        by_key.setdefault((language, stems_key(term.words, language)), []).append(number)
         by_words.setdefault(frozenset(term.words), []).append(number)
     return by_key, by_words
 
