@@ -29,6 +29,35 @@ class Behaviour:
     fail_first: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing and answers GET and POST with ``answer``."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def answer(self) -> None:
+        raise NotImplementedError
+
+    def do_GET(self) -> None:
+        self.answer()
+
+    def do_POST(self) -> None:
+        self.answer()
+
+
+def serve_on_loopback(handler: type[BaseHTTPRequestHandler], *, daemon_threads: bool = False) -> ThreadingHTTPServer:
+    """A ThreadingHTTPServer on a free 127.0.0.1 port, serving from a daemon thread until
+    its ``shutdown()``. ``daemon_threads``: a request still streaming does not hold up closing."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = daemon_threads
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
 class LocalServer:
     """A ThreadingHTTPServer on a free loopback port, stopped by ``close()``."""
 
@@ -37,13 +66,9 @@ class LocalServer:
         self.lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+        class Handler(QuietHandler):
+            def answer(self) -> None:
+                body = self.read_body()
                 with server.lock:
                     server.hits.append(Hit(self.command, self.path, body, time.monotonic(),
                                            self.headers.get("User-Agent", "")))
@@ -55,14 +80,9 @@ class LocalServer:
                 self.end_headers()
                 self.wfile.write(content)
 
-            do_GET = _handle
-            do_POST = _handle
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = serve_on_loopback(Handler)
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
 
     def hits_for(self, path: str, method: str | None = None) -> list[Hit]:
         with self.lock:

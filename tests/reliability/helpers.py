@@ -14,12 +14,12 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from tests import configs
 from tests.conftest import ROOT, SAMPLE, cli_env, run_cli
+from tests.crawler.servers import QuietHandler, serve_on_loopback
 from tests.web.served import secret_env
 
 MB = 2**20
@@ -98,9 +98,9 @@ class Reply:
 class Site:
     """A threaded HTTP server on 127.0.0.1 answering ``routes`` (path -> Reply, or a
     function of the request body -> Reply), which a test may change between crawls.
-    Unlike tests.crawler.servers.LocalServer it streams a file from disk (a 100 MB body
-    never sits in this process's memory) and can announce a Content-Length and hang up
-    early (a response cut off mid-stream)."""
+    It shares ``tests.crawler.servers.LocalServer``'s quiet handler and start-up, but
+    streams a file from disk (a 100 MB body never sits in this process's memory) and can
+    announce a Content-Length and hang up early (a response cut off mid-stream)."""
 
     def __init__(self) -> None:
         self.routes: dict[str, Reply | Callable[[bytes], Reply]] = {
@@ -109,13 +109,9 @@ class Site:
         self.lock = threading.Lock()
         site = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+        class Handler(QuietHandler):
+            def answer(self) -> None:
+                body = self.read_body()
                 path = self.path.split("?")[0]
                 with site.lock:
                     site.requests.append((self.command, path, body))
@@ -138,13 +134,8 @@ class Site:
                     pass  # the client hung up (a download it refused)
                 self.close_connection = True
 
-            do_GET = _handle
-            do_POST = _handle
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = serve_on_loopback(Handler, daemon_threads=True)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def paths(self, method: str = "GET") -> list[str]:
         with self.lock:

@@ -19,7 +19,6 @@ import threading
 import time
 from contextlib import closing
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import pytest
 from tendermatch.store import Store
 from tests import configs
 from tests.conftest import SAMPLE, run_cli
-from tests.crawler.servers import LocalServer
+from tests.crawler.servers import LocalServer, QuietHandler, serve_on_loopback
 from tests.reliability.helpers import Trap
 
 pytestmark = pytest.mark.slow
@@ -348,11 +347,8 @@ class StreamingServer:
     def __init__(self, pages: dict[str, bytes]):
         stop = self.stop = threading.Event()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
+        class Handler(QuietHandler):
+            def answer(self) -> None:
                 try:
                     if self.path == "/endless":
                         self.send_response(200)
@@ -385,10 +381,8 @@ class StreamingServer:
                 except OSError:  # the crawler hung up: what it should do
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = serve_on_loopback(Handler, daemon_threads=True)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self) -> None:
         self.stop.set()
