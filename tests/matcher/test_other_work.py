@@ -5,7 +5,7 @@ names the enterprise's own work apart. Real notices; the phrases are ``data/othe
 from __future__ import annotations
 
 from tendermatch.matcher import bridge
-from tendermatch.matcher.engine import score_notice
+from tendermatch.matcher.engine import match_notices, score_notice
 from tendermatch.matcher.terms import other_work_terms
 from tendermatch.matcher.text import content_words
 from tests.matcher.helpers import make_profile, real_record
@@ -73,3 +73,15 @@ def test_no_other_work_phrase_is_a_term_of_its_own_trade():
                for item in bridge.other_work(trade)
                if (trade, item.language, bridge.stems_key(item.words, item.language)) in own]
     assert clashes == []
+
+
+def test_odd_values_meet_the_check_without_costing_another_notice():
+    industrial = real_record(SPANISH_INDUSTRIAL_CLEANING)
+    good = real_record("ted_r209/op-ted_ted-rdf-mapping/contract_notices_all_countries/389914-2021.xml")
+    # Lots without titles: the notice's title speaks for them, and it names industrial cleaning.
+    untitled = {**industrial, "id": "untitled", "lots": [{**lot, "title": None} for lot in industrial["lots"]]}
+    # A language that is not a language code: no phrase applies, nothing breaks.
+    odd_language = {**industrial, "id": "odd-language", "language": 5}
+    found = {match.notice_id for match in match_notices([make_profile(**CLEANING)], [untitled, odd_language, good],
+                                                        as_of=None)}
+    assert "untitled" not in found and good["id"] in found
