@@ -85,3 +85,11 @@ def test_odd_values_meet_the_check_without_costing_another_notice():
     found = {match.notice_id for match in match_notices([make_profile(**CLEANING)], [untitled, odd_language, good],
                                                         as_of=None)}
     assert "untitled" not in found and good["id"] in found
+
+
+def test_green_space_care_whose_compound_ends_in_a_cleaning_word_is_not_sent_to_a_cleaning_firm():
+    # Austrian "Grünraumpflege" (green-space care) ends in "Raumpflege" (premises cleaning).
+    record = _retitled(real_record(SPANISH_INDUSTRIAL_CLEANING), "Grünraumpflege der städtischen Wohnanlagen", "de")
+    assert score_notice(make_profile(**CLEANING), record) is None
+    green = make_profile(keywords=["grønne områder", "græsslåning"], cpv=["77310000"], regions=[])
+    assert score_notice(green, record) is not None
