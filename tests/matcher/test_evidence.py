@@ -15,6 +15,8 @@ from tests.matcher.helpers import KANTINE, folder_records, make_profile, real_re
 
 FOSTERING = "ocds:ocds-b5fd17-7445ba73-19af-4b2c-9156-bc70b3b4ee87"  # "Provision for Children looked after", 85300000
 SOCIAL_25 = "eforms_sdk/examples/notices/cn-social_25.xml"  # BT-736 reserved execution 'yes', BT-71 'none'
+# Lot 3 (printing) reserved to work-integration enterprises
+SPANISH_RESERVED_PRINTING = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/160666-2022.xml"
 
 
 def _ocds(notice_id: str) -> dict:
@@ -183,3 +185,17 @@ def test_where_a_phrase_stands_agrees_with_trying_every_window():
                         for start in range(max(1, sequence.size - span + 1)))
                     for sequence in sequences]
         assert _words_together(sequences, keys, span, tokens=8).tolist() == expected, (sequences, keys, span)
+
+
+def test_the_kind_of_enterprise_a_lot_is_reserved_for_is_no_evidence_of_employment_work():
+    # Lot 3 prints communication material, "reserved to CETIS and work-integration enterprises":
+    # the words name who may bid, not the work. (Buyers reserve lots of every trade that way.)
+    record = real_record(SPANISH_RESERVED_PRINTING)
+    assert "empresas de inserción" in record["lots"][2]["title"]
+    employment = make_profile(keywords=["beskæftigelsesindsats", "virksomhedspraktik", "ledige"],
+                              cpv=["85312510", "79611000"], regions=[], reserved_eligible=["res-ws"])
+    assert score_notice(employment, record) is None
+    printer = make_profile(keywords=["tryksager", "trykning"], cpv=["79810000"], regions=[],
+                           reserved_eligible=["res-ws"])
+    match = score_notice(printer, record)
+    assert match is not None and match.lot_id == "3"  # the print lot goes to the print shop
