@@ -178,7 +178,9 @@ def score_profile(table: NoticeTable, profile: Profile, *, min_relevance: float 
 
 def _names_own_work_apart(table: NoticeTable, profile: Profile, lot_index: int, other_work: tuple[Term, ...]) -> bool:
     """Whether a title that holds other work of the profile's trades also names the
-    profile's own work in words the other work does not use: "Buurtwerk, Jongerenwerk en
+    profile's own work, in that same title and in words the other work does not use (a lot
+    titled with the own work under a notice titled with the other work is part of that
+    other work: support persons in a child-welfare tender): "Buurtwerk, Jongerenwerk en
     Sociaal Wijkteam" (youth work, and a social district team) and "Street cleaning and
     office cleaning" (a second "cleaning") yes; "Limpieza industrial de equipos e
     instalaciones" (industrial cleaning; "limpieza de instalaciones" has no cleaning word of
@@ -196,6 +198,8 @@ def _names_own_work_apart(table: NoticeTable, profile: Profile, lot_index: int, 
         for term in present:
             used.update({token for word in term.words for token in tokens.intersection(table.term_word_tokens(
                 word, term.language))})
+        if not used:  # the title that names the other work must name the own work too, not another title
+            continue
         for term in own:
             found = [tokens.intersection(table.term_word_tokens(word, term.language)) for word in term.words]
             if all(found) and all(any(occurs[token] > used[token] for token in hits) for hits in found):

@@ -12,6 +12,7 @@ from tests.matcher.helpers import make_profile, real_record
 
 SPANISH_INDUSTRIAL_CLEANING = "ted_r209/op-ted_ted-rdf-mapping/contract_notices_all_countries/231545-2021.xml"
 DUTCH_DISTRICT_TEAM = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/181366-2022.xml"
+FINNISH_CHILD_WELFARE = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/166341-2019.xml"
 
 CLEANING = {"keywords": ["rengøring", "erhvervsrengøring"], "cpv": ["90910000"], "regions": []}
 SHELTER = {"keywords": ["herberg", "bostøtte", "socialt udsatte"], "cpv": ["85310000"], "regions": []}
@@ -37,6 +38,20 @@ def test_a_title_that_also_names_the_enterprises_own_work_apart_is_sent():
     match = score_notice(shelter, record)
     assert match is not None  # the social district team is
     assert any(item["found"] == "sociaal wijkteam" for item in match.facts["keywords"])
+
+
+def test_a_lot_title_naming_the_own_work_does_not_free_a_notice_titled_with_other_work():
+    # "Lastensuojelun ja sosiaalihuollon tukipalvelujen hankinta": support services for child
+    # welfare. Its lot "Ammatillinen tukihenkilötoiminta" (support persons) is part of that
+    # child-welfare work: the notice title names the other work and nothing else.
+    record = real_record(FINNISH_CHILD_WELFARE)
+    assert record["title"].startswith("Tietopyyntö: Lastensuojelun ja sosiaalihuollon")
+    assert any(lot["title"] == "Ammatillinen tukihenkilötoiminta" for lot in record["lots"])
+    shelter = make_profile(**{**SHELTER, "keywords": ["støtte-kontaktperson", *SHELTER["keywords"]]})
+    assert score_notice(shelter, record) is None
+    lot = next(lot for lot in record["lots"] if lot["title"] == "Ammatillinen tukihenkilötoiminta")
+    # The same lot under a notice title of its own is the enterprise's work.
+    assert score_notice(shelter, {**record, "title": lot["title"], "lots": [lot]}) is not None
 
 
 def _retitled(record: dict, title: str, language: str) -> dict:
