@@ -5,6 +5,8 @@ deleted; foreign text never gives false friends. Real notices."""
 
 from __future__ import annotations
 
+from importlib import resources
+
 from tendermatch.matcher import bridge
 from tendermatch.matcher.engine import match_notices, score_notice
 from tendermatch.matcher.table import NoticeTable
@@ -20,6 +22,7 @@ FINNISH_JOBSEEKERS = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_
 LATVIAN_GENERATORS = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/452652-2021.xml"
 ENGLISH_LEAD_EMPLOYER = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/153679-2018.xml"
 ENGLISH_GRAPHIC_DESIGN = "ted_r209/op-ted_ted-rdf-mapping/contract_notices_all_countries/197640-2017.xml"
+GERMAN_SEWAGE_WORKS = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/279652-2017.xml"
 
 # A Danish cleaning enterprise as it writes itself: Danish words only, no CPV codes.
 CLEANING = {"keywords": ["rengøring", "erhvervsrengøring"], "regions": []}
@@ -87,6 +90,22 @@ def test_foreign_words_are_never_matched_by_typo_or_inside_a_word():
     danish = real_record(FRENCH_CLEANING)
     danish.update(language="da", title="Erhvervsrengørnig af kontorer")
     assert score_notice(make_profile(keywords=["erhvervsrengøring"]), danish) is not None
+
+
+def test_a_synonym_is_danish_or_english_and_a_foreign_word_only_a_term_of_its_language():
+    # "Biologische Reinigung" is a sewage works' treatment stage. Bare "reinigung" once stood
+    # in the synonym file beside "rengøring", looked for in every notice by the Danish and
+    # English rules (prefix, inside a word, typo): the extension of a sewage works went to a
+    # cleaning firm. German cleaning words are terms of the German key, as "Gebäudereinigung".
+    record = real_record(GERMAN_SEWAGE_WORKS)
+    assert any((lot.get("title") or "").startswith("Biologische Reinigung") for lot in record["lots"])
+    cleaning = make_profile(**CLEANING, cpv=["90911000"])
+    assert score_notice(cleaning, record) is None
+    assert "Gebäudereinigung" in {term.text for term in bridge.translations("rengøring") if term.language == "de"}
+    office = {**record, "lots": [{**record["lots"][0], "title": "Gebäudereinigung der Verwaltungsgebäude"}]}
+    assert score_notice(cleaning, office) is not None
+    synonyms = (resources.files("tendermatch.matcher") / "data" / "synonyms.txt").read_text(encoding="utf-8")
+    assert "reinigung" not in synonyms and "nettoyage" not in synonyms
 
 
 def test_a_keyword_is_bridged_through_the_cpv_labels_of_every_language():
