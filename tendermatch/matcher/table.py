@@ -28,7 +28,7 @@ from . import places, rules
 from .bridge import COMPOUNDING, MIN_COMPOUND_HEAD, same_word, stem_key, stem_keys
 from .cpv import branch, cpv_label, cpv_relation
 from .terms import KEYWORD_LANGUAGES, Term
-from .text import CONNECTORS, STEM, content_words, max_typos, placed_words, stem, word_quality, words
+from .text import STEM, content_words, max_typos, placed_words, stem, takes_place, word_quality, words
 
 # Fields of a lot; a notice-level field is shared by all the notice's lots. The labels of
 # broad CPV codes (a division or group, like 90000000 "Sewage, refuse, cleaning and
@@ -175,7 +175,7 @@ def phrase_span(text: str, term_words: tuple[str, ...]) -> int:
 
 def _placed(term_words: tuple[str, ...]) -> list[str]:
     """A term's words (content words already) that take a place in a field."""
-    return [word for word in term_words if word not in CONNECTORS]
+    return [word for word in term_words if takes_place(word)]
 
 
 GAP = -2  # between sequences (-1 is a word the vocabulary does not have)

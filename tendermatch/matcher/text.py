@@ -126,8 +126,14 @@ def content_words(text: str | None) -> list[str]:
 
 def placed_words(text: str | None) -> list[str]:
     """A text's folded words that take a place between a phrase's words, in order, repeats
-    kept: not stopwords, other languages' connectors or one-letter words."""
-    return [word for word in words(text) if len(word) > 1 and word not in STOPWORDS and word not in CONNECTORS]
+    kept: not stopwords, other languages' connectors, one-letter words or numbers (a count
+    stands inside a phrase: "nettoyage de 60 bâtiments", "cleaning of 12 schools")."""
+    return [word for word in words(text) if len(word) > 1 and word not in STOPWORDS and takes_place(word)]
+
+
+def takes_place(word: str) -> bool:
+    """Whether a content word takes a place between a phrase's words (see ``placed_words``)."""
+    return word not in CONNECTORS and not word.isdigit()
 
 
 def is_generic(word: str) -> bool:

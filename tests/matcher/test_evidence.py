@@ -8,7 +8,7 @@ import pytest
 
 from tendermatch.matcher import rules
 from tendermatch.matcher.engine import match_notices, score_notice
-from tendermatch.matcher.table import NoticeTable, lot_codes
+from tendermatch.matcher.table import NoticeTable, lot_codes, phrase_span
 from tendermatch.matcher.terms import profile_concepts
 from tests.conftest import SAMPLE
 from tests.matcher.helpers import KANTINE, folder_records, make_profile, real_record, sample
@@ -16,6 +16,7 @@ from tests.matcher.helpers import KANTINE, folder_records, make_profile, real_re
 FOSTERING = "ocds:ocds-b5fd17-7445ba73-19af-4b2c-9156-bc70b3b4ee87"  # "Provision for Children looked after", 85300000
 SOCIAL_25 = "eforms_sdk/examples/notices/cn-social_25.xml"  # BT-736 reserved execution 'yes', BT-71 'none'
 # Lot 3 (printing) reserved to work-integration enterprises
+CORSICAN_OFFICE_CLEANING = "ted_r209/op-ted_ted-rdf-mapping/contract_notices_all_countries/229620-2021.xml"
 SPANISH_RESERVED_PRINTING = "ted_r209/op-ted_ted-rdf-mapping/prior_information_notices_all_countries/160666-2022.xml"
 
 
@@ -165,6 +166,25 @@ def test_a_phrase_still_stands_together_across_another_languages_connectors():
         match = score_notice(make_profile(keywords=[keyword], cpv=[], regions=[]), record)
         assert match is not None, title
         assert match.facts["keywords"][0]["field"] == "title" and match.facts["keywords"][0]["language"] == language
+
+
+def test_a_count_between_a_phrases_words_does_not_break_it():
+    # Title "MPNETTOYAGECORSE2021", lots "Lot nº 1 : 19 bâtiments administratifs en
+    # Corse-du-Sud": the work is only in the descriptions, "Nettoyage de 19 locaux
+    # administratifs", which is "nettoyage des locaux" with a count inside.
+    record = real_record(CORSICAN_OFFICE_CLEANING)
+    assert record["lots"][0]["description"].startswith("Nettoyage de 19 locaux administratifs")
+    cleaning = make_profile(keywords=["rengøring", "erhvervsrengøring"], cpv=["90911000", "90919000"], regions=[])
+    match = score_notice(cleaning, record)
+    assert match is not None
+    # The reason quotes the phrase, not the bare "nettoyage" of a code's label, which says
+    # less (nettoyage of streets, vehicles, sewers): in a store of many French notices it is common.
+    assert [(item["term"], item["field"], item["found"]) for item in match.facts["keywords"]] == [
+        ("nettoyage des locaux", "lot description", "nettoyage locaux")]
+    table = NoticeTable.build([record], as_of=None)
+    phrase = ("nettoyage", "locaux")
+    hits = table.term_hits(phrase, "fr", span=phrase_span("nettoyage des locaux", phrase))
+    assert hits.lots.tolist() == [0, 1]  # "Nettoyage de 19 / 20 locaux ..."; lot 3 cleans "21 bâtiments"
 
 
 def test_where_a_phrase_stands_agrees_with_trying_every_window():
