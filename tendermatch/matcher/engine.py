@@ -41,7 +41,7 @@ from .table import (
     lot_codes,
 )
 from .terms import Term, other_work_terms, own_words, profile_concepts, profile_terms, term_keywords
-from .text import word_quality, words
+from .text import takes_place, word_quality, words
 
 
 @dataclass(slots=True)
@@ -177,33 +177,67 @@ def score_profile(table: NoticeTable, profile: Profile, *, min_relevance: float 
     ], int(ranked.size)
 
 def _names_own_work_apart(table: NoticeTable, profile: Profile, lot_index: int, other_work: tuple[Term, ...]) -> bool:
-    """Whether a title that holds other work of the profile's trades also names the
-    profile's own work, in that same title and in words the other work does not use (a lot
-    titled with the own work under a notice titled with the other work is part of that
-    other work: support persons in a child-welfare tender): "Buurtwerk, Jongerenwerk en
-    Sociaal Wijkteam" (youth work, and a social district team) and "Street cleaning and
-    office cleaning" (a second "cleaning") yes; "Limpieza industrial de equipos e
-    instalaciones" (industrial cleaning; "limpieza de instalaciones" has no cleaning word of
-    its own) and "Gaderengøring" (street cleaning, whose compound holds "rengøring") no."""
+    """Whether a lot whose titles hold other work of the profile's trades is still the
+    profile's own work. A title that holds the other work must also name the own work in
+    words the other work does not use: "Buurtwerk, Jongerenwerk en Sociaal Wijkteam" (youth
+    work, and a social district team) and "Street cleaning and office cleaning" (a second
+    "cleaning") yes; "Limpieza industrial de equipos e instalaciones" (industrial cleaning;
+    "limpieza de instalaciones" has no cleaning word of its own) and "Gaderengøring" (street
+    cleaning, whose compound holds "rengøring") no. The lot's own title decides when it holds
+    the other work (a "Limpieza viaria" lot under "Limpieza viaria y limpieza de edificios" is
+    street cleaning). When only the notice title holds it, the lot is part of that work (support
+    persons in a child-welfare tender), unless the notice title names the own work apart too,
+    or the notice splits its works between lots: this lot's title names the own work and a
+    sibling lot's title the other work ("Lot 2 office cleaning" beside "Lot 1 street sweeping")."""
     present = table.title_terms(lot_index, other_work, cache=True)
     own: list[Term] = []
     for concept in profile_concepts(profile):  # only the concepts found in a title of this lot
         hits = table.concept_hits(concept)
         if holds(hits.lots, lot_index) and hits.title[np.searchsorted(hits.lots, lot_index)] > 0:
             own += table.title_terms(lot_index, tuple(term for term in concept if term.specific))
-    for sequence in table.title_sequences(lot_index):
-        tokens = set(sequence)
-        occurs = Counter(sequence)
-        used: Counter[int] = Counter()  # how many of a token's occurrences the other work takes
-        for term in present:
-            used.update({token for word in term.words for token in tokens.intersection(table.term_word_tokens(
-                word, term.language))})
-        if not used:  # the title that names the other work must name the own work too, not another title
-            continue
-        for term in own:
-            found = [tokens.intersection(table.term_word_tokens(word, term.language)) for word in term.words]
-            if all(found) and all(any(occurs[token] > used[token] for token in hits) for hits in found):
-                return True
+    lot_title, notice_title = table.title_sequences(lot_index)
+    verdict = _own_work_apart(table, lot_title, present, own)
+    if verdict is not None:
+        return verdict
+    if _own_work_apart(table, notice_title, present, own):
+        return True
+    lot_tokens = set(lot_title)
+    if not any(_title_holds(table, lot_tokens, term) for term in own):
+        return False
+    notice = int(table.lot_notice[lot_index])
+    siblings = range(int(table.notice_starts[notice]), int(table.notice_starts[notice + 1]))
+    return any(_own_work_apart(table, table.title_sequences(sibling)[0],
+                               table.title_terms(sibling, other_work, cache=True), []) is not None
+               for sibling in siblings if sibling != lot_index)
+
+
+def _title_words(table: NoticeTable, term: Term, tokens: set[int]) -> list[set[int]]:
+    """For each word of the term that takes a place in a title (not a number), the title's
+    tokens that are that word."""
+    return [tokens.intersection(table.term_word_tokens(word, term.language)) for word in term.words
+            if takes_place(word)]
+
+
+def _title_holds(table: NoticeTable, tokens: set[int], term: Term) -> bool:
+    found = _title_words(table, term, tokens)
+    return bool(found) and all(found)
+
+
+def _own_work_apart(table: NoticeTable, title: Any, other_work: list[Term], own: list[Term]) -> bool | None:
+    """None when the title (a token sequence) holds none of the other work; else whether it
+    also names one of the ``own`` terms in occurrences of words the other work does not take."""
+    tokens = set(title)
+    holding = [term for term in other_work if _title_holds(table, tokens, term)]
+    if not holding:
+        return None
+    occurs = Counter(title)
+    used: Counter[int] = Counter()  # how many of a token's occurrences the other work takes
+    for term in holding:
+        used.update({token for found in _title_words(table, term, tokens) for token in found})
+    for term in own:
+        found = _title_words(table, term, tokens)
+        if found and all(found) and all(any(occurs[token] > used[token] for token in hits) for hits in found):
+            return True
     return False
 
 

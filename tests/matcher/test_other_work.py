@@ -54,6 +54,34 @@ def test_a_lot_title_naming_the_own_work_does_not_free_a_notice_titled_with_othe
     assert score_notice(shelter, {**record, "title": lot["title"], "lots": [lot]}) is not None
 
 
+def _with_lots(record: dict, title: str, language: str, lot_titles: list[str]) -> dict:
+    """The notice with another title and one lot per title (the test's variant, in memory)."""
+    first = record["lots"][0]
+    return {**record, "title": title, "language": language,
+            "lots": [{**first, "lot_id": str(number), "title": lot_title}
+                     for number, lot_title in enumerate(lot_titles, start=1)]}
+
+
+def test_a_lot_that_names_other_work_is_that_work_whatever_its_notice_title_also_names():
+    record = real_record(SPANISH_INDUSTRIAL_CLEANING)
+    cleaning = make_profile(**CLEANING)
+    both = _with_lots(record, "Limpieza viaria y limpieza de edificios municipales", "es",
+                      ["Limpieza viaria", "Limpieza de edificios municipales"])
+    match = score_notice(cleaning, both)
+    assert match is not None and match.lot_id == "2"  # the buildings, not the streets
+    streets = _with_lots(record, "Limpieza viaria y limpieza de edificios municipales", "es", ["Limpieza viaria"])
+    assert score_notice(cleaning, streets) is None
+
+
+def test_a_notice_that_splits_its_works_between_lots_sends_the_lot_of_the_enterprises_work():
+    record = real_record(SPANISH_INDUSTRIAL_CLEANING)
+    cleaning = make_profile(**CLEANING)
+    split = _with_lots(record, "Street sweeping and winter maintenance", "en",
+                       ["Lot 1 street sweeping", "Lot 2 office cleaning of the town hall"])
+    match = score_notice(cleaning, split)
+    assert match is not None and match.lot_id == "2"
+
+
 def _retitled(record: dict, title: str, language: str) -> dict:
     """The notice with another title on it and its lots (the test's variant, in memory)."""
     return {**record, "title": title, "language": language, "lots": [{**lot, "title": title} for lot in record["lots"]]}
