@@ -207,15 +207,36 @@ def test_where_a_phrase_stands_agrees_with_trying_every_window():
         assert _words_together(sequences, keys, span, tokens=8).tolist() == expected, (sequences, keys, span)
 
 
+EMPLOYMENT = {"keywords": ["beskæftigelsesindsats", "virksomhedspraktik", "ledige", "employment programme"],
+              "cpv": ["85312510", "79611000"], "regions": [], "reserved_eligible": ["res-ws"]}
+
+
 def test_the_kind_of_enterprise_a_lot_is_reserved_for_is_no_evidence_of_employment_work():
     # Lot 3 prints communication material, "reserved to CETIS and work-integration enterprises":
     # the words name who may bid, not the work. (Buyers reserve lots of every trade that way.)
     record = real_record(SPANISH_RESERVED_PRINTING)
     assert "empresas de inserción" in record["lots"][2]["title"]
-    employment = make_profile(keywords=["beskæftigelsesindsats", "virksomhedspraktik", "ledige"],
-                              cpv=["85312510", "79611000"], regions=[], reserved_eligible=["res-ws"])
-    assert score_notice(employment, record) is None
+    assert score_notice(make_profile(**EMPLOYMENT), record) is None
     printer = make_profile(keywords=["tryksager", "trykning"], cpv=["79810000"], regions=[],
                            reserved_eligible=["res-ws"])
     match = score_notice(printer, record)
     assert match is not None and match.lot_id == "3"  # the print lot goes to the print shop
+
+
+@pytest.mark.parametrize(("language", "title"), [
+    ("da", "Tryk af kommunikationsmaterialer, forbeholdt programmer for beskyttet beskæftigelse"),
+    ("en", "Printing of communication material, restricted to sheltered employment programmes"),
+    ("nl", "Drukken van communicatiemateriaal, voorbehouden aan de sociale werkvoorziening"),
+    ("pt", "Impressão de materiais de comunicação reservada a programas de emprego protegido"),
+    ("de", "Druck von Kommunikationsmaterial, vorbehalten geschützten Beschäftigungsverhältnissen"),
+])
+def test_the_wording_of_a_reservation_is_no_evidence_of_employment_work(language, title):
+    # The directive's "sheltered employment programmes" stands in reserved lots of every trade.
+    record = real_record(SPANISH_RESERVED_PRINTING)
+    lot = {**record["lots"][2], "title": title, "description": None}
+    reserved = {**record, "language": language, "title": title, "description": None, "lots": [lot]}
+    assert score_notice(make_profile(**EMPLOYMENT), reserved) is None
+    # Employment work under the same reservation is still employment work.
+    work = {**reserved, "lots": [{**lot, "title": f"Jobcoaching. {title}"}]}
+    assert score_notice(make_profile(**{**EMPLOYMENT, "keywords": [*EMPLOYMENT["keywords"], "jobcoaching"]}),
+                        work) is not None
