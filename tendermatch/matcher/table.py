@@ -621,7 +621,7 @@ class NoticeTable:
         up only in the notices of that language and only in their own words. ``span``: in
         the notice's own words, a phrase's words must stand within that many content words
         (``phrase_span``; at least the phrase's words)."""
-        span = max(span, len(term_words))
+        span = max(span, sum(1 for word in term_words if not word.isdigit()))  # a count takes no place
         key = (term_words, language, span)
         cached = self._term_cache.get(key)
         if cached is not None:

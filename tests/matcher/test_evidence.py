@@ -187,6 +187,18 @@ def test_a_count_between_a_phrases_words_does_not_break_it():
     assert hits.lots.tolist() == [0, 1]  # "Nettoyage de 19 / 20 locaux ..."; lot 3 cleans "21 bâtiments"
 
 
+def test_a_count_in_a_term_takes_no_place_either():
+    # "covid-19-test" is "covid" and "test" side by side, the 19 anywhere in the title; the
+    # count no longer widens the window by a word.
+    record = _ocds(FOSTERING)
+    phrase = ("covid", "19", "test")
+    span = phrase_span("covid-19-test", phrase)
+    for title, found in (("COVID-19 test kits", True), ("COVID-19 antigen test kits", False)):
+        record.update(title=title, description=None, language="en")
+        table = NoticeTable.build([record], as_of=None)
+        assert (table.term_hits(phrase, "en", span=span).lots.size > 0) is found, title
+
+
 def test_where_a_phrase_stands_agrees_with_trying_every_window():
     # Differential: the look at all fields at once against trying every window of each.
     import random
