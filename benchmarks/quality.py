@@ -105,7 +105,8 @@ def bootstrap_interval(per_notice: list[tuple[int, int, int]], *, resamples: int
             hits, predicted, relevant = hits + item[0], predicted + item[1], relevant + item[2]
         precision = hits / predicted if predicted else 1.0
         recall = hits / relevant if relevant else 1.0
-        samples.append((precision, recall, 2 * precision * recall / (precision + recall) if hits else 0.0))
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        samples.append((precision, recall, f1))
     low, high = int(0.025 * resamples), max(0, int(0.975 * resamples) - 1)
     columns = [sorted(sample[k] for sample in samples) for k in range(3)]
     return (columns[0][low], columns[0][high]), (columns[1][low], columns[1][high]), (columns[2][low], columns[2][high])
@@ -142,7 +143,8 @@ def main() -> None:
     methods = ("tendermatch", "CPV prefix", "exact keyword")
     totals = {method: [0, 0, 0] for method in methods}  # hits, predicted, relevant
     macro: dict[str, list[tuple[float, float, float]]] = {method: [] for method in methods}
-    per_notice = {notice_id: [0, 0, 0] for notice_id in ids}  # tendermatch's hits, predicted, relevant
+    per_notice = {notice_id: [0, 0, 0] for notice_id in sorted(ids)}  # tendermatch's hits, predicted, relevant;
+    # in a fixed order, so that the seeded resamples are the same in every run
     countries = {str((r.get("buyer") or {}).get("country")) for r in records}
     print(f"{len(records)} notices ({args.split} split) from {len(countries)} countries,"
           f" {len(found.profiles)} profiles,"
