@@ -16,7 +16,7 @@ import json
 import multiprocessing
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -219,11 +219,12 @@ def _title_words(table: NoticeTable, term: Term, tokens: set[int]) -> list[set[i
 
 
 def _title_holds(table: NoticeTable, tokens: set[int], term: Term) -> bool:
+    """Whether a title's tokens hold every word of the term (numbers aside), anywhere."""
     found = _title_words(table, term, tokens)
     return bool(found) and all(found)
 
 
-def _own_work_apart(table: NoticeTable, title: Any, other_work: list[Term], own: list[Term]) -> bool | None:
+def _own_work_apart(table: NoticeTable, title: Sequence[int], other_work: list[Term], own: list[Term]) -> bool | None:
     """None when the title (a token sequence) holds none of the other work; else whether it
     also names one of the ``own`` terms in occurrences of words the other work does not take."""
     tokens = set(title)

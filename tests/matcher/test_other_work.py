@@ -4,6 +4,8 @@ names the enterprise's own work apart. Real notices; the phrases are ``data/othe
 
 from __future__ import annotations
 
+import pytest
+
 from tendermatch.matcher import bridge
 from tendermatch.matcher.engine import match_notices, score_notice
 from tendermatch.matcher.terms import other_work_terms
@@ -62,24 +64,19 @@ def _with_lots(record: dict, title: str, language: str, lot_titles: list[str]) -
                      for number, lot_title in enumerate(lot_titles, start=1)]}
 
 
-def test_a_lot_that_names_other_work_is_that_work_whatever_its_notice_title_also_names():
-    record = real_record(SPANISH_INDUSTRIAL_CLEANING)
-    cleaning = make_profile(**CLEANING)
-    both = _with_lots(record, "Limpieza viaria y limpieza de edificios municipales", "es",
-                      ["Limpieza viaria", "Limpieza de edificios municipales"])
-    match = score_notice(cleaning, both)
-    assert match is not None and match.lot_id == "2"  # the buildings, not the streets
-    streets = _with_lots(record, "Limpieza viaria y limpieza de edificios municipales", "es", ["Limpieza viaria"])
-    assert score_notice(cleaning, streets) is None
-
-
-def test_a_notice_that_splits_its_works_between_lots_sends_the_lot_of_the_enterprises_work():
-    record = real_record(SPANISH_INDUSTRIAL_CLEANING)
-    cleaning = make_profile(**CLEANING)
-    split = _with_lots(record, "Street sweeping and winter maintenance", "en",
-                       ["Lot 1 street sweeping", "Lot 2 office cleaning of the town hall"])
-    match = score_notice(cleaning, split)
-    assert match is not None and match.lot_id == "2"
+@pytest.mark.parametrize(("title", "language", "lot_titles", "sent_lot"), [
+    # A lot whose own title holds the other work is that work, whatever the notice title names.
+    ("Limpieza viaria y limpieza de edificios municipales", "es",
+     ["Limpieza viaria", "Limpieza de edificios municipales"], "2"),
+    ("Limpieza viaria y limpieza de edificios municipales", "es", ["Limpieza viaria"], None),
+    # A notice that splits its works between lots: the lot of the enterprise's work is sent.
+    ("Street sweeping and winter maintenance", "en",
+     ["Lot 1 street sweeping", "Lot 2 office cleaning of the town hall"], "2"),
+])
+def test_the_lot_titles_decide_which_lot_is_the_enterprises_work(title, language, lot_titles, sent_lot):
+    record = _with_lots(real_record(SPANISH_INDUSTRIAL_CLEANING), title, language, lot_titles)
+    match = score_notice(make_profile(**CLEANING), record)
+    assert (match.lot_id if match else None) == sent_lot
 
 
 def _retitled(record: dict, title: str, language: str) -> dict:
