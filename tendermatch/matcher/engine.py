@@ -201,13 +201,11 @@ def _names_own_work_apart(table: NoticeTable, profile: Profile, lot_index: int, 
         return verdict
     if _own_work_apart(table, notice_title, present, own):
         return True
-    lot_tokens = set(lot_title)
-    if not any(_title_holds(table, lot_tokens, term) for term in own):
+    if not _held(table, set(lot_title), own):
         return False
     notice = int(table.lot_notice[lot_index])
     siblings = range(int(table.notice_starts[notice]), int(table.notice_starts[notice + 1]))
-    return any(_own_work_apart(table, table.title_sequences(sibling)[0],
-                               table.title_terms(sibling, other_work, cache=True), []) is not None
+    return any(_held(table, set(table.title_sequences(sibling)[0]), table.title_terms(sibling, other_work, cache=True))
                for sibling in siblings if sibling != lot_index)
 
 
@@ -224,11 +222,16 @@ def _title_holds(table: NoticeTable, tokens: set[int], term: Term) -> bool:
     return bool(found) and all(found)
 
 
+def _held(table: NoticeTable, tokens: set[int], terms: list[Term]) -> list[Term]:
+    """The terms whose every word (numbers aside) is among a title's tokens."""
+    return [term for term in terms if _title_holds(table, tokens, term)]
+
+
 def _own_work_apart(table: NoticeTable, title: Sequence[int], other_work: list[Term], own: list[Term]) -> bool | None:
     """None when the title (a token sequence) holds none of the other work; else whether it
     also names one of the ``own`` terms in occurrences of words the other work does not take."""
     tokens = set(title)
-    holding = [term for term in other_work if _title_holds(table, tokens, term)]
+    holding = _held(table, tokens, other_work)
     if not holding:
         return None
     occurs = Counter(title)

@@ -56,7 +56,7 @@ def test_a_lot_title_naming_the_own_work_does_not_free_a_notice_titled_with_othe
     assert score_notice(shelter, {**record, "title": lot["title"], "lots": [lot]}) is not None
 
 
-def _with_lots(record: dict, title: str, language: str, lot_titles: list[str]) -> dict:
+def _with_lots(record: dict, title: str, language: str, lot_titles: list[str | None]) -> dict:
     """The notice with another title and one lot per title (the test's variant, in memory)."""
     first = record["lots"][0]
     return {**record, "title": title, "language": language,
@@ -72,6 +72,8 @@ def _with_lots(record: dict, title: str, language: str, lot_titles: list[str]) -
     # A notice that splits its works between lots: the lot of the enterprise's work is sent.
     ("Street sweeping and winter maintenance", "en",
      ["Lot 1 street sweeping", "Lot 2 office cleaning of the town hall"], "2"),
+    # A sibling lot without a title says nothing of how the notice splits its works.
+    ("Street sweeping and winter maintenance", "en", [None, "Lot 2 office cleaning of the town hall"], None),
 ])
 def test_the_lot_titles_decide_which_lot_is_the_enterprises_work(title, language, lot_titles, sent_lot):
     record = _with_lots(real_record(SPANISH_INDUSTRIAL_CLEANING), title, language, lot_titles)
