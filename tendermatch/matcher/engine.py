@@ -210,20 +210,20 @@ def _names_own_work_apart(table: NoticeTable, profile: Profile, lot_index: int, 
 
 
 def _title_words(table: NoticeTable, term: Term, tokens: set[int]) -> list[set[int]]:
-    """For each word of the term that takes a place in a title (not a number), the title's
-    tokens that are that word."""
+    """For each word of the term that takes a place in a title (not a number or a connector
+    such as "di", ``text.takes_place``), the title's tokens that are that word."""
     return [tokens.intersection(table.term_word_tokens(word, term.language)) for word in term.words
             if takes_place(word)]
 
 
 def _title_holds(table: NoticeTable, tokens: set[int], term: Term) -> bool:
-    """Whether a title's tokens hold every word of the term (numbers aside), anywhere."""
+    """Whether a title's tokens hold every placed word of the term (``_title_words``), anywhere."""
     found = _title_words(table, term, tokens)
     return bool(found) and all(found)
 
 
 def _held(table: NoticeTable, tokens: set[int], terms: list[Term]) -> list[Term]:
-    """The terms whose every word (numbers aside) is among a title's tokens."""
+    """The terms a title's tokens hold (``_title_holds``)."""
     return [term for term in terms if _title_holds(table, tokens, term)]
 
 
